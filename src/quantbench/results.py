@@ -1,0 +1,188 @@
+"""The result contract: what a run file holds and how to read it back.
+
+A run file is pytest-benchmark's own JSON (``--benchmark-json``), extended, not replaced:
+
+* ``benchmarks[]`` — one entry per finished cell. ``params`` holds the cell
+  (:data:`CELL_PARAMS`), ``extra_info`` holds quantbench's figures (flat scalars named in
+  :data:`METRICS`, plus nested detail such as ``latency_ms`` or ``fairness``) and
+  ``stats.data`` holds the raw per-round seconds (pytest-benchmark keeps them by default).
+* ``machine_info`` — pytest-benchmark's, plus the keys added by :mod:`quantbench.machine`.
+* ``quantbench`` — a block of our own: schema version, suite, and the cells that failed or
+  were skipped, with their reasons (pytest-benchmark records only successful benchmarks).
+
+Reports, gates and comparisons read runs only through :func:`load_run`, so the format can
+grow in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from quantbench.errors import QuantbenchError
+
+SCHEMA_VERSION = 1
+
+#: The parameters that identify a cell, in this order, in ``benchmarks[].params``.
+CELL_PARAMS = ("model", "quant", "backend", "device", "batch_size", "seq_len")
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    unit: str
+    better: str  # "lower" or "higher"
+    kind: str  # "timing", "throughput", "memory", "size", "accuracy", "fairness", "info"
+    description: str
+
+
+def _m(name: str, unit: str, better: str, kind: str, description: str) -> tuple[str, Metric]:
+    return name, Metric(name, unit, better, kind, description)
+
+
+#: Every scalar figure quantbench writes into ``extra_info``. Gates and reports use this
+#: table for units and for which direction is better.
+METRICS: dict[str, Metric] = dict(
+    [
+        _m("latency_p50_ms", "ms", "lower", "timing", "median latency of one batch"),
+        _m("latency_p90_ms", "ms", "lower", "timing", "90th percentile latency"),
+        _m("latency_p95_ms", "ms", "lower", "timing", "95th percentile latency"),
+        _m("latency_p99_ms", "ms", "lower", "timing", "99th percentile latency"),
+        _m("latency_mean_ms", "ms", "lower", "timing", "mean latency"),
+        _m("throughput_samples_per_s", "samples/s", "higher", "throughput", "batch size / median latency"),
+        _m("throughput_tokens_per_s", "tokens/s", "higher", "throughput", "batch size x sequence length / median latency"),
+        _m("peak_rss_mb", "MB", "lower", "memory", "peak resident memory of the cell over the baseline taken before its variant was built"),
+        _m("cuda_peak_allocated_mb", "MB", "lower", "memory", "CUDA peak allocated memory"),
+        _m("cuda_peak_reserved_mb", "MB", "lower", "memory", "CUDA peak reserved memory"),
+        _m("disk_size_mb", "MB", "lower", "size", "bytes of the saved artifact (safetensors or ONNX with external data)"),
+        _m("param_count", "", "lower", "info", "parameters (packed 4-bit weights count as stored elements)"),
+        _m("build_seconds", "s", "lower", "info", "time to build or load the variant"),
+        _m("quantized_layers", "", "higher", "info", "quantized Linear modules or quantized ONNX ops: proof of quantization"),
+        _m("accuracy", "", "higher", "accuracy", "accuracy on the held-out evaluation split"),
+        _m("f1_macro", "", "higher", "accuracy", "macro-averaged F1"),
+        _m("precision_macro", "", "higher", "accuracy", "macro-averaged precision"),
+        _m("recall_macro", "", "higher", "accuracy", "macro-averaged recall"),
+        _m("agreement_with_fp32", "", "higher", "accuracy", "share of predictions identical to the fp32 variant of the same model and backend"),
+        _m("mean_abs_prob_diff", "", "lower", "accuracy", "mean absolute difference of class probabilities against fp32"),
+        _m("accuracy_delta_pts", "pts", "higher", "accuracy", "accuracy minus fp32 accuracy, in percentage points"),
+        _m("dp_difference", "", "lower", "fairness", "demographic parity difference (fairlearn)"),
+        _m("eo_difference", "", "lower", "fairness", "equalized odds difference (fairlearn)"),
+        _m("worst_group_accuracy", "", "higher", "fairness", "accuracy of the worst-off group"),
+        _m("flip_rate", "", "lower", "fairness", "share of counterfactual pairs whose label flips when only the person term changes"),
+        _m("score_gap_mean", "", "lower", "fairness", "mean absolute positive-score gap between counterfactual pairs"),
+        _m("score_gap_max", "", "lower", "fairness", "largest absolute positive-score gap between counterfactual pairs"),
+    ]
+)
+
+#: Keys of ``extra_info['latency_ms']`` and the flat metric each one becomes.
+_LATENCY_KEYS = {"p50": "latency_p50_ms", "p90": "latency_p90_ms", "p95": "latency_p95_ms",
+                 "p99": "latency_p99_ms", "mean": "latency_mean_ms"}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def metric_values(extra_info: dict[str, Any]) -> dict[str, float]:
+    """The known scalar metrics of one benchmark's ``extra_info``."""
+    values = {name: float(extra_info[name]) for name in METRICS if _is_number(extra_info.get(name))}
+    for key, name in _LATENCY_KEYS.items():
+        latency = extra_info.get("latency_ms") or {}
+        if name not in values and _is_number(latency.get(key)):
+            values[name] = float(latency[key])
+    return values
+
+
+@dataclass
+class BenchmarkRecord:
+    """One finished cell of one benchmark function (``test_latency``, ``test_accuracy``...)."""
+
+    test: str
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    samples_s: list[float]
+    extra_info: dict[str, Any]
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    @property
+    def key(self) -> tuple:
+        """Aligns the same cell across runs: benchmark function plus the cell parameters."""
+        return (self.test, *(self.params.get(p) for p in CELL_PARAMS))
+
+    @property
+    def cell_id(self) -> str:
+        return str(self.raw.get("param") or "-".join(str(self.params.get(p)) for p in CELL_PARAMS))
+
+
+@dataclass
+class Run:
+    path: Path | None
+    machine_info: dict[str, Any]
+    commit_info: dict[str, Any]
+    datetime: str | None
+    records: list[BenchmarkRecord]
+    failed: list[dict[str, Any]]  # {"test", "cell_id", "params", "reason"}
+    skipped: list[dict[str, Any]]
+    suite: dict[str, Any]
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    def by_key(self) -> dict[tuple, BenchmarkRecord]:
+        return {record.key: record for record in self.records}
+
+
+def _test_name(bench: dict[str, Any]) -> str:
+    name = str(bench.get("name", ""))
+    return name.split("[", 1)[0]
+
+
+def parse_run(data: dict[str, Any], path: Path | None = None) -> Run:
+    where = str(path) if path else "run"
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
+        raise QuantbenchError(f"{where}: not a pytest-benchmark JSON file (no 'benchmarks' list)")
+    records = []
+    for bench in data["benchmarks"]:
+        stats = bench.get("stats") or {}
+        extra = bench.get("extra_info") or {}
+        records.append(
+            BenchmarkRecord(
+                test=_test_name(bench),
+                params=dict(bench.get("params") or {}),
+                metrics=metric_values(extra),
+                samples_s=[float(x) for x in stats.get("data") or []],
+                extra_info=extra,
+                raw=bench,
+            )
+        )
+    block = data.get("quantbench") or {}
+    return Run(
+        path=path,
+        machine_info=data.get("machine_info") or {},
+        commit_info=data.get("commit_info") or {},
+        datetime=data.get("datetime"),
+        records=records,
+        failed=list(block.get("failed") or []),
+        skipped=list(block.get("skipped") or []),
+        suite=dict(block.get("suite") or {}),
+        raw=data,
+    )
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a run file written by ``pytest bench/ --benchmark-json``; errors name the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise QuantbenchError(f"{path}: cannot read run file ({exc.strerror or exc})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise QuantbenchError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    return parse_run(data, path)
+
+
+def load_runs(paths: Iterable[str | Path]) -> list[Run]:
+    return [load_run(p) for p in paths]
