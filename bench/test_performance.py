@@ -1,0 +1,15 @@
+"""Latency, throughput, memory and size for every cell of the suite.
+
+Run: ``pytest bench/ --benchmark-json results.json`` (see README for options).
+"""
+
+from quantbench.runner import measure_latency
+
+
+def test_latency(cell, benchmark, quantbench_pool):
+    extra = measure_latency(benchmark, quantbench_pool, cell)
+    # The figures must exist and be physical; a broken measurement fails the cell.
+    assert extra["latency_ms"]["p50"] > 0
+    assert extra["disk_size_mb"] > 0
+    if cell.quant != "fp32":
+        assert extra["quantized_layers"] > 0

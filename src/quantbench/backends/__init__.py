@@ -1,0 +1,1 @@
+"""Backends build Variants. Imported lazily through :mod:`quantbench.registry`."""

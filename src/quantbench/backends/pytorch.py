@@ -1,0 +1,167 @@
+"""PyTorch variants: fp32/fp16/bf16, torch dynamic INT8, and bitsandbytes NF4 and LLM.int8."""
+
+from __future__ import annotations
+
+import gc
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from quantbench import devices
+from quantbench.backends.base import (BuildInfo, BuildSettings, ModelSource, Variant, directory_size,
+                                      require_quantized)
+
+
+class PyTorchVariant(Variant):
+    backend = "pytorch"
+
+    def __init__(self, model: torch.nn.Module, *, quant: str, device: str, info: BuildInfo):
+        self.model, self.quant, self.device, self.info = model.eval(), quant, device, info
+        self._torch_device = torch.device("cuda:0" if device == "cuda" else device)
+
+    def prepare(self, encoding: dict[str, Any]) -> dict[str, torch.Tensor]:
+        return {k: torch.as_tensor(np.asarray(v)).to(self._torch_device) for k, v in encoding.items()}
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.model(**inputs).logits
+
+    def to_numpy(self, logits: torch.Tensor) -> np.ndarray:
+        return logits.detach().float().cpu().numpy()
+
+    def synchronize(self) -> None:
+        devices.synchronize(self.device)
+
+    def close(self) -> None:
+        self.model = None
+        gc.collect()
+        if self.device == "cuda":
+            torch.cuda.empty_cache()
+
+
+def logical_param_count(path: Path) -> int:
+    """Parameters of the checkpoint as trained, read from safetensors headers (no load)."""
+    from safetensors import safe_open
+
+    total = 0
+    for file in sorted(path.glob("*.safetensors")):
+        with safe_open(str(file), framework="pt") as handle:
+            for name in handle.keys():
+                total += int(np.prod(handle.get_slice(name).get_shape()))
+    return total
+
+
+def _load(source: ModelSource, **kwargs) -> torch.nn.Module:
+    from transformers import AutoModelForSequenceClassification
+
+    return AutoModelForSequenceClassification.from_pretrained(
+        source.path, trust_remote_code=source.trust_remote_code, **kwargs)
+
+
+def _saved_size(model: torch.nn.Module, save: Callable[[torch.nn.Module, Path], None]) -> int:
+    with tempfile.TemporaryDirectory(prefix="quantbench-size-") as tmp:
+        save(model, Path(tmp))
+        return directory_size(Path(tmp))
+
+
+def _save_pretrained(model: torch.nn.Module, out: Path) -> None:
+    model.save_pretrained(out, safe_serialization=True)
+
+
+def _save_state_dict(model: torch.nn.Module, out: Path) -> None:
+    # Dynamic-int8 modules hold packed weights that safetensors cannot store; torch.save is the
+    # format users ship them in. It is written only to be measured, never loaded back.
+    torch.save(model.state_dict(), out / "pytorch_model.bin")
+
+
+def _finish(model, source: ModelSource, settings: BuildSettings, *, quant: str, started: float, layers: int,
+            config: dict[str, Any], save=_save_pretrained) -> PyTorchVariant:
+    info = BuildInfo(disk_size_bytes=_saved_size(model, save), param_count=logical_param_count(source.path),
+                     quantized_layers=layers, quant_config=config, build_seconds=time.perf_counter() - started)
+    return PyTorchVariant(model, quant=quant, device=settings.device, info=info)
+
+
+def _build_float(source: ModelSource, settings: BuildSettings, quant: str, dtype: torch.dtype) -> PyTorchVariant:
+    started = time.perf_counter()
+    model = _load(source, dtype=dtype).to("cuda:0" if settings.device == "cuda" else settings.device)
+    layers = 0
+    if dtype != torch.float32:
+        layers = require_quantized(quant, sum(isinstance(m, torch.nn.Linear) and m.weight.dtype == dtype
+                                              for m in model.modules()), f"{dtype} Linear modules")
+    return _finish(model, source, settings, quant=quant, started=started, layers=layers,
+                   config={"method": quant, "dtype": str(dtype).replace("torch.", "")})
+
+
+def build_fp32(source: ModelSource, settings: BuildSettings) -> PyTorchVariant:
+    return _build_float(source, settings, "fp32", torch.float32)
+
+
+def build_fp16(source: ModelSource, settings: BuildSettings) -> PyTorchVariant:
+    return _build_float(source, settings, "fp16", torch.float16)
+
+
+def build_bf16(source: ModelSource, settings: BuildSettings) -> PyTorchVariant:
+    return _build_float(source, settings, "bf16", torch.bfloat16)
+
+
+def build_dynamic_int8(source: ModelSource, settings: BuildSettings) -> PyTorchVariant:
+    import warnings
+
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantLinear
+
+    started = time.perf_counter()
+    model = _load(source, dtype=torch.float32)
+    with warnings.catch_warnings():
+        # Deprecated in favour of torchao, still correct in torch 2.x; kept behind the registry.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        quantized = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    layers = require_quantized("dynamic_int8", sum(isinstance(m, DynamicQuantLinear) for m in quantized.modules()),
+                               "dynamic int8 Linear modules")
+    config = {"method": "dynamic_int8", "library": "torch.ao.quantization.quantize_dynamic",
+              "modules": ["Linear"], "weight_dtype": "qint8", "engine": torch.backends.quantized.engine}
+    return _finish(quantized, source, settings, quant="dynamic_int8", started=started, layers=layers,
+                   config=config, save=_save_state_dict)
+
+
+def _device_map(device: str) -> dict[str, Any]:
+    return {"": 0 if device == "cuda" else device}
+
+
+def _build_bnb(source: ModelSource, settings: BuildSettings, *, quant: str, bnb_config, config: dict,
+               module_type: type) -> PyTorchVariant:
+    started = time.perf_counter()
+    # Non-quantized parts stay float32 on the CPU; bitsandbytes' default fp16 is a GPU habit.
+    dtype = torch.float32 if settings.device == "cpu" else torch.float16
+    model = _load(source, quantization_config=bnb_config, device_map=_device_map(settings.device), dtype=dtype)
+    layers = require_quantized(quant, sum(isinstance(m, module_type) for m in model.modules()),
+                               f"{module_type.__name__} modules")
+    return _finish(model, source, settings, quant=quant, started=started, layers=layers, config=config)
+
+
+def build_nf4(source: ModelSource, settings: BuildSettings) -> PyTorchVariant:
+    import bitsandbytes as bnb
+    from transformers import BitsAndBytesConfig
+
+    double = bool(settings.options.get("double_quant", False))
+    default_compute = "float32" if settings.device == "cpu" else "float16"
+    compute = str(settings.options.get("compute_dtype", default_compute))
+    bnb_config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                    bnb_4bit_use_double_quant=double, bnb_4bit_compute_dtype=getattr(torch, compute))
+    config = {"method": "nf4", "library": f"bitsandbytes {bnb.__version__}", "quant_type": "nf4",
+              "double_quant": double, "compute_dtype": compute}
+    return _build_bnb(source, settings, quant="nf4", bnb_config=bnb_config, config=config,
+                      module_type=bnb.nn.Linear4bit)
+
+
+def build_bnb_int8(source: ModelSource, settings: BuildSettings) -> PyTorchVariant:
+    import bitsandbytes as bnb
+    from transformers import BitsAndBytesConfig
+
+    threshold = float(settings.options.get("threshold", 6.0))
+    bnb_config = BitsAndBytesConfig(load_in_8bit=True, llm_int8_threshold=threshold)
+    config = {"method": "bnb_int8", "library": f"bitsandbytes {bnb.__version__}", "threshold": threshold}
+    return _build_bnb(source, settings, quant="bnb_int8", bnb_config=bnb_config, config=config,
+                      module_type=bnb.nn.Linear8bitLt)

@@ -1,0 +1,54 @@
+"""What a run file says about the machine: hardware, threads and library versions."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+LIBRARIES = ("torch", "transformers", "onnxruntime", "bitsandbytes", "optimum", "optimum-onnx", "accelerate",
+             "evaluate", "fairlearn", "datasets", "pytest-benchmark", "quantbench")
+
+
+def _version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def gpu_name() -> str | None:
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    if torch.backends.mps.is_available():
+        return "Apple MPS"
+    return None
+
+
+def machine_info() -> dict[str, Any]:
+    import torch
+
+    return {
+        "cpu_model": cpu_model(),
+        "cpu_cores_physical": psutil.cpu_count(logical=False),
+        "cpu_cores_logical": psutil.cpu_count(logical=True),
+        "ram_gb": round(psutil.virtual_memory().total / 1024**3, 1),
+        "gpu": gpu_name(),
+        "torch_threads": torch.get_num_threads(),
+        "versions": {name: _version(name) for name in LIBRARIES},
+    }

@@ -1,0 +1,1 @@
+"""Measures: each module turns one aspect of a cell into figures for ``extra_info``."""

@@ -1,0 +1,51 @@
+"""Turn a suite's model entry into a checkpoint on disk (a ModelSource)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+
+from quantbench import cache
+from quantbench.backends.base import ModelSource
+from quantbench.data import Splits
+from quantbench.errors import QuantbenchError
+from quantbench.suite import ModelSpec
+
+log = logging.getLogger(__name__)
+_HASHED_SUFFIXES = (".safetensors", ".bin", ".json")
+
+
+@functools.lru_cache(maxsize=None)
+def fingerprint(path: Path) -> str:
+    """Content hash of a checkpoint folder's config and weights."""
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(_HASHED_SUFFIXES))
+    return cache.content_key([(p.name, cache.file_sha256(p)) for p in files])
+
+
+def _checkpoint_dir(spec: ModelSpec, splits: Splits) -> tuple[Path, str | None]:
+    if spec.source == "embedded":
+        from quantbench.embedded import embedded_model
+
+        path, _meta = embedded_model(splits)
+        return path, "sentence-transformers/all-MiniLM-L6-v2"
+    if spec.source == "path":
+        return Path(spec.location), None
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(spec.location)), spec.location
+    except LocalEntryNotFoundError:
+        raise QuantbenchError(f"model {spec.name!r}: hub id {spec.location!r} is not in the local Hugging Face "
+                              "cache and the hub cannot be reached (offline?)") from None
+
+
+def resolve(spec: ModelSpec, splits: Splits) -> ModelSource:
+    path, base_model = _checkpoint_dir(spec, splits)
+    if not (path / "config.json").is_file():
+        raise QuantbenchError(f"model {spec.name!r}: {path} is not a Hugging Face checkpoint (no config.json)")
+    if spec.trust_remote_code:
+        log.warning("quantbench: trust_remote_code is ON for model %r (%s): its code will run", spec.name, path)
+    return ModelSource(name=spec.name, path=path, fingerprint=fingerprint(path),
+                       trust_remote_code=spec.trust_remote_code, base_model=base_model)

@@ -1,0 +1,240 @@
+"""The pytest plugin: options, cell parametrization, run order, and what lands in the JSON.
+
+Registered through the ``pytest11`` entry point, so ``pytest bench/`` finds it. Benchmark
+functions ask for one of two fixtures and get parametrized by the suite:
+
+* ``cell``: one per model × method × backend × device × batch size × sequence length;
+* ``variant_cell``: one per model × method × backend × device (accuracy, fairness).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from quantbench import cells as cells_mod
+from quantbench.errors import QuantbenchError
+from quantbench.suite import Suite, load_suite
+
+# option name -> (env var, parser, help)
+_LIST_OPTIONS = {
+    "model": (str, "model names from the suite"),
+    "quant": (str, "quantization methods (fp32, dynamic_int8, static_int8, nf4, bnb_int8, fp16, bf16)"),
+    "backend": (str, "backends (pytorch, onnxruntime)"),
+    "device": (str, "devices (cpu, cuda, mps)"),
+    "batch_size": (int, "batch sizes"),
+    "seq_len": (int, "sequence lengths"),
+}
+_STATE = pytest.StashKey["QuantbenchState"]()
+
+
+def _env(name: str) -> str | None:
+    return os.environ.get(f"QUANTBENCH_{name.upper()}") or None
+
+
+def parse_list(option: str, raw: str | None, kind: type) -> tuple:
+    """``"1,8, 32"`` -> ``(1, 8, 32)``; a bad item is a usage error naming it."""
+    if not raw:
+        return ()
+    items = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        try:
+            items.append(kind(item))
+        except ValueError:
+            raise pytest.UsageError(f"--{option.replace('_', '-')}: {item!r} is not a valid {kind.__name__}") from None
+    return tuple(items)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("quantbench", "quantbench: quantized transformer benchmarks")
+    group.addoption("--suite", default=None, help="suite name in suites/ or a YAML path (env QUANTBENCH_SUITE; "
+                                                  "default: default)")
+    for name, (_kind, what) in _LIST_OPTIONS.items():
+        group.addoption(f"--{name.replace('_', '-')}", dest=f"quantbench_{name}", default=None, metavar="LIST",
+                        help=f"narrow the sweep to these comma-separated {what} (env QUANTBENCH_{name.upper()})")
+    group.addoption("--threads", dest="quantbench_threads", default=None, metavar="N",
+                    help="torch and ONNX Runtime intra-op threads (env QUANTBENCH_THREADS; default: the suite's)")
+    group.addoption("--report-dir", dest="quantbench_report_dir", default=None, metavar="DIR",
+                    help="write HTML/JSON reports and model cards here after the run (env QUANTBENCH_REPORT_DIR)")
+    group.addoption("--gate-baseline", dest="quantbench_gate_baseline", default=None, metavar="JSON",
+                    help="after the run, gate the results against this baseline run file")
+    group.addoption("--gate-policy", dest="quantbench_gate_policy", default=None, metavar="YAML",
+                    help="gate policy file (default: the suite's `gates:` or the built-in policy)")
+
+
+def option(config: pytest.Config, name: str) -> str | None:
+    """Command line first, then the QUANTBENCH_* environment variable."""
+    value = config.getoption(f"quantbench_{name}", default=None) if name != "suite" else config.getoption("suite")
+    return value if value is not None else _env(name)
+
+
+@dataclass
+class QuantbenchState:
+    config: pytest.Config
+    _suite: Suite | None = None
+    _pool: Any = None
+    outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)  # nodeid -> record
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def suite(self) -> Suite:
+        if self._suite is None:
+            suite = load_suite(option(self.config, "suite") or "default")
+            threads = option(self.config, "threads")
+            if threads:
+                import dataclasses
+
+                n = parse_list("threads", threads, int)[0]
+                suite = dataclasses.replace(suite, measure=dataclasses.replace(suite.measure, threads=n))
+            self._suite = suite
+        return self._suite
+
+    def filters(self) -> dict[str, tuple]:
+        return {name: parse_list(name, option(self.config, name), kind) for name, (kind, _) in _LIST_OPTIONS.items()}
+
+    @property
+    def pool(self):
+        if self._pool is None:
+            from quantbench.pool import VariantPool
+
+            self.apply_threads()
+            self._pool = VariantPool(self.suite)
+        return self._pool
+
+    def apply_threads(self) -> None:
+        if self.suite.measure.threads:
+            import torch
+
+            torch.set_num_threads(self.suite.measure.threads)
+
+
+def state(config: pytest.Config) -> QuantbenchState:
+    if _STATE not in config.stash:
+        config.stash[_STATE] = QuantbenchState(config)
+    return config.stash[_STATE]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: real-model tests")
+    state(config)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    per_variant = "variant_cell" in metafunc.fixturenames
+    if not per_variant and "cell" not in metafunc.fixturenames:
+        return
+    st = state(metafunc.config)
+    try:
+        planned = cells_mod.expand(st.suite, st.filters(), per_variant=per_variant)
+    except QuantbenchError as exc:
+        # One line, no traceback: the suite or an option is wrong, nothing can be collected.
+        raise pytest.UsageError(f"quantbench: {exc}") from None
+    params = [pytest.param(p.cell, id=p.cell.id,
+                           marks=[pytest.mark.skip(reason=p.skip_reason)] if p.skip_reason else [])
+              for p in planned]
+    metafunc.parametrize("variant_cell" if per_variant else "cell", params)
+
+
+_TEST_ORDER = {"test_latency": 0, "test_accuracy": 1, "test_fairness": 2}
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run cells grouped by variant (so each is built once), fp32 first, latency before accuracy."""
+    def cell_of(item):
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        return params.get("cell") or params.get("variant_cell")
+
+    if not any(cell_of(item) for item in items):
+        return
+    st = state(config)
+    variant_order = {}
+    for planned in cells_mod.expand(st.suite, st.filters(), per_variant=True):
+        variant_order.setdefault(planned.cell.variant_key, len(variant_order))
+
+    def key(indexed):
+        index, item = indexed
+        cell = cell_of(item)
+        if cell is None:
+            return (0, index)
+        return (1, variant_order.get(cell.variant_key, len(variant_order)),
+                _TEST_ORDER.get(getattr(item, "originalname", item.name), 9), cell.batch_size, cell.seq_len, index)
+
+    items[:] = [item for _, item in sorted(enumerate(items), key=key)]
+
+
+@pytest.fixture(scope="session")
+def quantbench_pool(request: pytest.FixtureRequest):
+    """The session's VariantPool: builds each variant once, one in memory at a time."""
+    pool = state(request.config).pool
+    yield pool
+    pool.release()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    cell = params.get("cell") or params.get("variant_cell")
+    if cell is None or (report.when != "call" and report.passed):
+        return report
+    if report.when == "call" or report.failed or report.skipped:
+        record = {"test": item.originalname, "cell_id": cell.id, "params": cell.params(), "outcome": report.outcome}
+        if report.skipped:
+            record["reason"] = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        elif report.failed and call.excinfo is not None:
+            record["reason"] = call.excinfo.exconly().splitlines()[0][:500]
+        fixture = getattr(item, "funcargs", {}).get("benchmark")
+        if report.passed and fixture is not None:
+            record["extra_info"] = dict(fixture.extra_info)
+        state(item.config).outcomes[item.nodeid] = record
+    return report
+
+
+def _failed_and_skipped(st: QuantbenchState) -> tuple[list, list]:
+    failed = [{k: v for k, v in r.items() if k != "extra_info"} for r in st.outcomes.values() if r["outcome"] == "failed"]
+    skipped = [{k: v for k, v in r.items() if k != "extra_info"} for r in st.outcomes.values() if r["outcome"] == "skipped"]
+    return failed, skipped
+
+
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
+    from quantbench.machine import machine_info as quantbench_machine_info
+
+    machine_info["quantbench"] = quantbench_machine_info()
+
+
+def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json: dict[str, Any]) -> None:
+    from quantbench.results import SCHEMA_VERSION
+
+    st = state(config)
+    failed, skipped = _failed_and_skipped(st)
+    suite = st._suite
+    output_json["quantbench"] = {
+        "schema_version": SCHEMA_VERSION,
+        "suite": {**(suite.summary() if suite else {}), "command": " ".join(["pytest", *config.invocation_params.args])},
+        "failed": failed,
+        "skipped": skipped,
+        "wall_seconds": round(time.perf_counter() - st.started, 1),
+    }
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    st = state(config)
+    if not st.outcomes:
+        return
+    from quantbench.summary import render_summary
+
+    failed, skipped = _failed_and_skipped(st)
+    terminalreporter.write_sep("=", "quantbench summary")
+    for line in render_summary(list(st.outcomes.values())):
+        terminalreporter.write_line(line)
+    for record in failed:
+        terminalreporter.write_line(f"FAILED {record['test']}[{record['cell_id']}]: {record.get('reason', '')}")
+    if skipped:
+        reasons = sorted({r.get("reason", "") for r in skipped})
+        terminalreporter.write_line(f"skipped {len(skipped)} cell(s): " + "; ".join(reasons))

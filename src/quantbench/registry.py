@@ -1,0 +1,93 @@
+"""Which quantization method runs on which backend, and the code that builds it.
+
+One line per (method, backend) pair. The builder is named as ``"module:attr"`` and imported
+only when a cell needs it, so a suite that never touches ONNX Runtime never imports it.
+Adding a method is one builder function plus one line here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+from typing import Callable
+
+from quantbench.errors import MissingDependencyError, UnknownNameError
+
+DEVICES = ("cpu", "cuda", "mps")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    quant: str
+    backend: str
+    builder: str  # "module:attr", called as builder(model_source, settings) -> Variant
+    devices: tuple[str, ...]
+    requires: tuple[str, ...] = ()  # importable modules (pip extra named in `extra`)
+    extra: str = ""
+    options: tuple[str, ...] = ()  # keys a suite may set under method_options.<quant>
+    description: str = ""
+
+    def load(self) -> Callable:
+        self.check_dependencies()
+        module_name, attr = self.builder.split(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+    def missing_dependency(self) -> str | None:
+        for module in self.requires:
+            if importlib.util.find_spec(module) is None:
+                hint = f"pip install 'quantbench[{self.extra}]'" if self.extra else f"pip install {module}"
+                return f"{self.quant} on {self.backend} needs the optional dependency {module!r}: {hint}"
+        return None
+
+    def check_dependencies(self) -> None:
+        reason = self.missing_dependency()
+        if reason:
+            raise MissingDependencyError(reason)
+
+
+_PT = "quantbench.backends.pytorch"
+_ORT = "quantbench.backends.onnxruntime"
+_ORT_DEPS = ("onnxruntime", "optimum.onnxruntime")
+_BNB_DEPS = ("bitsandbytes", "accelerate")
+
+RECIPES: tuple[Recipe, ...] = (
+    Recipe("fp32", "pytorch", f"{_PT}:build_fp32", DEVICES, description="unquantized float32 baseline"),
+    Recipe("fp16", "pytorch", f"{_PT}:build_fp16", ("cuda", "mps"), description="half precision"),
+    Recipe("bf16", "pytorch", f"{_PT}:build_bf16", ("cpu", "cuda"), description="bfloat16"),
+    Recipe("dynamic_int8", "pytorch", f"{_PT}:build_dynamic_int8", ("cpu",),
+           description="torch.ao quantize_dynamic: int8 weights, activations quantized at run time"),
+    Recipe("nf4", "pytorch", f"{_PT}:build_nf4", ("cpu", "cuda"), _BNB_DEPS, "bnb",
+           options=("double_quant", "compute_dtype"), description="bitsandbytes 4-bit NormalFloat"),
+    Recipe("bnb_int8", "pytorch", f"{_PT}:build_bnb_int8", ("cpu", "cuda"), _BNB_DEPS, "bnb",
+           options=("threshold",), description="bitsandbytes LLM.int8()"),
+    Recipe("fp32", "onnxruntime", f"{_ORT}:build_fp32", ("cpu", "cuda"), _ORT_DEPS, "onnx",
+           description="ONNX export, float32"),
+    Recipe("dynamic_int8", "onnxruntime", f"{_ORT}:build_dynamic_int8", ("cpu",), _ORT_DEPS, "onnx",
+           options=("per_channel", "isa"), description="ORTQuantizer dynamic int8 (QOperator)"),
+    Recipe("static_int8", "onnxruntime", f"{_ORT}:build_static_int8", ("cpu",), _ORT_DEPS, "onnx",
+           options=("per_channel", "isa"), description="ORTQuantizer static int8 (QDQ), calibrated"),
+)
+
+_BY_KEY = {(r.quant, r.backend): r for r in RECIPES}
+
+
+def quant_methods() -> tuple[str, ...]:
+    return tuple(sorted({r.quant for r in RECIPES}))
+
+
+def backends() -> tuple[str, ...]:
+    return tuple(sorted({r.backend for r in RECIPES}))
+
+
+def method_option_names(quant: str) -> tuple[str, ...]:
+    return tuple(sorted({o for r in RECIPES if r.quant == quant for o in r.options}))
+
+
+def recipe(quant: str, backend: str) -> Recipe | None:
+    """The recipe for a pair, or None when the pair does not exist (e.g. static_int8 on pytorch)."""
+    if quant not in quant_methods():
+        raise UnknownNameError(f"unknown quantization method {quant!r}; known: {', '.join(quant_methods())}")
+    if backend not in backends():
+        raise UnknownNameError(f"unknown backend {backend!r}; known: {', '.join(backends())}")
+    return _BY_KEY.get((quant, backend))

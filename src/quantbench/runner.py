@@ -1,0 +1,97 @@
+"""One latency cell, end to end: build (or reuse) the variant, check, warm up, time, measure.
+
+The timed region is the forward pass on inputs already tokenized and on the device (plus a
+device synchronize), under ``torch.inference_mode``. With ``measure.end_to_end`` the
+tokenizer and the copy to the device are timed too.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from quantbench.cells import Cell
+from quantbench.errors import QuantbenchError
+from quantbench.measures import latency, memory
+from quantbench.pool import Built, VariantPool
+
+MB = memory.MB
+
+
+class NonFiniteOutput(QuantbenchError):
+    """The variant produced NaN or Inf: the cell fails and is not timed."""
+
+
+def check_finite(logits: np.ndarray, cell: Cell) -> None:
+    if not np.all(np.isfinite(logits)):
+        bad = int((~np.isfinite(logits)).sum())
+        raise NonFiniteOutput(f"{cell.id}: {bad} of {logits.size} logits are NaN or Inf; not timing this cell")
+
+
+def _call(pool: VariantPool, built: Built, cell: Cell) -> Callable[[], Any]:
+    variant = built.variant
+    if pool.suite.measure.end_to_end:
+        texts = pool.texts_for(cell)
+
+        def end_to_end():
+            out = variant.forward(variant.prepare(pool.encode(cell.model, texts, cell.seq_len)))
+            variant.synchronize()
+            return out
+
+        return end_to_end
+    inputs = variant.prepare(pool.encode(cell.model, pool.texts_for(cell), cell.seq_len))
+
+    def model_only():
+        out = variant.forward(inputs)
+        variant.synchronize()
+        return out
+
+    return model_only
+
+
+def build_facts(built: Built) -> dict[str, Any]:
+    info = built.variant.info
+    return {
+        "disk_size_mb": round(info.disk_size_bytes / MB, 3),
+        "param_count": info.param_count,
+        "quantized_layers": info.quantized_layers,
+        "quant_config": info.quant_config,
+        "build_seconds": round(info.build_seconds, 3),
+        "build_cached": info.cached,
+        "build_peak_rss_mb": round((built.build_peak_rss - built.baseline_rss) / MB, 2),
+        "rss_baseline_mb": round(built.baseline_rss / MB, 2),
+    }
+
+
+def measure_latency(benchmark, pool: VariantPool, cell: Cell) -> dict[str, Any]:
+    """Run one latency cell through pytest-benchmark; return (and record) its extra_info."""
+    import torch
+
+    settings = pool.suite.measure
+    built = pool.get(cell)
+    call = _call(pool, built, cell)
+    benchmark.params = cell.params()  # plain values, so the JSON's params are readable
+    benchmark.group = "latency"
+    with torch.inference_mode():
+        check_finite(built.variant.to_numpy(call()), cell)
+        estimate = latency.warm_up(call, settings.warmup_rounds)
+        rounds = latency.plan_rounds(estimate, settings)
+        benchmark.pedantic(call, rounds=rounds, iterations=1, warmup_rounds=0)
+        # Memory in its own untimed pass: a polling thread would steal CPU from the timed rounds.
+        memory.reset_cuda_peaks(cell.device)
+        with memory.PeakRSS() as peak:
+            for _ in range(3):
+                call()
+    samples = list(benchmark.stats.stats.data)
+    extra = {
+        "cell_id": cell.id, "dataset": cell.dataset, "timed_region": "end_to_end" if settings.end_to_end else "model",
+        **latency.summarize(samples, batch_size=cell.batch_size, seq_len=cell.seq_len),
+        "warmup_rounds": settings.warmup_rounds,
+        "threads": torch.get_num_threads() if cell.backend == "pytorch" else (settings.threads or "ort-default"),
+        "peak_rss_mb": round((peak.peak - built.baseline_rss) / MB, 2),
+        **memory.cuda_peaks(cell.device),
+        **build_facts(built),
+    }
+    benchmark.extra_info.update(extra)
+    return extra
