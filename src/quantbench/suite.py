@@ -1,0 +1,341 @@
+"""Suite files: a YAML sweep definition, validated into frozen dataclasses.
+
+Every validation error names the file, the key (as a dotted path) and what is allowed, so a
+typo costs one line of output, not a traceback. See ``suites/default.yaml`` for every key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from quantbench import registry
+from quantbench.errors import SuiteError
+
+SUITES_DIR = Path(__file__).resolve().parents[2] / "suites"
+MODEL_SOURCES = ("embedded", "path", "hub")
+DATASET_SOURCES = ("embedded", "csv", "jsonl", "hf")
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+TASKS = ("sequence-classification",)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    source: str  # one of MODEL_SOURCES
+    location: str | None = None  # local path or hub id; None for the embedded model
+    task: str = "sequence-classification"
+    max_seq_len: int = 128
+    trust_remote_code: bool = False
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    source: str  # one of DATASET_SOURCES
+    path: str | None = None
+    split: str | None = None
+    text_column: str = "text"
+    label_column: str = "label"
+    sensitive_columns: tuple[str, ...] = ()
+    label_map: tuple[tuple[str, int], ...] = ()
+    max_samples: int = 2000
+    train_samples: int = 6000
+    seed: int = 0
+    encoding: str = "utf-8"
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    warmup_rounds: int = 3
+    min_rounds: int = 10
+    max_rounds: int = 200
+    min_time_s: float = 1.0
+    max_time_s: float = 10.0
+    threads: int | None = None
+    end_to_end: bool = False
+    eval_batch_size: int = 64
+
+
+@dataclass(frozen=True)
+class CalibrationSettings:
+    method: str = "minmax"
+    samples: int = 256
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    path: Path | None
+    models: tuple[ModelSpec, ...]
+    dataset: DatasetSpec
+    quantization: tuple[str, ...]
+    backends: tuple[str, ...]
+    devices: tuple[str, ...]
+    batch_sizes: tuple[int, ...]
+    seq_lens: tuple[int, ...]
+    measure: MeasureSettings
+    calibration: CalibrationSettings
+    method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    exclude: tuple[dict[str, Any], ...] = ()
+    fairness: dict[str, Any] = field(default_factory=dict)
+    gates: dict[str, Any] | None = None
+    description: str = ""
+    digest: str = ""
+
+    def model(self, name: str) -> ModelSpec:
+        return next(m for m in self.models if m.name == name)
+
+    def summary(self) -> dict[str, Any]:
+        """What a run file records about the suite it ran."""
+        return {"name": self.name, "path": str(self.path) if self.path else None, "sha256": self.digest,
+                "quantization": list(self.quantization), "backends": list(self.backends),
+                "devices": list(self.devices), "batch_sizes": list(self.batch_sizes),
+                "seq_lens": list(self.seq_lens), "dataset": self.dataset.name,
+                "models": [m.name for m in self.models],
+                "fairness_tolerance": self.fairness.get("tolerance", 0.02)}
+
+
+class _Reader:
+    """Reads one mapping of the YAML, naming ``file: key.path`` in every error."""
+
+    def __init__(self, where: str, data: Any, prefix: str = ""):
+        self.where, self.prefix = where, prefix
+        if not isinstance(data, dict):
+            raise SuiteError(f"{where}: {prefix or 'top level'} must be a mapping, got {type(data).__name__}")
+        self.data = data
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    def fail(self, name: str, message: str) -> SuiteError:
+        return SuiteError(f"{self.where}: {self.key(name)}: {message}")
+
+    def check_keys(self, allowed: tuple[str, ...]) -> None:
+        unknown = sorted(set(self.data) - set(allowed))
+        if unknown:
+            raise self.fail(unknown[0], f"unknown key; allowed keys: {', '.join(allowed)}")
+
+    def get(self, name: str, kind: type | tuple[type, ...], default: Any = None, *, required: bool = False) -> Any:
+        if name not in self.data or self.data[name] is None:
+            if required:
+                raise self.fail(name, "is required")
+            return default
+        value = self.data[name]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) and bool not in kinds:
+            raise self.fail(name, f"expected {'/'.join(k.__name__ for k in kinds)}, got {value!r}")
+        if not isinstance(value, kinds):
+            raise self.fail(name, f"expected {'/'.join(k.__name__ for k in kinds)}, got {value!r}")
+        return value
+
+    def positive_int(self, name: str, default: int) -> int:
+        value = self.get(name, int, default)
+        if value < 1:
+            raise self.fail(name, f"must be a positive integer, got {value!r}")
+        return value
+
+    def choice(self, name: str, allowed: tuple[str, ...], default: str | None = None, *, required: bool = False) -> str:
+        value = self.get(name, str, default, required=required)
+        if value not in allowed:
+            raise self.fail(name, f"{value!r} is not allowed; allowed values: {', '.join(allowed)}")
+        return value
+
+    def choices(self, name: str, allowed: tuple[str, ...], default: tuple[str, ...]) -> tuple[str, ...]:
+        values = self.list_of(name, str, default)
+        for i, value in enumerate(values):
+            if value not in allowed:
+                raise self.fail(f"{name}[{i}]", f"{value!r} is not allowed; allowed values: {', '.join(allowed)}")
+        return values
+
+    def list_of(self, name: str, kind: type, default: tuple) -> tuple:
+        value = self.get(name, (list, kind), list(default))
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            raise self.fail(name, "must not be empty")
+        for i, item in enumerate(values):
+            if not isinstance(item, kind) or isinstance(item, bool):
+                raise self.fail(f"{name}[{i}]", f"expected {kind.__name__}, got {item!r}")
+            if kind is int and item < 1:
+                raise self.fail(f"{name}[{i}]", f"must be a positive integer, got {item!r}")
+        if len(set(values)) != len(values):
+            raise self.fail(name, f"has duplicates: {values}")
+        return tuple(values)
+
+    def section(self, name: str) -> _Reader:
+        return _Reader(self.where, self.data.get(name) or {}, f"{self.prefix}{name}.")
+
+
+def _read_model(reader: _Reader) -> ModelSpec:
+    reader.check_keys(("name", "source", "path", "hub_id", "task", "max_seq_len", "trust_remote_code"))
+    name = reader.get("name", str, required=True)
+    source = reader.choice("source", MODEL_SOURCES, "embedded")
+    location = None
+    if source == "path":
+        location = reader.get("path", str, required=True)
+    elif source == "hub":
+        location = reader.get("hub_id", str, required=True)
+    task = reader.choice("task", TASKS, "sequence-classification")
+    return ModelSpec(name=name, source=source, location=location, task=task,
+                     max_seq_len=reader.positive_int("max_seq_len", 128),
+                     trust_remote_code=reader.get("trust_remote_code", bool, False))
+
+
+def _read_dataset(reader: _Reader) -> DatasetSpec:
+    reader.check_keys(("name", "source", "path", "split", "text_column", "label_column", "sensitive_columns",
+                       "label_map", "max_samples", "train_samples", "seed", "encoding"))
+    source = reader.choice("source", DATASET_SOURCES, "embedded")
+    path = reader.get("path", str, required=source != "embedded")
+    label_map = reader.get("label_map", dict, {})
+    for label, index in label_map.items():
+        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+            raise reader.fail(f"label_map.{label}", f"must map to a class id (integer >= 0), got {index!r}")
+    sensitive = reader.get("sensitive_columns", (list, str), [])
+    return DatasetSpec(
+        name=reader.get("name", str, "tweets" if source == "embedded" else Path(path).stem),
+        source=source, path=path, split=reader.get("split", str),
+        text_column=reader.get("text_column", str, "text"),
+        label_column=reader.get("label_column", str, "label"),
+        sensitive_columns=tuple([sensitive] if isinstance(sensitive, str) else sensitive),
+        label_map=tuple((str(k), v) for k, v in label_map.items()),
+        max_samples=reader.positive_int("max_samples", 2000),
+        train_samples=reader.positive_int("train_samples", 6000),
+        seed=reader.get("seed", int, 0), encoding=reader.get("encoding", str, "utf-8"),
+    )
+
+
+def _read_measure(reader: _Reader) -> MeasureSettings:
+    reader.check_keys(("warmup_rounds", "min_rounds", "max_rounds", "min_time_s", "max_time_s", "threads",
+                       "end_to_end", "eval_batch_size"))
+    warmup = reader.get("warmup_rounds", int, 3)
+    if warmup < 1:
+        raise reader.fail("warmup_rounds", f"must be at least 1 (timings need a warm-up), got {warmup}")
+    min_rounds = reader.positive_int("min_rounds", 10)
+    max_rounds = reader.positive_int("max_rounds", 200)
+    if max_rounds < min_rounds:
+        raise reader.fail("max_rounds", f"{max_rounds} is below min_rounds ({min_rounds})")
+    threads = reader.get("threads", int)
+    if threads is not None and threads < 1:
+        raise reader.fail("threads", f"must be a positive integer or null, got {threads}")
+    return MeasureSettings(
+        warmup_rounds=warmup, min_rounds=min_rounds, max_rounds=max_rounds,
+        min_time_s=float(reader.get("min_time_s", (int, float), 1.0)),
+        max_time_s=float(reader.get("max_time_s", (int, float), 10.0)),
+        threads=threads, end_to_end=reader.get("end_to_end", bool, False),
+        eval_batch_size=reader.positive_int("eval_batch_size", 64))
+
+
+def _read_exclusions(reader: _Reader, axes: dict[str, tuple]) -> tuple[dict[str, Any], ...]:
+    raw = reader.get("exclude", list, [])
+    rules = []
+    for i, rule in enumerate(raw):
+        if not isinstance(rule, dict) or not rule:
+            raise reader.fail(f"exclude[{i}]", f"must be a non-empty mapping of cell keys, got {rule!r}")
+        for key in rule:
+            if key not in axes:
+                raise reader.fail(f"exclude[{i}].{key}", f"unknown cell key; allowed: {', '.join(axes)}")
+        rules.append(dict(rule))
+    return tuple(rules)
+
+
+def parse_suite(data: Any, *, where: str, path: Path | None = None, digest: str = "") -> Suite:
+    top = _Reader(where, data)
+    top.check_keys(("name", "description", "models", "dataset", "quantization", "backends", "devices",
+                    "batch_sizes", "seq_lens", "measure", "calibration", "method_options", "exclude",
+                    "fairness", "gates"))
+    raw_models = top.get("models", list, required=True)
+    if not raw_models:
+        raise top.fail("models", "must list at least one model")
+    models = tuple(_read_model(_Reader(where, m, f"models[{i}].")) for i, m in enumerate(raw_models))
+    names = [m.name for m in models]
+    if len(set(names)) != len(names):
+        raise top.fail("models", f"model names must be unique, got {names}")
+    quantization = top.choices("quantization", registry.quant_methods(), ("fp32",))
+    backends = top.choices("backends", registry.backends(), ("pytorch",))
+    devices = top.choices("devices", registry.DEVICES, ("cpu",))
+    calib = top.section("calibration")
+    calib.check_keys(("method", "samples"))
+    method_options = top.get("method_options", dict, {})
+    for method, options in method_options.items():
+        if method not in registry.quant_methods():
+            raise top.fail(f"method_options.{method}",
+                           f"unknown method; allowed: {', '.join(registry.quant_methods())}")
+        if not isinstance(options, dict):
+            raise top.fail(f"method_options.{method}", f"must be a mapping, got {options!r}")
+        allowed = registry.method_option_names(method)
+        for key in options:
+            if key not in allowed:
+                raise top.fail(f"method_options.{method}.{key}",
+                               f"unknown option; allowed: {', '.join(allowed) or '(none)'}")
+    axes = {"model": names, "quant": quantization, "backend": backends, "device": devices,
+            "batch_size": (), "seq_len": ()}
+    fairness = top.section("fairness")
+    fairness.check_keys(("probe", "probe_path", "tolerance"))
+    gates = top.get("gates", dict)
+    return Suite(
+        name=top.get("name", str, path.stem if path else "suite"),
+        description=top.get("description", str, ""),
+        path=path, models=models, dataset=_read_dataset(top.section("dataset")),
+        quantization=quantization, backends=backends, devices=devices,
+        batch_sizes=top.list_of("batch_sizes", int, (1,)), seq_lens=top.list_of("seq_lens", int, (128,)),
+        measure=_read_measure(top.section("measure")),
+        calibration=CalibrationSettings(method=calib.choice("method", CALIBRATION_METHODS, "minmax"),
+                                        samples=calib.positive_int("samples", 256)),
+        method_options={k: dict(v) for k, v in method_options.items()},
+        exclude=_read_exclusions(top, axes),
+        fairness={"probe": fairness.get("probe", bool, True), "probe_path": fairness.get("probe_path", str),
+                  "tolerance": float(fairness.get("tolerance", (int, float), 0.02))},
+        gates=gates, digest=digest,
+    )
+
+
+def resolve_suite_path(name_or_path: str) -> Path:
+    """``default`` means ``suites/default.yaml``; anything else is a path."""
+    candidate = Path(name_or_path).expanduser()
+    if candidate.suffix in (".yaml", ".yml") or candidate.exists():
+        if not candidate.is_file():
+            raise SuiteError(f"suite file not found: {candidate}")
+        return candidate.resolve()
+    named = SUITES_DIR / f"{name_or_path}.yaml"
+    if named.is_file():
+        return named
+    known = sorted(p.stem for p in SUITES_DIR.glob("*.yaml")) if SUITES_DIR.is_dir() else []
+    raise SuiteError(f"unknown suite {name_or_path!r}: not a file, and not one of {', '.join(known) or '(none)'}")
+
+
+def load_suite(name_or_path: str) -> Suite:
+    path = resolve_suite_path(name_or_path)
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SuiteError(f"{path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
+    suite = parse_suite(data, where=str(path), path=path, digest=hashlib.sha256(text.encode()).hexdigest()[:16])
+    # Relative dataset and model paths are relative to the suite file, then checked.
+    return _resolve_paths(suite)
+
+
+def _resolve_paths(suite: Suite) -> Suite:
+    import dataclasses
+
+    base = suite.path.parent if suite.path else Path.cwd()
+
+    def resolve(p: str) -> str:
+        candidate = Path(p).expanduser()
+        return str((candidate if candidate.is_absolute() else base / candidate).resolve())
+
+    models = tuple(dataclasses.replace(m, location=resolve(m.location)) if m.source == "path" else m
+                   for m in suite.models)
+    for m in models:
+        if m.source == "path" and not Path(m.location).is_dir():
+            raise SuiteError(f"{suite.path}: models[{m.name}].path: not a directory: {m.location}")
+    dataset = suite.dataset
+    if dataset.path:
+        dataset = dataclasses.replace(dataset, path=resolve(dataset.path))
+    return dataclasses.replace(suite, models=models, dataset=dataset)
