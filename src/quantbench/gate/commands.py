@@ -1,0 +1,101 @@
+"""``quantbench gate`` and ``quantbench baseline save|list``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from quantbench.errors import QuantbenchError
+from quantbench.gate import gate_paths
+from quantbench.gate.baseline import ENV_VAR, baseline_dir, baseline_path, list_baselines, save_baseline
+
+GATE_EPILOG = """exit codes: 0 pass, 1 regression (or a failure the policy asks for), 2 bad input.
+examples:
+  quantbench gate baseline.json results.json --policy suites/gates.yaml --markdown gate.md
+  quantbench gate --baseline-name main results.json --json gate.json
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    gate = subparsers.add_parser(
+        "gate", help="compare a run against a baseline; exit 1 on a regression",
+        description="Compare CURRENT against BASELINE cell by cell under a policy. Timing changes "
+                    "count only when past the threshold and significant (Mann-Whitney U).",
+        epilog=GATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    gate.add_argument("runs", nargs="+", metavar="RUN",
+                      help="BASELINE.json CURRENT.json, or only CURRENT.json with --baseline-name")
+    gate.add_argument("--policy", metavar="YAML",
+                      help="policy file, or a suite file with a top-level 'gates:' key (default: built-in)")
+    gate.add_argument("--baseline-name", metavar="NAME", help="use a baseline saved by 'quantbench baseline save'")
+    gate.add_argument("--baseline-dir", metavar="DIR",
+                      help=f"where named baselines live (default: ${ENV_VAR} or .quantbench/baselines)")
+    gate.add_argument("--strict-machine", action="store_true",
+                      help="fail when the baseline was measured on a different machine or software stack")
+    gate.add_argument("--allow-missing", action="store_true",
+                      help="a baseline cell or metric missing from the current run warns instead of failing")
+    gate.add_argument("--markdown", metavar="FILE", help="write a Markdown summary (e.g. $GITHUB_STEP_SUMMARY)")
+    gate.add_argument("--json", metavar="FILE", help="write machine-readable verdicts")
+    gate.add_argument("--only-problems", action="store_true",
+                      help="print only failures, warnings and improvements in the terminal table")
+    gate.set_defaults(func=run_gate)
+
+    baseline = subparsers.add_parser("baseline", help="save and list named baselines")
+    actions = baseline.add_subparsers(dest="baseline_command", required=True, metavar="ACTION")
+    save = actions.add_parser("save", help="store a run file under a name (a branch or a commit)")
+    save.add_argument("run", metavar="RUN.json")
+    save.add_argument("--name", required=True, help="baseline name, e.g. main or a commit hash")
+    save.add_argument("--dir", metavar="DIR", help=f"baseline folder (default: ${ENV_VAR} or .quantbench/baselines)")
+    save.set_defaults(func=run_baseline_save)
+    listing = actions.add_parser("list", help="list saved baselines")
+    listing.add_argument("--dir", metavar="DIR", help=f"baseline folder (default: ${ENV_VAR} or .quantbench/baselines)")
+    listing.set_defaults(func=run_baseline_list)
+
+
+def _write(path: str, text: str, *, what: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise QuantbenchError(f"--{what} {path}: cannot write ({exc.strerror or exc})") from None
+
+
+def run_gate(args: argparse.Namespace) -> int:
+    if args.baseline_name:
+        if len(args.runs) != 1:
+            raise QuantbenchError(f"with --baseline-name give only CURRENT.json, got {len(args.runs)} files: "
+                                  + " ".join(args.runs))
+        baseline, (current,) = baseline_path(args.baseline_name, directory=args.baseline_dir), args.runs
+    elif len(args.runs) == 2:
+        baseline, current = args.runs
+    else:
+        raise QuantbenchError(f"expected BASELINE.json CURRENT.json (or --baseline-name NAME CURRENT.json), "
+                              f"got {len(args.runs)} file(s): " + " ".join(args.runs))
+    result = gate_paths(baseline, current, args.policy, strict_machine=args.strict_machine,
+                        allow_missing=args.allow_missing)
+    if args.markdown:
+        _write(args.markdown, result.to_markdown(), what="markdown")
+    if args.json:
+        _write(args.json, result.to_json(), what="json")
+    print(result.render_table(only_problems=args.only_problems))
+    for warning in result.warnings:  # repeated on stderr so they stand out in CI logs
+        print(f"quantbench gate: warning: {warning}", file=sys.stderr)
+    return result.exit_code
+
+
+def run_baseline_save(args: argparse.Namespace) -> int:
+    path = save_baseline(args.run, name=args.name, directory=args.dir)
+    print(f"saved baseline {args.name!r} -> {path}")
+    return 0
+
+
+def run_baseline_list(args: argparse.Namespace) -> int:
+    infos = list_baselines(directory=args.dir)
+    if not infos:
+        print(f"no baselines in {baseline_dir(args.dir)}")
+        return 0
+    header = ("name", "saved", "branch", "commit", "cells")
+    rows = [(i.name, i.saved, i.branch, i.commit, str(i.cells)) for i in infos]
+    widths = [max(len(h), *(len(r[k]) for r in rows)) for k, h in enumerate(header)]
+    for row in [header, *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    return 0

@@ -1,0 +1,166 @@
+"""Align two runs cell by cell (``BenchmarkRecord.key``) and judge each gated metric."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from quantbench.gate import result as R
+from quantbench.gate.machine import machine_differences
+from quantbench.gate.policy import ABSOLUTE, SAMPLED_KINDS, Policy, Rule
+from quantbench.gate.stats import Evidence, compare_samples
+from quantbench.results import CELL_PARAMS, METRICS, BenchmarkRecord, Run
+
+# Float noise guard, so a change equal to the threshold does not flip on the 16th digit.
+_EPS = 1e-12
+
+
+def _display(test: str, cell_id: str) -> str:
+    return f"{test}[{cell_id}]"
+
+
+def _entry_key(entry: dict[str, Any]) -> tuple:
+    params = entry.get("params") or {}
+    return (str(entry.get("test", "")).split("[", 1)[0], *(params.get(p) for p in CELL_PARAMS))
+
+
+def _index(run: Run, label: str, warnings: list[str]) -> dict[tuple, BenchmarkRecord]:
+    index: dict[tuple, BenchmarkRecord] = {}
+    for record in run.records:
+        if record.key in index:
+            warnings.append(f"{label}: cell {_display(record.test, record.cell_id)} appears more than "
+                            "once; the last one is compared")
+        index[record.key] = record
+    return index
+
+
+def _change(baseline: float, current: float, mode: str) -> float:
+    if mode == ABSOLUTE:
+        return current - baseline
+    if baseline == 0:
+        return 0.0 if current == 0 else math.copysign(math.inf, current)
+    return (current - baseline) / abs(baseline)
+
+
+def _moves_with_samples(metric: str) -> bool:
+    """Latency rises when the rounds get slower; throughput (batch / median) falls."""
+    return METRICS[metric].kind == "timing"
+
+
+#: Metrics that are the median of the rounds (or batch / median): the samples' ratio CI is
+#: theirs. A tail percentile gets the p-value but no CI, as the CI is not about the tail.
+MEDIAN_BASED = frozenset({"latency_p50_ms", "throughput_samples_per_s", "throughput_tokens_per_s"})
+
+
+def _sample_ci(metric: str, evidence: Evidence) -> tuple[float, float] | None:
+    """The samples' ratio-of-medians CI expressed as a relative change of ``metric``."""
+    if not evidence.ci or metric not in MEDIAN_BASED:
+        return None
+    low, high = evidence.ci
+    if _moves_with_samples(metric):
+        return (low - 1, high - 1)
+    return (1 / high - 1 if high else math.inf, 1 / low - 1 if low else math.inf)
+
+
+def judge_metric(*, metric: str, rule: Rule, base: BenchmarkRecord, cur: BenchmarkRecord,
+                 policy: Policy, evidence: Evidence | None, cell: str) -> R.Row:
+    """The verdict for one metric of one cell present on both sides."""
+    b, c = base.metrics[metric], cur.metrics[metric]
+    better = rule.better(metric)
+    change = _change(b, c, rule.mode)
+    worse_by = change if better == "lower" else -change
+    big_enough = abs(c - b) >= rule.min_delta
+    worse = worse_by > rule.threshold + _EPS and big_enough
+    improved = -worse_by > rule.threshold + _EPS and big_enough
+    common = dict(cell=cell, key=base.key, metric=metric, baseline=b, current=c, change=change,
+                  mode=rule.mode, threshold=rule.threshold, better=better)
+    if evidence is None:  # a single figure (accuracy, memory, size...): the threshold decides
+        if worse:
+            return R.Row(verdict=R.REGRESSION, outcome=R.FAIL, **common)
+        if improved:
+            return R.Row(verdict=R.IMPROVEMENT, outcome=R.OK, **common)
+        return R.Row(verdict=R.PASS, outcome=R.OK, **common)
+
+    if not evidence.sufficient:
+        outcome = R.FAIL if policy.on_insufficient == "fail" else R.WARN
+        return R.Row(verdict=R.INSUFFICIENT, outcome=outcome, note=evidence.reason, **common)
+    stats = dict(p_value=evidence.p_value, ci=_sample_ci(metric, evidence))
+    # The samples must move the same way as the metric (a p95 rise while the rounds got
+    # faster overall is not evidence of a slowdown).
+    metric_up = (evidence.ratio > 1) == _moves_with_samples(metric)
+    samples_worse = metric_up == (better == "lower")
+    significant = evidence.significant(alpha=policy.alpha)
+    if worse or improved:
+        confirmed = significant and samples_worse == worse
+        if confirmed:
+            verdict = R.REGRESSION if worse else R.IMPROVEMENT
+            return R.Row(verdict=verdict, outcome=R.FAIL if worse else R.OK, **common, **stats)
+        why = (f"p={evidence.p_value:.3g} >= alpha {policy.alpha:g}" if not significant
+               else "the rounds moved the other way")
+        return R.Row(verdict=R.NOISE, outcome=R.OK, note=why, **common, **stats)
+    return R.Row(verdict=R.PASS, outcome=R.OK, **common, **stats)
+
+
+def gate_runs(baseline: Run, current: Run, *, policy: Policy, strict_machine: bool = False,
+              allow_missing: bool = False) -> R.GateResult:
+    """Compare ``current`` against ``baseline`` under ``policy``."""
+    warnings: list[str] = []
+    diffs = machine_differences(baseline.machine_info, current.machine_info)
+    machine_failed = bool(diffs) and (strict_machine or policy.machine == "fail")
+    if diffs:
+        warnings.append("baseline was measured on a different machine or software stack: "
+                        + "; ".join(d.describe() for d in diffs))
+    base_index = _index(baseline, "baseline", warnings)
+    cur_index = _index(current, "current", warnings)
+    failed = {_entry_key(e): e for e in current.failed}
+    skipped = {_entry_key(e): e for e in current.skipped}
+    missing_outcome = R.WARN if allow_missing or policy.on_missing == "warn" else R.FAIL
+    rows: list[R.Row] = []
+
+    for key, base in base_index.items():
+        cell = _display(base.test, base.cell_id)
+        cur = cur_index.get(key)
+        if cur is None:
+            if key in failed:
+                rows.append(R.Row(cell=cell, key=key, metric=None, verdict=R.FAILED, outcome=R.FAIL,
+                                  note=str(failed[key].get("reason") or "failed")))
+            else:
+                why = (f"skipped: {skipped[key].get('reason')}" if key in skipped
+                       else "cell not in the current run")
+                rows.append(R.Row(cell=cell, key=key, metric=None, verdict=R.MISSING,
+                                  outcome=missing_outcome, note=why))
+            continue
+        evidence: Evidence | None = None
+        for metric in METRICS:  # METRICS order keeps the table stable and readable
+            rule = policy.rule_for(metric=metric, test=base.test, cell_id=base.cell_id, params=base.params)
+            if rule is None:
+                continue
+            if metric not in base.metrics:
+                if metric in cur.metrics:
+                    rows.append(R.Row(cell=cell, key=key, metric=metric, verdict=R.NEW, outcome=R.OK,
+                                      current=cur.metrics[metric], note="metric not in the baseline"))
+                continue
+            if metric not in cur.metrics:
+                rows.append(R.Row(cell=cell, key=key, metric=metric, verdict=R.MISSING,
+                                  outcome=missing_outcome, baseline=base.metrics[metric],
+                                  note="metric not in the current run"))
+                continue
+            sampled = METRICS[metric].kind in SAMPLED_KINDS
+            if sampled and evidence is None:  # one test per cell: p50, p95, throughput share it
+                evidence = compare_samples(base.samples_s, cur.samples_s, alpha=policy.alpha,
+                                           min_rounds=policy.min_rounds)
+            rows.append(judge_metric(metric=metric, rule=rule, base=base, cur=cur, policy=policy,
+                                     evidence=evidence if sampled else None, cell=cell))
+
+    for key, cur in cur_index.items():
+        if key not in base_index:
+            rows.append(R.Row(cell=_display(cur.test, cur.cell_id), key=key, metric=None, verdict=R.NEW,
+                              outcome=R.OK, note="cell not in the baseline"))
+    for key, entry in failed.items():
+        if key not in base_index and key not in cur_index:
+            cell = _display(key[0], str(entry.get("cell_id") or "-".join(map(str, key[1:]))))
+            rows.append(R.Row(cell=cell, key=key, metric=None, verdict=R.FAILED, outcome=R.WARN,
+                              note=f"new cell failed: {entry.get('reason') or 'no reason given'}"))
+    return R.GateResult(rows=rows, policy=policy, baseline_label=str(baseline.path or "baseline"),
+                        current_label=str(current.path or "current"), machine_differences=diffs,
+                        machine_failed=machine_failed, warnings=warnings)

@@ -1,0 +1,160 @@
+"""Present a :class:`GateResult`: terminal table, Markdown summary, JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from quantbench.gate import result as R
+from quantbench.gate.policy import ABSOLUTE
+from quantbench.results import METRICS
+
+COLUMNS = ("cell", "metric", "baseline", "current", "change", "threshold", "p-value", "verdict")
+JSON_SCHEMA_VERSION = 1
+_ICONS = {R.FAIL: "❌", R.WARN: "⚠️", R.OK: "✅"}
+
+
+def _points(metric: str | None) -> bool:
+    """Accuracy-like shares are shown in percentage points."""
+    return metric is not None and METRICS[metric].kind == "accuracy" and METRICS[metric].unit == ""
+
+
+def fmt_value(value: float | None, metric: str | None) -> str:
+    if value is None:
+        return "-"
+    unit = METRICS[metric].unit if metric else ""
+    if metric and METRICS[metric].kind in ("accuracy", "fairness") and not unit:
+        return f"{value:.4f}"
+    magnitude = abs(value)
+    text = (f"{value:,.0f}" if magnitude >= 1000 else f"{value:.1f}" if magnitude >= 100
+            else f"{value:.2f}" if magnitude >= 1 else f"{value:.4g}")
+    return f"{text} {unit}".strip()
+
+
+def _fmt_rel(change: float) -> str:
+    return f"{change * 100:+.1f}%" if math.isfinite(change) else ("+inf" if change > 0 else "-inf")
+
+
+def fmt_change(row: R.Row) -> str:
+    if row.change is None:
+        return "-"
+    if row.mode == ABSOLUTE:
+        if _points(row.metric):
+            text = f"{row.change * 100:+.2f} pts"
+        else:
+            text = f"{row.change:+.4g} {METRICS[row.metric].unit if row.metric else ''}".strip()
+    else:
+        text = _fmt_rel(row.change)
+    if row.ci:
+        text += f" [{_fmt_rel(row.ci[0])}, {_fmt_rel(row.ci[1])}]"
+    return text
+
+
+def fmt_threshold(row: R.Row) -> str:
+    """Signed in the worse direction: "+10%" for latency, "-1 pt" for accuracy."""
+    if row.threshold is None:
+        return "-"
+    sign = "+" if row.better == "lower" else "-"
+    if row.mode == ABSOLUTE:
+        return f"{sign}{row.threshold * 100:g} pt" if _points(row.metric) else f"{sign}{row.threshold:g}"
+    return f"{sign}{row.threshold * 100:g}%"
+
+
+def fmt_p(p_value: float | None) -> str:
+    if p_value is None:
+        return "-"
+    return "<0.0001" if p_value < 1e-4 else f"{p_value:.4f}"
+
+
+def _verdict(row: R.Row) -> str:
+    text = row.verdict.upper() if row.outcome == R.FAIL else row.verdict
+    return f"{text} ({row.note})" if row.note else text
+
+
+def table_rows(result: R.GateResult, *, only_problems: bool = False) -> list[tuple[str, ...]]:
+    rows = result.sorted_rows()
+    if only_problems:
+        rows = [r for r in rows if r.outcome != R.OK or r.verdict == R.IMPROVEMENT]
+    return [(r.cell, r.metric or "-", fmt_value(r.baseline, r.metric), fmt_value(r.current, r.metric),
+             fmt_change(r), fmt_threshold(r), fmt_p(r.p_value), _verdict(r)) for r in rows]
+
+
+def _grid(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(COLUMNS)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(COLUMNS), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+
+def render_table(result: R.GateResult, *, only_problems: bool = False) -> str:
+    """Plain-text table for a terminal or CI log, headline last so it ends the log."""
+    parts = [f"baseline: {result.baseline_label}", f"current:  {result.current_label}",
+             f"policy:   {result.policy.source} (alpha {result.policy.alpha:g}, "
+             f"min_rounds {result.policy.min_rounds})", ""]
+    rows = table_rows(result, only_problems=only_problems)
+    parts.append(_grid(rows) if rows else "(nothing to compare)")
+    parts += [""] + [f"WARNING: {w}" for w in result.warnings] + [result.headline()]
+    return "\n".join(parts)
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(rows: list[tuple[str, ...]]) -> list[str]:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join(["---"] * len(COLUMNS)) + "|"]
+    lines += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in rows]
+    return lines
+
+
+def to_markdown(result: R.GateResult) -> str:
+    """A summary for ``$GITHUB_STEP_SUMMARY``: headline, warnings, what changed, then all checks."""
+    icon = _ICONS[R.OK] if result.passed else _ICONS[R.FAIL]
+    lines = [f"## {icon} {result.headline()}", "",
+             f"Baseline `{result.baseline_label}`, current `{result.current_label}`, "
+             f"policy `{result.policy.source}` (alpha {result.policy.alpha:g}, "
+             f"min_rounds {result.policy.min_rounds}).", ""]
+    if result.machine_differences:
+        severity = "fails the gate (strict)" if result.machine_failed else "figures may not be comparable"
+        lines += [f"> {_ICONS[R.WARN]} **Machine differs from the baseline: {severity}.**", ">"]
+        lines += [f"> - `{d.field}`: `{d.baseline!r}` → `{d.current!r}`" for d in result.machine_differences]
+        lines.append("")
+    other = [w for w in result.warnings if not w.startswith("baseline was measured")]
+    lines += [f"- {_ICONS[R.WARN]} {_md_cell(w)}" for w in other] + ([""] if other else [])
+    notable = table_rows(result, only_problems=True)
+    if notable:
+        lines += ["### Changes", ""] + _md_table(notable) + [""]
+    else:
+        lines += ["No regressions, warnings or improvements beyond the thresholds.", ""]
+    lines += ["<details><summary>All checks</summary>", ""] + _md_table(table_rows(result))
+    lines += ["", "</details>", ""]
+    return "\n".join(lines)
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no inf/NaN: write null instead."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
+
+
+def to_dict(result: R.GateResult) -> dict[str, Any]:
+    return _finite({
+        "schema_version": JSON_SCHEMA_VERSION,
+        "passed": result.passed, "exit_code": result.exit_code, "headline": result.headline(),
+        "baseline": result.baseline_label, "current": result.current_label,
+        "counts": dict(result.counts()), "warnings": list(result.warnings),
+        "machine_differences": [{"field": d.field, "baseline": d.baseline, "current": d.current}
+                                for d in result.machine_differences],
+        "machine_failed": result.machine_failed,
+        "policy": result.policy.describe(),
+        "rows": [row.to_dict() for row in result.rows],
+    })
+
+
+def to_json(result: R.GateResult) -> str:
+    return json.dumps(to_dict(result), indent=2, default=str) + "\n"

@@ -1,0 +1,112 @@
+"""What a gate decides: one :class:`Row` per (cell, metric), and the :class:`GateResult`."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from quantbench.gate.machine import MachineDifference
+from quantbench.gate.policy import Policy
+
+# Verdicts. Each row also carries an outcome (pass / warn / fail) that decides the exit code.
+PASS = "pass"
+REGRESSION = "regression"
+IMPROVEMENT = "improvement"
+NOISE = "within noise"  # past the threshold, but the samples do not show a real difference
+INSUFFICIENT = "insufficient data"
+MISSING = "missing"
+NEW = "new"
+FAILED = "failed"
+VERDICTS = (REGRESSION, FAILED, MISSING, INSUFFICIENT, NOISE, IMPROVEMENT, NEW, PASS)
+
+OK, WARN, FAIL = "pass", "warn", "fail"
+_OUTCOME_RANK = {FAIL: 0, WARN: 1, OK: 2}
+
+
+@dataclass(frozen=True)
+class Row:
+    cell: str  # "test_latency[minilm-tweets-fp32-pytorch-cpu-bs8-seq64]"
+    key: tuple
+    metric: str | None  # None for whole-cell rows (missing, new, failed)
+    verdict: str
+    outcome: str
+    baseline: float | None = None
+    current: float | None = None
+    change: float | None = None  # relative (0.4 = +40%) or absolute, per ``mode``
+    mode: str | None = None
+    threshold: float | None = None
+    better: str | None = None
+    p_value: float | None = None
+    ci: tuple[float, float] | None = None  # of ``change`` (relative), from the samples
+    note: str = ""
+
+    def sort_key(self, order: int) -> tuple:
+        return (_OUTCOME_RANK[self.outcome], VERDICTS.index(self.verdict), order)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cell": self.cell, "key": list(self.key), "metric": self.metric, "verdict": self.verdict,
+                "outcome": self.outcome, "baseline": self.baseline, "current": self.current,
+                "change": self.change, "mode": self.mode, "threshold": self.threshold,
+                "better": self.better, "p_value": self.p_value,
+                "ci": list(self.ci) if self.ci else None, "note": self.note}
+
+
+@dataclass
+class GateResult:
+    rows: list[Row]
+    policy: Policy
+    baseline_label: str = "baseline"
+    current_label: str = "current"
+    machine_differences: list[MachineDifference] = field(default_factory=list)
+    machine_failed: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[Row]:
+        return [row for row in self.rows if row.outcome == FAIL]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures and not self.machine_failed
+
+    @property
+    def exit_code(self) -> int:
+        """0 pass, 1 regression (or anything the policy makes a failure)."""
+        return 0 if self.passed else 1
+
+    def counts(self) -> Counter:
+        return Counter(row.verdict for row in self.rows)
+
+    def sorted_rows(self) -> list[Row]:
+        """Failures first, then warnings, then the rest, each in run order."""
+        return [row for _, row in sorted(enumerate(self.rows), key=lambda item: item[1].sort_key(item[0]))]
+
+    def headline(self) -> str:
+        counts = self.counts()
+        parts = [f"{counts[v]} {v}" for v in VERDICTS if counts[v] and v != PASS]
+        detail = ", ".join(parts) or "no changes beyond the thresholds"
+        if self.machine_failed:
+            detail = f"machine differs from the baseline (strict); {detail}"
+        status = "PASS" if self.passed else "FAIL"
+        return f"quantbench gate: {status} ({len(self.rows)} checks; {detail})"
+
+    def render_table(self, *, only_problems: bool = False) -> str:
+        from quantbench.gate.render import render_table
+
+        return render_table(self, only_problems=only_problems)
+
+    def to_markdown(self) -> str:
+        from quantbench.gate.render import to_markdown
+
+        return to_markdown(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        from quantbench.gate.render import to_dict
+
+        return to_dict(self)
+
+    def to_json(self) -> str:
+        from quantbench.gate.render import to_json
+
+        return to_json(self)
