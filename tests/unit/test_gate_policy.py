@@ -104,3 +104,25 @@ def test_validation_errors_name_file_key_and_allowed(tmp_path, text, needles):
 def test_missing_policy_file_names_it(tmp_path):
     with pytest.raises(QuantbenchError, match="nope.yaml"):
         load_policy(tmp_path / "nope.yaml")
+
+
+def test_loaded_suite_block_uses_where_label_and_empty_means_defaults():
+    assert load_policy({}).rules == DEFAULT_RULES
+    with pytest.raises(QuantbenchError, match=r"^suites/ci.yaml: gates: rules\[0\].metric"):
+        load_policy({"rules": [{"metric": "nope", "threshold": 0.1}]}, where="suites/ci.yaml: gates")
+
+
+def test_yaml_examples_in_the_docs_are_valid():
+    import re
+
+    import yaml
+
+    blocks = re.findall(r"```yaml\n(.*?)```", (REPO / "docs" / "gating.md").read_text(), flags=re.S)
+    policies = [b for b in blocks if b.startswith("alpha:")]
+    workflows = [b for b in blocks if b.startswith("name:")]
+    assert policies and workflows
+    for block in policies:
+        load_policy(yaml.safe_load(block), where="docs/gating.md")
+    for block in workflows:
+        steps = yaml.safe_load(block)["jobs"]["bench"]["steps"]
+        assert any("quantbench gate" in str(step.get("run", "")) for step in steps)

@@ -12,6 +12,8 @@ Contract for callers (the CLI, the pytest plugin's ``--gate-baseline``, scripts)
 * ``current``: a run file path or a ``Run``.
 * ``policy``: None (built-in defaults), a policy YAML path, a suite YAML path with a ``gates:``
   key, a mapping, or a :class:`Policy` (see :func:`load_policy`).
+  A loaded suite's block works too: ``load_policy(suite.gates or None, where="suites/ci.yaml: gates")``;
+  an empty block means the built-in defaults.
 * ``strict_machine``: a baseline from a different machine fails instead of warning.
 * ``allow_missing``: a baseline cell or metric absent from the current run warns instead of failing.
 

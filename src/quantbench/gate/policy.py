@@ -273,15 +273,20 @@ def parse_policy(data: Any, *, where: str = "policy") -> Policy:
     )
 
 
-def load_policy(path_or_mapping: str | Path | Mapping[str, Any] | Policy | None = None) -> Policy:
-    """A :class:`Policy` from a policy file, a suite file with ``gates:``, a mapping, or None (defaults)."""
+def load_policy(path_or_mapping: str | Path | Mapping[str, Any] | Policy | None = None, *,
+                where: str | None = None) -> Policy:
+    """A :class:`Policy` from a policy file, a suite file with ``gates:``, a mapping, or None (defaults).
+
+    ``where`` labels a mapping in error messages (e.g. ``"suites/ci.yaml: gates"`` when the
+    caller passes an already-loaded suite's ``gates`` block); files are labelled by their path.
+    """
     source = path_or_mapping
     if source is None:
         return Policy()
     if isinstance(source, Policy):
         return source
     if isinstance(source, Mapping):
-        return parse_policy(source, where="policy")
+        return parse_policy(source, where=where or "policy")
     path = Path(source)
     try:
         text = path.read_text(encoding="utf-8")

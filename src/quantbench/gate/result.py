@@ -84,7 +84,9 @@ class GateResult:
 
     def headline(self) -> str:
         counts = self.counts()
-        parts = [f"{counts[v]} {v}" for v in VERDICTS if counts[v] and v != PASS]
+        plural = {REGRESSION: "regressions", IMPROVEMENT: "improvements"}
+        parts = [f"{counts[v]} {plural.get(v, v) if counts[v] > 1 else v}" for v in VERDICTS
+                 if counts[v] and v != PASS]
         detail = ", ".join(parts) or "no changes beyond the thresholds"
         if self.machine_failed:
             detail = f"machine differs from the baseline (strict); {detail}"
