@@ -72,13 +72,14 @@ def run_gate(args: argparse.Namespace) -> int:
                               f"got {len(args.runs)} file(s): " + " ".join(args.runs))
     result = gate_paths(baseline, current, args.policy, strict_machine=args.strict_machine,
                         allow_missing=args.allow_missing)
+    # The table first: if a summary file cannot be written (exit 2), the verdict is still in the log.
+    print(result.render_table(only_problems=args.only_problems))
+    for warning in result.warnings:  # repeated on stderr so they stand out in CI logs
+        print(f"quantbench gate: warning: {warning}", file=sys.stderr)
     if args.markdown:
         _write(args.markdown, result.to_markdown(), what="markdown")
     if args.json:
         _write(args.json, result.to_json(), what="json")
-    print(result.render_table(only_problems=args.only_problems))
-    for warning in result.warnings:  # repeated on stderr so they stand out in CI logs
-        print(f"quantbench gate: warning: {warning}", file=sys.stderr)
     return result.exit_code
 
 
