@@ -1,0 +1,301 @@
+"""What a report says, as plain data: table rows, speed-ups, the Pareto front, recommendations.
+
+Pure functions over a :class:`~quantbench.results.Run`; no HTML here, so the HTML page,
+``report.json`` and the model cards all tell the same story.
+
+A sweep writes two kinds of records for one variant (model x quant x backend x device):
+*performance* records, one per batch size and sequence length (``test_latency``), and
+*quality* records (``test_accuracy``, maybe ``test_fairness``) measured once per variant.
+A table row is one performance record joined with its variant's quality figures.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from quantbench.results import METRICS, BenchmarkRecord, Run
+
+#: Metric kinds that make a record a per-batch "performance" record.
+PERF_KINDS = frozenset({"timing", "throughput"})
+#: Fairness figures a recommended variant must not worsen beyond the suite tolerance.
+FAIRNESS_GUARDS = ("dp_difference", "eo_difference", "flip_rate")
+#: A recommended variant keeps at least this share of the fp32 accuracy.
+ACCURACY_KEEP = 0.99
+DEFAULT_FAIRNESS_TOLERANCE = 0.02
+REFERENCE_QUANT = "fp32"
+REFERENCE_BACKEND = "pytorch"
+
+
+@dataclass(frozen=True, order=True)
+class Variant:
+    """A built model: the unit a model card describes and a recommendation names."""
+
+    model: str
+    quant: str
+    backend: str
+    device: str
+    # Only set in merged runs where benchmarks come from several machines.
+    machine: str = ""
+
+    @property
+    def label(self) -> str:
+        parts = [self.model, self.quant, self.backend, self.device]
+        return " · ".join(parts + ([self.machine] if self.machine else []))
+
+    @property
+    def is_fp32(self) -> bool:
+        return self.quant == REFERENCE_QUANT
+
+
+@dataclass
+class Row:
+    """One performance cell joined with its variant's quality figures."""
+
+    variant: Variant
+    test: str
+    cell_id: str
+    batch_size: Any
+    seq_len: Any
+    dataset: str | None
+    metrics: dict[str, float]
+    speedup: float | None = None
+    reference: str | None = None  # cell_id of the fp32 row the speed-up divides by
+
+
+@dataclass
+class VariantSummary:
+    variant: Variant
+    rows: list[Row] = field(default_factory=list)
+    quality: dict[str, float] = field(default_factory=dict)
+    quality_extra: dict[str, Any] = field(default_factory=dict)  # merged extra_info of quality records
+    perf_extra: dict[str, Any] = field(default_factory=dict)  # extra_info of the first perf record
+    speedup: float | None = None  # geometric mean over the variant's cells
+    accuracy_delta_pts: float | None = None
+    reference: Variant | None = None
+    on_pareto_front: bool = False
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.quality.get("accuracy")
+
+    @property
+    def dataset(self) -> str | None:
+        return self.quality_extra.get("dataset") or self.perf_extra.get("dataset")
+
+    def metric(self, name: str) -> float | None:
+        """A variant-level figure: quality first, else the worst (max) over its cells."""
+        if name in self.quality:
+            return self.quality[name]
+        values = [r.metrics[name] for r in self.rows if name in r.metrics]
+        return max(values) if values else None
+
+
+@dataclass
+class Recommendation:
+    device: str
+    model: str
+    status: str  # "ok", "no-accuracy", "none"
+    variant: VariantSummary | None
+    message: str
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (variant label, why)
+
+
+@dataclass
+class Analysis:
+    run: Run
+    rows: list[Row]
+    variants: list[VariantSummary]
+    recommendations: list[Recommendation]
+    fairness_tolerance: float
+
+    @property
+    def has_accuracy(self) -> bool:
+        return any(v.accuracy is not None for v in self.variants)
+
+
+def is_perf_record(record: BenchmarkRecord) -> bool:
+    return any(METRICS[m].kind in PERF_KINDS for m in record.metrics)
+
+
+def record_machine(record: BenchmarkRecord) -> str:
+    """The machine a record came from, when a merge kept it per benchmark."""
+    machine = record.extra_info.get("machine")
+    return str(machine.get("node") or "") if isinstance(machine, dict) else ""
+
+
+def variant_of(record: BenchmarkRecord) -> Variant:
+    p = record.params
+    return Variant(str(p.get("model")), str(p.get("quant")), str(p.get("backend")),
+                   str(p.get("device")), record_machine(record))
+
+
+def _reference_for(variant: Variant, candidates: dict[Variant, Any]) -> Variant | None:
+    """fp32 on pytorch for the same model/device (and machine); else fp32 on the same backend."""
+    for backend in (REFERENCE_BACKEND, variant.backend):
+        ref = Variant(variant.model, REFERENCE_QUANT, backend, variant.device, variant.machine)
+        if ref in candidates:
+            return ref
+    return None
+
+
+def _geomean(values: list[float]) -> float | None:
+    values = [v for v in values if v and v > 0]
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else None
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[bool]:
+    """Which points no other point beats on both axes (both maximised)."""
+    flags = []
+    for i, (x, y) in enumerate(points):
+        dominated = any(
+            (ox >= x and oy >= y) and (ox > x or oy > y) for j, (ox, oy) in enumerate(points) if j != i
+        )
+        flags.append(not dominated)
+    return flags
+
+
+def _latency(metrics: dict[str, float]) -> float | None:
+    return metrics.get("latency_p50_ms", metrics.get("latency_mean_ms"))
+
+
+def analyse(run: Run) -> Analysis:
+    summaries: dict[Variant, VariantSummary] = {}
+    rows: list[Row] = []
+    quality_records = []
+    for record in run.records:
+        variant = variant_of(record)
+        summary = summaries.setdefault(variant, VariantSummary(variant))
+        if is_perf_record(record):
+            row = Row(variant, record.test, record.cell_id, record.params.get("batch_size"),
+                      record.params.get("seq_len"), record.extra_info.get("dataset"), dict(record.metrics))
+            rows.append(row)
+            summary.rows.append(row)
+            summary.perf_extra = summary.perf_extra or record.extra_info
+        else:
+            quality_records.append(record)
+            summary.quality.update(record.metrics)
+            summary.quality_extra.update(record.extra_info)
+    # A variant measured only for quality still gets a table row, so nothing disappears.
+    for record in quality_records:
+        summary = summaries[variant_of(record)]
+        if not summary.rows:
+            row = Row(summary.variant, record.test, record.cell_id, record.params.get("batch_size"),
+                      record.params.get("seq_len"), record.extra_info.get("dataset"), {})
+            rows.append(row)
+            summary.rows.append(row)
+    for summary in summaries.values():
+        for row in summary.rows:
+            for name, value in summary.quality.items():
+                row.metrics.setdefault(name, value)
+
+    _speedups(summaries)
+    _accuracy_deltas(summaries)
+    scored = [s for s in summaries.values() if s.speedup is not None and s.accuracy_delta_pts is not None]
+    for summary, front in zip(scored, pareto_front([(s.speedup, s.accuracy_delta_pts) for s in scored])):
+        summary.on_pareto_front = front
+
+    tolerance = float(run.suite.get("fairness_tolerance", DEFAULT_FAIRNESS_TOLERANCE))
+    variants = sorted(summaries.values(), key=lambda s: s.variant)
+    return Analysis(run, rows, variants, recommend(variants, tolerance=tolerance), tolerance)
+
+
+def _speedups(summaries: dict[Variant, VariantSummary]) -> None:
+    for summary in summaries.values():
+        ref_variant = _reference_for(summary.variant, summaries)
+        summary.reference = ref_variant
+        if ref_variant is None:
+            continue
+        ref_rows = {(r.test, r.batch_size, r.seq_len): r for r in summaries[ref_variant].rows}
+        ratios = []
+        for row in summary.rows:
+            ref = ref_rows.get((row.test, row.batch_size, row.seq_len))
+            mine, theirs = _latency(row.metrics), _latency(ref.metrics) if ref else None
+            if mine and theirs:
+                row.speedup, row.reference = theirs / mine, ref.cell_id
+                ratios.append(row.speedup)
+        summary.speedup = _geomean(ratios)
+
+
+def _accuracy_deltas(summaries: dict[Variant, VariantSummary]) -> None:
+    for summary in summaries.values():
+        if "accuracy_delta_pts" in summary.quality:
+            summary.accuracy_delta_pts = summary.quality["accuracy_delta_pts"]
+            continue
+        ref = summaries.get(summary.reference) if summary.reference else None
+        if summary.accuracy is not None and ref is not None and ref.accuracy is not None:
+            summary.accuracy_delta_pts = (summary.accuracy - ref.accuracy) * 100
+
+
+def _keeps_accuracy(summary: VariantSummary, ref: VariantSummary | None) -> tuple[bool, str]:
+    if summary.accuracy is None:
+        return False, "no accuracy measured"
+    if ref is not None and ref.accuracy is not None:
+        kept = summary.accuracy >= ACCURACY_KEEP * ref.accuracy
+        return kept, "" if kept else (
+            f"accuracy {summary.accuracy:.4f} < {ACCURACY_KEEP:.0%} of fp32 {ref.accuracy:.4f}")
+    flag = summary.quality_extra.get("keeps_99pct_accuracy")
+    if isinstance(flag, bool):  # the sweep's own verdict, when fp32 was not in this run
+        return flag, "" if flag else "sweep reports < 99% of fp32 accuracy"
+    return False, "no fp32 accuracy to compare with"
+
+
+def _keeps_fairness(summary: VariantSummary, ref: VariantSummary | None, tolerance: float) -> tuple[bool, str]:
+    if ref is None:
+        return True, ""
+    for name in FAIRNESS_GUARDS:
+        mine, theirs = summary.quality.get(name), ref.quality.get(name)
+        if mine is not None and theirs is not None and mine > theirs + tolerance:
+            return False, f"{name} {mine:.4f} > fp32 {theirs:.4f} + tolerance {tolerance:g}"
+    return True, ""
+
+
+def recommend(variants: list[VariantSummary], *, tolerance: float) -> list[Recommendation]:
+    """Per device (and model): the fastest variant keeping 99% of fp32 accuracy and fairness."""
+    by_variant = {s.variant: s for s in variants}
+    groups: dict[tuple[str, str], list[VariantSummary]] = {}
+    for summary in variants:
+        groups.setdefault((summary.variant.device, summary.variant.model), []).append(summary)
+    out = []
+    for (device, model), members in sorted(groups.items()):
+        fastest_first = sorted(members, key=lambda s: -(s.speedup or 0))
+        if not any(s.accuracy is not None for s in members):
+            top = fastest_first[0] if fastest_first and fastest_first[0].speedup else None
+            speed = f" By speed alone the fastest is {top.variant.label} ({top.speedup:.2f}x fp32)." if top else ""
+            out.append(Recommendation(device, model, "no-accuracy", None,
+                                      "No accuracy data in this run, so no variant can be recommended: "
+                                      "the accuracy and fairness conditions cannot be checked." + speed))
+            continue
+        rejected, chosen = [], None
+        for summary in fastest_first:
+            ref = by_variant.get(summary.reference) if summary.reference else None
+            if summary.speedup is None:
+                rejected.append((summary.variant.label, "no speed-up over fp32 measured"))
+                continue
+            ok, why = _keeps_accuracy(summary, ref)
+            if ok:
+                ok, why = _keeps_fairness(summary, ref, tolerance)
+            if not ok:
+                rejected.append((summary.variant.label, why))
+            elif chosen is None:
+                chosen = summary
+        if chosen is None:
+            out.append(Recommendation(device, model, "none", None,
+                                      "No variant keeps 99% of fp32 accuracy without worsening fairness.",
+                                      rejected))
+        else:
+            out.append(Recommendation(
+                device, model, "ok", chosen,
+                f"use {chosen.variant.quant} on {chosen.variant.backend}: {chosen.speedup:.2f}× the fp32 speed, accuracy "
+                f"{chosen.accuracy:.4f}, fairness within {tolerance:g} of fp32.", rejected))
+    return out
+
+
+def short_labels(variants: list[Variant]) -> dict[Variant, str]:
+    """Labels without the parts every variant shares (one model, one device: just quant/backend)."""
+    fields = ("model", "quant", "backend", "device", "machine")
+    varying = [f for f in fields if len({getattr(v, f) for v in variants}) > 1] or ["quant", "backend"]
+    if "quant" in varying or "backend" in varying:
+        varying = [f for f in fields if f in varying or f in ("quant", "backend")]
+    return {v: " · ".join(str(getattr(v, f)) for f in varying if getattr(v, f)) for v in variants}

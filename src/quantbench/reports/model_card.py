@@ -1,0 +1,219 @@
+"""Model cards, one per variant (model x quant x backend x device), built with huggingface_hub.
+
+The YAML front matter is ``ModelCardData`` with ``EvalResult`` entries, so the Hub and any
+tool reading ``model-index`` get the accuracy and fairness figures; the body comes from
+``templates/model_card.md.j2``. huggingface_hub renders that template with a plain
+``jinja2.Template`` (no autoescape), so every value is escaped for Markdown here, before
+rendering. ``ModelCard.validate()`` is never called: it needs the Hub.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from quantbench.reports.charts import fmt
+from quantbench.reports.model import Analysis, VariantSummary
+from quantbench.results import METRICS
+
+TEMPLATE = Path(__file__).parent / "templates" / "model_card.md.j2"
+TASK = "text-classification"
+#: Figures that go into ``model-index``; all measured once per variant.
+ACCURACY_METRICS = ("accuracy", "f1_macro", "precision_macro", "recall_macro", "agreement_with_fp32",
+                    "accuracy_delta_pts")
+FAIRNESS_METRICS = ("dp_difference", "eo_difference", "worst_group_accuracy", "flip_rate",
+                    "score_gap_mean", "score_gap_max")
+PROBE_DATASET = "quantbench counterfactual probe"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_BASE_MODEL_KEYS = ("base_model", "model_id", "model_name_or_path", "model_source", "source")
+
+
+def md(value: Any) -> str:
+    """Escape for a Markdown table cell or line: no HTML, no column breaks, one line."""
+    if value is None:
+        return "—"
+    text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "variant"
+
+
+def card_filename(summary: VariantSummary) -> str:
+    v = summary.variant
+    return slug("-".join(x for x in (v.model, v.quant, v.backend, v.device, v.machine) if x)) + ".md"
+
+
+def _base_model(summary: VariantSummary, suite: dict[str, Any]) -> str | None:
+    nested = [e.get("model") for e in (summary.perf_extra, summary.quality_extra) if isinstance(e.get("model"), dict)]
+    for extra in (summary.perf_extra, summary.quality_extra, *nested):
+        for key in _BASE_MODEL_KEYS:
+            if isinstance(extra.get(key), str) and extra[key]:
+                return extra[key]
+    models = suite.get("models")
+    entries = models.values() if isinstance(models, dict) else models if isinstance(models, list) else []
+    for entry in entries:
+        if isinstance(entry, dict) and entry.get("name") == summary.variant.model:
+            for key in _BASE_MODEL_KEYS + ("path",):
+                if isinstance(entry.get(key), str):
+                    return entry[key]
+    return None
+
+
+def eval_results(summary: VariantSummary) -> list[EvalResult]:
+    dataset = summary.dataset or "unknown"
+    split = summary.quality_extra.get("split") or "test"
+    out = []
+    for name in ACCURACY_METRICS + FAIRNESS_METRICS:
+        value = summary.quality.get(name)
+        if value is None:
+            continue
+        on_probe = name in ("flip_rate", "score_gap_mean", "score_gap_max")
+        out.append(EvalResult(
+            task_type=TASK, dataset_type=slug(PROBE_DATASET if on_probe else dataset),
+            dataset_name=PROBE_DATASET if on_probe else dataset, dataset_split=None if on_probe else split,
+            metric_type=name, metric_name=METRICS[name].description, metric_value=value))
+    return out
+
+
+def _performance_rows(summary: VariantSummary) -> list[list[str]]:
+    rows = sorted(summary.rows, key=lambda r: (str(r.test), _n(r.batch_size), _n(r.seq_len)))
+    return [[md(r.batch_size), md(r.seq_len), fmt(r.metrics.get("latency_p50_ms")),
+             fmt(r.metrics.get("latency_p95_ms")), fmt(r.metrics.get("throughput_samples_per_s")),
+             fmt(r.metrics.get("peak_rss_mb")), "—" if r.speedup is None else f"{r.speedup:.2f}×"]
+            for r in rows if any(k in r.metrics for k in ("latency_p50_ms", "throughput_samples_per_s"))]
+
+
+def _n(value: Any) -> tuple:
+    return (0, value, "") if isinstance(value, (int, float)) else (1, 0, str(value))
+
+
+def _group_rows(summary: VariantSummary) -> list[list[str]]:
+    fairness = summary.quality_extra.get("fairness")
+    if not isinstance(fairness, dict):
+        return []
+    rows = []
+    for source, block in [("", fairness)] + [(k, v) for k, v in fairness.items() if isinstance(v, dict)]:
+        groups = block.get("by_group") if isinstance(block, dict) else None
+        if isinstance(groups, dict):
+            for group, m in groups.items():
+                if isinstance(m, dict):
+                    rows.append([md(source or "—"), md(group), fmt(m.get("accuracy")),
+                                 fmt(m.get("selection_rate")), md(m.get("count"))])
+    return rows
+
+
+def card_context(summary: VariantSummary, analysis: Analysis, *, command: str | None) -> dict[str, Any]:
+    run, v = analysis.run, summary.variant
+    ref = next((s for s in analysis.variants if s.variant == summary.reference), None)
+    info = run.machine_info
+    qb = info.get("quantbench") or {}
+    extra = {**summary.quality_extra, **summary.perf_extra}
+    quant_config = extra.get("quant_config")
+    accuracy_rows = []
+    for name in ACCURACY_METRICS:
+        mine = summary.quality.get(name)
+        theirs = ref.quality.get(name) if ref else None
+        if mine is None and theirs is None:
+            continue
+        delta = mine - theirs if mine is not None and theirs is not None and name != "accuracy_delta_pts" else None
+        accuracy_rows.append([md(name), fmt(mine), fmt(theirs), "—" if delta is None else f"{delta:+.4f}"])
+    fairness_rows = [[md(name), fmt(summary.quality.get(name)), fmt(ref.quality.get(name) if ref else None)]
+                     for name in FAIRNESS_METRICS if name in summary.quality or (ref and name in ref.quality)]
+    gpu = qb.get("gpu")
+    return {
+        "title": md(f"{v.model} · {v.quant} · {v.backend} · {v.device}"),
+        "model": md(v.model), "quant": md(v.quant), "backend": md(v.backend), "device": md(v.device),
+        "machine_label": md(v.machine) if v.machine else "",
+        "base_model": md(_base_model(summary, run.suite)),
+        "architecture": md(extra.get("architecture") or extra.get("model_type")),
+        "param_count": fmt(summary.metric("param_count")) if summary.metric("param_count") else "—",
+        "quantized_layers": md(None if summary.metric("quantized_layers") is None
+                               else int(summary.metric("quantized_layers"))),
+        "quant_config": md(", ".join(f"{k}={val}" for k, val in quant_config.items())
+                           if isinstance(quant_config, dict) else quant_config),
+        "disk_size_mb": fmt(summary.metric("disk_size_mb")),
+        "dataset": md(summary.dataset),
+        "n_examples": md(summary.quality_extra.get("n_examples")),
+        "is_reference": ref is not None and ref.variant == v,
+        "reference": md(ref.variant.label if ref else None),
+        "performance_rows": _performance_rows(summary),
+        "speedup": "—" if summary.speedup is None else f"{summary.speedup:.2f}×",
+        "accuracy_rows": accuracy_rows,
+        "fairness_rows": fairness_rows,
+        "group_rows": _group_rows(summary),
+        "has_quality": bool(summary.quality),
+        "tolerance": analysis.fairness_tolerance,
+        "hardware": [
+            ("Machine", md(info.get("node"))),
+            ("CPU", md(qb.get("cpu_model") or (info.get("cpu") or {}).get("brand_raw"))),
+            ("RAM", md(f"{qb['ram_gb']} GB" if qb.get("ram_gb") is not None else None)),
+            ("GPU", md((gpu.get("name") if isinstance(gpu, dict) else gpu) or "none")),
+            ("Torch threads", md(qb.get("torch_threads"))),
+            ("System", md(" ".join(str(x) for x in (info.get("system"), info.get("release"), info.get("machine")) if x))),
+            ("Python", md(info.get("python_version"))),
+        ],
+        "versions": [(md(k), md(val)) for k, val in sorted((qb.get("versions") or {}).items())],
+        "suite": md(run.suite.get("name")),
+        "commit": md((run.commit_info or {}).get("id")),
+        "date": md(run.datetime),
+        # Inside a fenced block nothing is interpreted; only a fence would break out.
+        "command": (command or run.suite.get("command") or "").replace("```", "'''"),
+    }
+
+
+def card_data(summary: VariantSummary, analysis: Analysis) -> ModelCardData:
+    v = summary.variant
+    base = _base_model(summary, analysis.run.suite)
+    return ModelCardData(
+        model_name=f"{v.model}-{v.quant}-{v.backend}-{v.device}",
+        # Only a Hub repo id is valid here; a local path is mentioned in the body instead.
+        base_model=base if base and _HUB_ID.match(base) and not Path(base).exists() else None,
+        tags=[v.quant, v.backend, "quantbench"] + (["quantization"] if not v.is_fp32 else []),
+        pipeline_tag=TASK,
+        eval_results=eval_results(summary) or None,
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _template():
+    import jinja2
+
+    return jinja2.Template(TEMPLATE.read_text(encoding="utf-8"))
+
+
+def render_card(summary: VariantSummary, analysis: Analysis, *, command: str | None = None) -> str:
+    """The card's text, as ``ModelCard.from_template(card_data(...), template_path=TEMPLATE, **context)``
+    renders it: same steps (``card_data`` as YAML plus its fields plus our context), but the
+    template is compiled once; huggingface_hub recompiles it on every call, which was a third
+    of the time for a sweep with 150 variants.
+    """
+    data = card_data(summary, analysis)
+    kwargs = {**data.to_dict(), **card_context(summary, analysis, command=command)}
+    return _template().render(card_data=data.to_yaml(), **kwargs)
+
+
+def build_card(summary: VariantSummary, analysis: Analysis, *, command: str | None = None) -> ModelCard:
+    return ModelCard(render_card(summary, analysis, command=command))
+
+
+def write_model_cards(analysis: Analysis, out_dir: Path, *, command: str | None = None) -> dict[str, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    for summary in analysis.variants:
+        name = card_filename(summary)
+        stem, n = name[:-3], 2
+        while name in written:  # two labels that slug the same way keep separate files
+            name, n = f"{stem}-{n}.md", n + 1
+        path = out_dir / name
+        text = render_card(summary, analysis, command=command)
+        ModelCard(text)  # parses the front matter back, as ModelCard.load will: a bad card fails here
+        # Written as rendered; card.save() would serialise the same YAML a second time.
+        path.write_text(text, encoding="utf-8")
+        written[name] = path
+    return written
