@@ -43,12 +43,12 @@ def test_side_by_side_with_ratios(tmp_path):
     assert cli.main(["compare", str(dump(tmp_path, "a.json", slow)), str(dump(tmp_path, "b.json", fast)),
                      "-o", str(out)]) == 0
     data = json.loads((out / "compare.json").read_text())
-    assert [r["label"] for r in data["runs"]] == ["slow-box · Test CPU @ 2.0GHz · 1 threads",
+    assert [r["label"] for r in data["runs"]] == ["slow-box · Test CPU @ 2.0GHz · 1 thread",
                                                   "fast-box · Test CPU @ 2.0GHz · 2 threads"]
     a, b = p50s(slow), p50s(fast)
     cells = {c["label"]: c for c in data["cells"]}
     assert len(cells) == len(slow["benchmarks"])  # every cell aligned, none duplicated
-    cell = cells["test_latency[minilm-dynamic_int8-pytorch-bs8-seq64]"]
+    cell = cells["dynamic_int8/pytorch bs8 seq64 minilm latency"]
     name = "test_latency[minilm-tweets-dynamic_int8-pytorch-cpu-bs8-seq64]"
     assert cell["values"]["latency_p50_ms"] == pytest.approx([a[name], b[name]])
     assert cell["ratios"]["latency_p50_ms"] == pytest.approx([1.0, b[name] / a[name]])

@@ -16,7 +16,7 @@ WIDTH = 720
 #: Okabe-Ito: distinguishable for the common colour-vision deficiencies.
 #: (Its yellow is swapped for grey: too faint on white.)
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#7F7F7F", "#000000")
-LABEL_CHARS = 42
+LABEL_CHARS = 46
 
 
 def color(i: int) -> str:
@@ -126,7 +126,7 @@ def line_chart(*, chart_id: str, title: str, categories: list, series: list[tupl
 def bar_chart(*, chart_id: str, title: str, bars: list[tuple[str, float | None]], unit: str,
               colors: list[str] | None = None) -> Markup:
     """Horizontal bars, one per label; missing values show an em dash instead of a bar."""
-    label_w, right, top, bar_h, gap = 300, WIDTH - 120, 8, 16, 6
+    label_w, right, top, bar_h, gap = 330, WIDTH - 110, 8, 16, 6
     vmax = max([v for _, v in bars if v is not None] or [1]) or 1
     parts = []
     for i, (label, value) in enumerate(bars):
@@ -148,7 +148,7 @@ def bar_chart(*, chart_id: str, title: str, bars: list[tuple[str, float | None]]
 def grouped_bar_chart(*, chart_id: str, title: str, categories: list[str], groups: list[str],
                       values: dict[tuple[str, str], float], unit: str) -> Markup:
     """Horizontal clusters: one cluster per category (variant), one bar per group."""
-    label_w, right, top, bar_h = 300, WIDTH - 70, 8, 12
+    label_w, right, top, bar_h = 330, WIDTH - 60, 8, 12
     vmax = max(list(values.values()) or [1]) or 1
     parts, y = [], top
     for cat in categories:

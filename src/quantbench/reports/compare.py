@@ -34,8 +34,12 @@ def machine_label(run: Run) -> str:
     gpu = qb.get("gpu")
     gpu_name = gpu.get("name") if isinstance(gpu, dict) else gpu
     parts = [info.get("node"), qb.get("cpu_model") or (info.get("cpu") or {}).get("brand_raw"),
-             f"{qb['torch_threads']} threads" if qb.get("torch_threads") is not None else None, gpu_name]
+             _threads(qb.get("torch_threads")), gpu_name]
     return " · ".join(str(p) for p in parts if p) or (run.path.name if run.path else "run")
+
+
+def _threads(n: Any) -> str | None:
+    return None if n is None else f"{n} thread" + ("" if n == 1 else "s")
 
 
 def labels_for(runs: list[Run], overrides: list[str] | None) -> list[str]:
@@ -62,10 +66,11 @@ class AlignedCell:
 
     @property
     def label(self) -> str:
+        """Distinguishing parts first (quant, backend, batch), so a truncated chart label still tells cells apart."""
         p = self.params
-        bits = [p.get("model"), p.get("quant"), p.get("backend"), p.get("device"), p.get("machine"),
-                f"bs{p.get('batch_size')}", f"seq{p.get('seq_len')}"]
-        return f"{self.test}[" + "-".join(str(b) for b in bits if b not in (None, "")) + "]"
+        bits = [f"{p.get('quant')}/{p.get('backend')}", f"bs{p.get('batch_size')}", f"seq{p.get('seq_len')}",
+                p.get("device"), p.get("machine"), p.get("model"), self.test.removeprefix("test_")]
+        return " ".join(str(b) for b in bits if b not in (None, ""))
 
 
 def _base_key(record: BenchmarkRecord) -> tuple:
@@ -92,7 +97,9 @@ def align(runs: list[Run]) -> list[AlignedCell]:
                         params.update(device=where[0], machine=where[1])
                     cells[key] = AlignedCell(key, record.test, params, [None] * len(runs))
                 cells[key].records[i] = record
-    return sorted(cells.values(), key=lambda c: tuple(str(k) for k in c.key))
+    # Numbers sort as numbers (bs8 before bs32); None and text after them.
+    return sorted(cells.values(), key=lambda c: tuple(
+        (0, k, "") if isinstance(k, (int, float)) else (1, 0, str(k)) for k in c.key))
 
 
 def _ratio(value: float | None, first: float | None) -> float | None:
