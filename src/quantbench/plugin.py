@@ -80,6 +80,7 @@ class QuantbenchState:
     _suite: Suite | None = None
     _pool: Any = None
     outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)  # nodeid -> record
+    collection_error: str | None = None
     started: float = field(default_factory=time.perf_counter)
 
     @property
@@ -132,9 +133,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     st = state(metafunc.config)
     try:
         planned = cells_mod.expand(st.suite, st.filters(), per_variant=per_variant)
-    except QuantbenchError as exc:
-        # One line, no traceback: the suite or an option is wrong, nothing can be collected.
-        raise pytest.UsageError(f"quantbench: {exc}") from None
+    except (QuantbenchError, pytest.UsageError) as exc:
+        # Raised here, pytest would show a collection error with a traceback per module; keep
+        # the message and stop once collection is over, with one line.
+        st.collection_error = f"quantbench: {exc}"
+        planned = []
     params = [pytest.param(p.cell, id=p.cell.id,
                            marks=[pytest.mark.skip(reason=p.skip_reason)] if p.skip_reason else [])
               for p in planned]
@@ -150,9 +153,11 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         params = getattr(getattr(item, "callspec", None), "params", {})
         return params.get("cell") or params.get("variant_cell")
 
+    st = state(config)
+    if st.collection_error:
+        pytest.exit(st.collection_error, returncode=pytest.ExitCode.USAGE_ERROR)
     if not any(cell_of(item) for item in items):
         return
-    st = state(config)
     variant_order = {}
     for planned in cells_mod.expand(st.suite, st.filters(), per_variant=True):
         variant_order.setdefault(planned.cell.variant_key, len(variant_order))

@@ -1,0 +1,35 @@
+import os
+from pathlib import Path
+
+import pytest
+
+# Nothing in the tests may reach a hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+pytest_plugins = ["pytester"]
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    from tests.tiny import make_tiny_checkpoint
+
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    from tests.tiny import make_tiny_dataset
+
+    return make_tiny_dataset(tmp_path_factory.mktemp("tiny-data") / "toy.csv")
+
+
+@pytest.fixture
+def isolated_cache(tmp_path, monkeypatch) -> Path:
+    """Each test gets its own artifact cache, so cached builds never leak between tests."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("QUANTBENCH_CACHE_DIR", str(cache))
+    return cache

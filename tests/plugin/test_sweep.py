@@ -1,0 +1,109 @@
+"""The plugin end to end, through pytester on a tiny random model: ids, JSON shape, errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from tests.conftest import REPO
+from tests.tiny import tiny_suite, write_suite
+
+
+@pytest.fixture
+def bench_dir(pytester):
+    shutil.copytree(REPO / "bench", pytester.path / "bench")
+    return pytester.path / "bench"
+
+
+def run_sweep(pytester, suite: dict, *args: str):
+    path = write_suite(pytester.path / "suite.yaml", suite)
+    out = pytester.path / "results.json"
+    result = pytester.runpytest_subprocess("bench", "--suite", str(path), "--benchmark-json", str(out),
+                                           "-p", "no:cacheprovider", *args)
+    data = json.loads(out.read_text()) if out.exists() else None
+    return result, data
+
+
+def test_sweep_writes_pytest_benchmark_json_with_cells(pytester, bench_dir, tiny_model, tiny_data, isolated_cache):
+    suite = tiny_suite(tiny_model, tiny_data, quantization=["fp32", "dynamic_int8", "static_int8"],
+                       backends=["pytorch", "onnxruntime"], devices=["cpu", "cuda"])
+    result, data = run_sweep(pytester, suite)
+    ids = sorted(b["param"] for b in data["benchmarks"] if b["name"].startswith("test_latency"))
+    # fp32 and dynamic_int8 on both backends, static_int8 on ORT only: 5 variants x 2 batch sizes.
+    expected = sorted(f"tiny-toy-{q}-{b}-cpu-bs{bs}-seq16" for q, b in
+                      [("fp32", "pytorch"), ("dynamic_int8", "pytorch"), ("fp32", "onnxruntime"),
+                       ("dynamic_int8", "onnxruntime"), ("static_int8", "onnxruntime")] for bs in (1, 4))
+    assert ids == expected
+    for bench in data["benchmarks"]:
+        if not bench["name"].startswith("test_latency"):
+            continue
+        assert set(bench["params"]) == {"model", "quant", "backend", "device", "batch_size", "seq_len"}
+        extra = bench["extra_info"]
+        for key in ("latency_ms", "throughput_samples_per_s", "throughput_tokens_per_s", "peak_rss_mb",
+                    "disk_size_mb", "param_count", "build_seconds", "quantized_layers", "quant_config"):
+            assert key in extra, key
+        assert set(extra["latency_ms"]) >= {"p50", "p90", "p95", "p99", "mean", "std"}
+        # The raw rounds are kept, and the percentiles are computed from exactly them.
+        rounds = bench["stats"]["data"]
+        assert len(rounds) == bench["stats"]["rounds"] == extra["rounds"]
+        assert extra["latency_ms"]["p50"] == pytest.approx(sorted(rounds)[len(rounds) // 2] * 1000, rel=0.5)
+        assert extra["throughput_samples_per_s"] == pytest.approx(
+            bench["params"]["batch_size"] / (extra["latency_ms"]["p50"] / 1000), rel=1e-3)
+        if bench["params"]["quant"] == "fp32":
+            assert extra["quantized_layers"] == 0
+        else:
+            assert extra["quantized_layers"] > 0
+    by_id = {b["param"]: b["extra_info"] for b in data["benchmarks"]}
+    # 2 layers x 6 Linear + pooler + classifier.
+    assert by_id["tiny-toy-dynamic_int8-pytorch-cpu-bs1-seq16"]["quantized_layers"] == 14
+    assert by_id["tiny-toy-static_int8-onnxruntime-cpu-bs1-seq16"]["quant_config"]["calibration_samples"] == 16
+    info = data["machine_info"]["quantbench"]
+    assert info["cpu_cores_logical"] >= 1 and info["versions"]["torch"]
+    # No CUDA here: the CUDA cells are skipped with a reason, recorded, and never run under that label.
+    import torch
+
+    if not torch.cuda.is_available():
+        skipped = data["quantbench"]["skipped"]
+        assert skipped and all("CUDA" in s["reason"] for s in skipped)
+        assert not any(b["params"]["device"] == "cuda" for b in data["benchmarks"])
+    result.stdout.fnmatch_lines(["*quantbench summary*", "*tiny-toy-dynamic_int8-pytorch-cpu-bs4-seq16*x"])
+
+
+def test_options_narrow_and_cli_wins_over_env(pytester, bench_dir, tiny_model, tiny_data, isolated_cache,
+                                               monkeypatch):
+    monkeypatch.setenv("QUANTBENCH_QUANT", "dynamic_int8")
+    monkeypatch.setenv("QUANTBENCH_BATCH_SIZE", "4")
+    result, data = run_sweep(pytester, tiny_suite(tiny_model, tiny_data))
+    assert [b["param"] for b in data["benchmarks"]] == ["tiny-toy-dynamic_int8-pytorch-cpu-bs4-seq16"]
+    result, data = run_sweep(pytester, tiny_suite(tiny_model, tiny_data), "--quant", "fp32")
+    assert [b["param"] for b in data["benchmarks"]] == ["tiny-toy-fp32-pytorch-cpu-bs4-seq16"]
+
+
+def test_k_selects_by_readable_id(pytester, bench_dir, tiny_model, tiny_data, isolated_cache):
+    result, data = run_sweep(pytester, tiny_suite(tiny_model, tiny_data), "-k", "dynamic_int8 and bs1")
+    assert [b["param"] for b in data["benchmarks"]] == ["tiny-toy-dynamic_int8-pytorch-cpu-bs1-seq16"]
+
+
+@pytest.mark.parametrize(
+    ("change", "args", "message"),
+    [
+        ({"quantization": ["fp32", "int3"]}, (), "*suite.yaml: quantization[1]: 'int3' is not allowed; allowed values: *"),
+        ({"batch_sizes": [1, "big"]}, (), "*suite.yaml: batch_sizes[1]: expected int, got 'big'*"),
+        ({"measure": {"warmup_rounds": 0}}, (), "*measure.warmup_rounds: must be at least 1*"),
+        ({"colour": "red"}, (), "*suite.yaml: colour: unknown key; allowed keys: name, *"),
+        ({}, ("--quant", "int3"), "*--quant int3: unknown quant; known: bf16, bnb_int8, dynamic_int8*"),
+        ({}, ("--batch-size", "x"), "*--batch-size: 'x' is not a valid int*"),
+        ({"models": [{"name": "m", "source": "path", "path": "/nonexistent/model"}]}, (),
+         "*models[m].path: not a directory: /nonexistent/model*"),
+    ],
+)
+def test_bad_input_is_one_clear_line(pytester, bench_dir, tiny_model, tiny_data, isolated_cache, change, args,
+                                     message):
+    result, data = run_sweep(pytester, tiny_suite(tiny_model, tiny_data, **change), *args)
+    assert result.ret != 0 and data is None
+    pattern = message.replace("[", "[[]")  # fnmatch reads [ as a character class
+    result.stdout.fnmatch_lines([f"*Exit: quantbench: {pattern}"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()

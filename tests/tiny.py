@@ -1,0 +1,71 @@
+"""Tiny random models and data, built from a config in a second: what the fast tests run on."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+WORDS = ["good", "great", "love", "happy", "nice", "bad", "awful", "hate", "sad", "poor", "the", "a", "movie",
+         "day", "food", "was", "is", "very", "my", "friend", "sister", "brother", "she", "he", "today"]
+POSITIVE, NEGATIVE = WORDS[:5], WORDS[5:10]
+FILLER = WORDS[10:]
+
+
+def make_tiny_checkpoint(path: Path, *, seed: int = 0) -> Path:
+    """A 2-layer BERT classifier with random weights and a word-level tokenizer, saved as a checkpoint."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    path.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True)
+    tokenizer.save_pretrained(path)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128, num_labels=2,
+                        id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
+    torch.manual_seed(seed)
+    BertForSequenceClassification(config).eval().save_pretrained(path, safe_serialization=True)
+    return path
+
+
+def make_tiny_dataset(path: Path, *, rows: int = 240, seed: int = 0, sensitive: bool = True) -> Path:
+    """A CSV of short labelled sentences (label names as text), with a sensitive column."""
+    rng = random.Random(seed)
+    lines = ["text,label,group"]
+    for i in range(rows):
+        label = rng.random() < 0.5
+        words = [rng.choice(POSITIVE if label else NEGATIVE)] + rng.sample(FILLER, 4)
+        rng.shuffle(words)
+        group = "a" if i % 3 else "b"
+        lines.append(f"{' '.join(words)} {i},{'positive' if label else 'negative'},{group}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def tiny_suite(model_dir: Path, data_csv: Path, **overrides: Any) -> dict[str, Any]:
+    suite = {
+        "name": "tiny",
+        "models": [{"name": "tiny", "source": "path", "path": str(model_dir), "max_seq_len": 32}],
+        "dataset": {"name": "toy", "source": "csv", "path": str(data_csv), "label_map": {"negative": 0, "positive": 1},
+                    "sensitive_columns": ["group"], "max_samples": 80},
+        "quantization": ["fp32", "dynamic_int8"],
+        "backends": ["pytorch"],
+        "devices": ["cpu"],
+        "batch_sizes": [1, 4],
+        "seq_lens": [16],
+        "calibration": {"samples": 16},
+        "measure": {"warmup_rounds": 2, "min_rounds": 3, "max_rounds": 5, "min_time_s": 0.0, "max_time_s": 1.0,
+                    "eval_batch_size": 16},
+        "fairness": {"probe": False},
+    }
+    suite.update(overrides)
+    return suite
+
+
+def write_suite(path: Path, suite: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(suite, sort_keys=False))
+    return path
