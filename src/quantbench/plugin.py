@@ -181,6 +181,14 @@ def quantbench_pool(request: pytest.FixtureRequest):
     pool.release()
 
 
+@pytest.fixture(scope="session")
+def quantbench_evaluator(quantbench_pool):
+    """Accuracy and fairness against fp32; keeps each variant's predictions for the run."""
+    from quantbench.evaluation import Evaluator
+
+    return Evaluator(quantbench_pool)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield

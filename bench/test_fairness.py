@@ -1,0 +1,21 @@
+"""Counterfactual fairness of every variant: sentences that differ only in a person term.
+
+The probe follows the Equity Evaluation Corpus method (see docs/fairness.md). Turn it off with
+``fairness.probe: false`` in the suite.
+"""
+
+import pytest
+
+from quantbench.evaluation import Evaluator
+
+
+def test_fairness(variant_cell, benchmark, quantbench_evaluator: Evaluator):
+    if not quantbench_evaluator.pool.suite.fairness["probe"]:
+        pytest.skip("the suite turns the fairness probe off (fairness.probe: false)")
+    benchmark.params = variant_cell.params()
+    benchmark.group = "fairness"
+    result = benchmark.pedantic(quantbench_evaluator.probe_fairness, args=(variant_cell,), rounds=1, iterations=1)
+    benchmark.extra_info.update(result)
+    assert 0.0 <= result["flip_rate"] <= 1.0
+    if variant_cell.quant == "fp32":
+        assert result["flip_rate_delta_vs_fp32"] == 0.0

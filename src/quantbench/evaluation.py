@@ -1,0 +1,152 @@
+"""Accuracy and fairness of one variant, measured against its fp32 reference.
+
+Every variant is scored on the same held-out examples (the test split) and the same probe
+sentences. Predictions are kept per variant for the run, so each quantized variant is
+compared with the fp32 variant of the same model and backend without evaluating it twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from quantbench import fairness, metrics
+from quantbench.cells import Cell
+from quantbench.errors import QuantbenchError
+from quantbench.pool import VariantPool
+
+
+@dataclass(frozen=True)
+class Predictions:
+    logits: np.ndarray
+
+    @functools.cached_property
+    def probs(self) -> np.ndarray:
+        shifted = self.logits - self.logits.max(axis=1, keepdims=True)
+        exp = np.exp(shifted)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.logits.argmax(axis=1)
+
+
+class Evaluator:
+    """Holds the run's predictions: (variant key, data name) -> Predictions."""
+
+    def __init__(self, pool: VariantPool):
+        self.pool = pool
+        self._store: dict[tuple, Predictions] = {}
+        self._results: dict[tuple, dict[str, Any]] = {}
+
+    @functools.cached_property
+    def probe(self):
+        from quantbench.probe import load_probe
+
+        return load_probe(self.pool.suite.fairness.get("probe_path"))
+
+    def predictions(self, cell: Cell, data: str) -> Predictions:
+        key = (cell.variant_key, data)
+        if key not in self._store:
+            texts = self.pool.splits.test.texts if data == "test" else self.probe.texts
+            logits = self.pool.predict(cell, texts)
+            if not np.all(np.isfinite(logits)):
+                raise QuantbenchError(f"{cell.variant_id}: NaN or Inf logits on the {data} data")
+            self._store[key] = Predictions(logits)
+        return self._store[key]
+
+    def reference_cell(self, cell: Cell) -> Cell:
+        """fp32 of the same model, backend and device (the same shapes)."""
+        return dataclasses.replace(cell, quant="fp32")
+
+    def _check_labels(self, cell: Cell, preds: Predictions) -> None:
+        n_model = preds.logits.shape[1]
+        names = self.pool.splits.label_names
+        if len(names) > n_model:
+            raise QuantbenchError(f"{cell.variant_id}: the dataset has labels {list(names)} but the model has only "
+                                  f"{n_model} output classes")
+
+    # -- accuracy ---------------------------------------------------------------------
+
+    def accuracy(self, cell: Cell) -> dict[str, Any]:
+        test = self.pool.splits.test
+        ref_cell = self.reference_cell(cell)
+        # The reference first, so building it does not evict the variant under test mid-way.
+        ref = self.predictions(ref_cell, "test")
+        preds = self.predictions(cell, "test")
+        self._check_labels(cell, preds)
+        scores = metrics.classification_scores(test.labels, preds.labels)
+        ref_scores = self._results.get((ref_cell.variant_key, "accuracy")) or \
+            metrics.classification_scores(test.labels, ref.labels)
+        result: dict[str, Any] = {
+            "cell_id": cell.id, "dataset": cell.dataset, "n_examples": len(test),
+            "eval_batch_size": cell.batch_size, "eval_max_seq_len": cell.seq_len,
+            "test_fingerprint": test.fingerprint(),
+            **{k: round(v, 6) for k, v in scores.items()},
+            "fp32_accuracy": round(ref_scores["accuracy"], 6),
+            "agreement_with_fp32": round(metrics.agreement(preds.labels, ref.labels), 6),
+            "mean_abs_prob_diff": round(metrics.mean_abs_prob_diff(preds.probs, ref.probs), 6),
+            "accuracy_delta_pts": round(metrics.accuracy_delta_pts(scores["accuracy"], ref_scores["accuracy"]), 4),
+            "keeps_99pct_accuracy": metrics.keeps_99pct(scores["accuracy"], ref_scores["accuracy"]),
+        }
+        if test.sensitive:
+            result.update(self._data_fairness(cell, test, preds, ref))
+        self._results[(cell.variant_key, "accuracy")] = scores
+        return result
+
+    def _data_fairness(self, cell: Cell, test, preds: Predictions, ref: Predictions) -> dict[str, Any]:
+        positive = self.positive_label()
+        try:
+            current = fairness.group_fairness(test.labels, preds.labels, test.sensitive, positive_label=positive)
+            reference = fairness.group_fairness(test.labels, ref.labels, test.sensitive, positive_label=positive)
+        except QuantbenchError as exc:
+            # e.g. a single-group column: the accuracy figures stand, the reason is recorded and shown.
+            warnings.warn(f"quantbench: {cell.variant_id}: group fairness not computed: {exc}", stacklevel=2)
+            return {"fairness_data": {"error": str(exc)}}
+        first = next(iter(current))
+        return {
+            "fairness_data": {"by_attribute": current, "delta_vs_fp32": fairness.fairness_deltas(current, reference)},
+            "data_dp_difference": current[first]["dp_difference"],
+            "data_eo_difference": current[first]["eo_difference"],
+            "data_worst_group_accuracy": current[first]["worst_group_accuracy"],
+        }
+
+    # -- counterfactual probe -----------------------------------------------------------
+
+    def positive_label(self) -> int:
+        names = list(self.pool.splits.label_names)
+        if "positive" not in names:
+            raise QuantbenchError(f"the fairness probe needs a 'positive' label; the dataset's labels are {names} "
+                                  "(turn the probe off with fairness.probe: false)")
+        return names.index("positive")
+
+    def probe_fairness(self, cell: Cell) -> dict[str, Any]:
+        from quantbench.probe import analyze_probe
+
+        names = list(self.pool.splits.label_names)
+        positive = self.positive_label()
+        negative = names.index("negative") if "negative" in names else 1 - positive
+        ref_cell = self.reference_cell(cell)
+        ref = self.predictions(ref_cell, "probe")
+        preds = self.predictions(cell, "probe")
+        current = analyze_probe(self.probe, preds.probs[:, positive], preds.labels, positive_label=positive,
+                                negative_label=negative)
+        reference = analyze_probe(self.probe, ref.probs[:, positive], ref.labels, positive_label=positive,
+                                  negative_label=negative)
+        # A flat by_group (dimension:group) so reports can chart every group of every dimension.
+        by_group = {f"{dim}:{group}": figures for dim, block in current["by_dimension"].items()
+                    for group, figures in block["by_group"].items()}
+        summary = {k: current[k] for k in ("flip_rate", "score_gap_mean", "score_gap_max", "dp_difference",
+                                           "eo_difference", "worst_group_accuracy")}
+        return {
+            "cell_id": cell.id, "dataset": "probe", **summary,
+            **{f"{k}_delta_vs_fp32": (None if v is None or reference[k] is None else round(v - reference[k], 6))
+               for k, v in summary.items()},
+            "fairness": {"probe": {**current, "by_group": by_group,
+                                   "delta_vs_fp32": fairness.fairness_deltas(current, reference)}},
+        }
