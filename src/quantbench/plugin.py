@@ -63,9 +63,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--report-dir", dest="quantbench_report_dir", default=None, metavar="DIR",
                     help="write HTML/JSON reports and model cards here after the run (env QUANTBENCH_REPORT_DIR)")
     group.addoption("--gate-baseline", dest="quantbench_gate_baseline", default=None, metavar="JSON",
-                    help="after the run, gate the results against this baseline run file")
+                    help="after the run, gate the results against this baseline run file, or name:NAME for a "
+                         "saved baseline; a regression makes pytest exit 1 (env QUANTBENCH_GATE_BASELINE)")
     group.addoption("--gate-policy", dest="quantbench_gate_policy", default=None, metavar="YAML",
-                    help="gate policy file (default: the suite's `gates:` or the built-in policy)")
+                    help="gate policy file (default: the suite's `gates:` or the built-in policy; "
+                         "env QUANTBENCH_GATE_POLICY)")
 
 
 def option(config: pytest.Config, name: str) -> str | None:
@@ -81,6 +83,7 @@ class QuantbenchState:
     _pool: Any = None
     outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)  # nodeid -> record
     collection_error: str | None = None
+    output_path: Any = None  # the run file pytest-benchmark wrote
     started: float = field(default_factory=time.perf_counter)
 
     @property
@@ -121,9 +124,20 @@ def state(config: pytest.Config) -> QuantbenchState:
     return config.stash[_STATE]
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: real-model tests")
     state(config)
+    # Reports and gates read the run file: make sure pytest-benchmark writes one (it reads
+    # this option in its own pytest_configure, which runs after this one).
+    report_dir = option(config, "report_dir")
+    if (report_dir or option(config, "gate_baseline")) and not config.getoption("benchmark_json", None):
+        import tempfile
+        from pathlib import Path
+
+        target = Path(report_dir) if report_dir else Path(tempfile.mkdtemp(prefix="quantbench-"))
+        target.mkdir(parents=True, exist_ok=True)
+        config.option.benchmark_json = target / "results.json"
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -199,7 +213,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if report.when == "call" or report.failed or report.skipped:
         record = {"test": item.originalname, "cell_id": cell.id, "params": cell.params(), "outcome": report.outcome}
         if report.skipped:
-            record["reason"] = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            record["reason"] = reason.removeprefix("Skipped: ")
         elif report.failed and call.excinfo is not None:
             record["reason"] = call.excinfo.exconly().splitlines()[0][:500]
         fixture = getattr(item, "funcargs", {}).get("benchmark")
@@ -227,9 +242,10 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json:
     st = state(config)
     failed, skipped = _failed_and_skipped(st)
     suite = st._suite
+    st.output_path = config.getoption("benchmark_json", None)
     output_json["quantbench"] = {
         "schema_version": SCHEMA_VERSION,
-        "suite": {**(suite.summary() if suite else {}), "command": " ".join(["pytest", *config.invocation_params.args])},
+        "suite": {**(suite.summary() if suite else {}), "command": _command(config)},
         "failed": failed,
         "skipped": skipped,
         "wall_seconds": round(time.perf_counter() - st.started, 1),
@@ -251,3 +267,37 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     if skipped:
         reasons = sorted({r.get("reason", "") for r in skipped})
         terminalreporter.write_line(f"skipped {len(skipped)} cell(s): " + "; ".join(reasons))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """After pytest-benchmark has written the run file: reports, then the gate."""
+    st = state(session.config)
+    if not st.output_path:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    write = reporter.write_line if reporter else print
+    report_dir = option(session.config, "report_dir")
+    if report_dir:
+        from quantbench.reports import write_reports
+
+        written = write_reports(st.output_path, report_dir, command=_command(session.config))
+        write(f"quantbench: wrote {len(written)} report files to {report_dir} (open {report_dir}/index.html)")
+    baseline = option(session.config, "gate_baseline")
+    if baseline:
+        from quantbench.gate import gate_paths
+
+        try:
+            result = gate_paths(baseline, st.output_path, option(session.config, "gate_policy") or
+                                (st.suite.gates or None))
+        except QuantbenchError as exc:
+            write(f"quantbench gate: error: {exc}")
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+            return
+        for line in result.render_table().splitlines():
+            write(line)
+        if result.exit_code and session.exitstatus == 0:
+            session.exitstatus = result.exit_code
+
+
+def _command(config: pytest.Config) -> str:
+    return " ".join(["pytest", *config.invocation_params.args])

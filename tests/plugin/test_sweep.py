@@ -107,3 +107,37 @@ def test_bad_input_is_one_clear_line(pytester, bench_dir, tiny_model, tiny_data,
     result.stdout.fnmatch_lines([f"*Exit: quantbench: {pattern}"])
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_accuracy_and_group_fairness_per_variant(pytester, bench_dir, tiny_model, tiny_data, isolated_cache):
+    result, data = run_sweep(pytester, tiny_suite(tiny_model, tiny_data))
+    acc = {b["params"]["quant"]: b["extra_info"] for b in data["benchmarks"] if b["group"] == "accuracy"}
+    assert set(acc) == {"fp32", "dynamic_int8"}
+    assert acc["fp32"]["agreement_with_fp32"] == 1.0 and acc["fp32"]["accuracy_delta_pts"] == 0.0
+    # 240 rows, 80 held out; the group column is in the data, so fairlearn figures are there.
+    assert acc["fp32"]["n_examples"] == 80
+    groups = acc["dynamic_int8"]["fairness_data"]["by_attribute"]["group"]["by_group"]
+    assert set(groups) == {"a", "b"} and sum(g["count"] for g in groups.values()) == 80
+    delta = acc["dynamic_int8"]["accuracy"] - acc["fp32"]["accuracy"]
+    assert acc["dynamic_int8"]["accuracy_delta_pts"] == pytest.approx(delta * 100, abs=1e-3)
+    # The probe is off in this suite: skipped with the suite's reason, and recorded as skipped.
+    reasons = {s["reason"] for s in data["quantbench"]["skipped"] if s["test"] == "test_fairness"}
+    assert reasons == {"the suite turns the fairness probe off (fairness.probe: false)"}
+
+
+def test_report_dir_and_gate_from_pytest(pytester, bench_dir, tiny_model, tiny_data, isolated_cache):
+    suite = tiny_suite(tiny_model, tiny_data, quantization=["fp32"], batch_sizes=[2])
+    report_dir = pytester.path / "reports" / "run"
+    result, data = run_sweep(pytester, suite, "--report-dir", str(report_dir))
+    assert result.ret == 0
+    assert (report_dir / "index.html").is_file() and (report_dir / "report.json").is_file()
+    assert list((report_dir / "model_cards").glob("*.md"))
+    # Plant a baseline that was 10 points more accurate: the gate must fail the pytest run.
+    baseline = json.loads((pytester.path / "results.json").read_text())
+    for bench in baseline["benchmarks"]:
+        if bench["group"] == "accuracy":
+            bench["extra_info"]["accuracy"] += 0.10
+    (pytester.path / "baseline.json").write_text(json.dumps(baseline))
+    result, _ = run_sweep(pytester, suite, "--gate-baseline", str(pytester.path / "baseline.json"))
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*accuracy*"])
