@@ -60,6 +60,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                         help=f"narrow the sweep to these comma-separated {what} (env QUANTBENCH_{name.upper()})")
     group.addoption("--threads", dest="quantbench_threads", default=None, metavar="N",
                     help="torch and ONNX Runtime intra-op threads (env QUANTBENCH_THREADS; default: the suite's)")
+    group.addoption("--results-jsonl", dest="quantbench_results_jsonl", default=None, metavar="PATH",
+                    help="journal every finished cell here as it ends (default: next to --benchmark-json, "
+                         "results.jsonl; env QUANTBENCH_RESULTS_JSONL)")
+    group.addoption("--resume", dest="quantbench_resume", action="store_true", default=False,
+                    help="skip the cells the journal already holds as passed, run the rest, and write a "
+                         "complete JSON with every cell once")
+    group.addoption("--shard", dest="quantbench_shard", default=None, metavar="K/N",
+                    help="run only shard K of N (stable and even across machines; env QUANTBENCH_SHARD)")
     group.addoption("--report-dir", dest="quantbench_report_dir", default=None, metavar="DIR",
                     help="write HTML/JSON reports and model cards here after the run (env QUANTBENCH_REPORT_DIR)")
     group.addoption("--gate-baseline", dest="quantbench_gate_baseline", default=None, metavar="JSON",
@@ -84,6 +92,9 @@ class QuantbenchState:
     outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)  # nodeid -> record
     collection_error: str | None = None
     output_path: Any = None  # the run file pytest-benchmark wrote
+    journal: Any = None  # quantbench.journal.Journal, when journaling
+    resumed: dict[str, dict[str, Any]] = field(default_factory=dict)  # cell key -> journal record
+    latency_shapes: dict[tuple, list] = field(default_factory=dict)  # variant key -> [(batch, seq)] to run
     started: float = field(default_factory=time.perf_counter)
 
     @property
@@ -108,7 +119,7 @@ class QuantbenchState:
             from quantbench.pool import VariantPool
 
             self.apply_threads()
-            self._pool = VariantPool(self.suite)
+            self._pool = VariantPool(self.suite, latency_shapes=self.latency_shapes)
         return self._pool
 
     def apply_threads(self) -> None:
@@ -138,6 +149,29 @@ def pytest_configure(config: pytest.Config) -> None:
         target = Path(report_dir) if report_dir else Path(tempfile.mkdtemp(prefix="quantbench-"))
         target.mkdir(parents=True, exist_ok=True)
         config.option.benchmark_json = target / "results.json"
+    _open_journal(config)
+
+
+def _open_journal(config: pytest.Config) -> None:
+    from pathlib import Path
+
+    from quantbench.journal import Journal, finished
+
+    st = state(config)
+    path = option(config, "results_jsonl")
+    if not path and config.getoption("benchmark_json", None):
+        path = Path(config.getoption("benchmark_json")).with_suffix(".jsonl")
+    resume = bool(config.getoption("quantbench_resume", False))
+    if resume and not path:
+        raise pytest.UsageError("--resume needs a journal: give --results-jsonl PATH or --benchmark-json PATH")
+    if not path:
+        return
+    if resume:
+        try:
+            st.resumed = finished(Path(path))
+        except QuantbenchError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    st.journal = Journal(Path(path), resume=resume)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -185,6 +219,35 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                 _TEST_ORDER.get(getattr(item, "originalname", item.name), 9), cell.batch_size, cell.seq_len, index)
 
     items[:] = [item for _, item in sorted(enumerate(items), key=key)]
+    _deselect(config, items, cell_of)
+    for item in items:
+        cell = cell_of(item)
+        if cell is not None and not cell.per_variant:
+            st.latency_shapes.setdefault(cell.variant_key, []).append((cell.batch_size, cell.seq_len))
+
+
+def _deselect(config: pytest.Config, items: list[pytest.Item], cell_of) -> None:
+    """--shard keeps this machine's share; --resume drops cells the journal already holds."""
+    from quantbench.journal import cell_key
+    from quantbench.sharding import parse_shard, shard_of
+
+    st = state(config)
+    keys = {id(item): cell_key(item.originalname, cell_of(item).id) for item in items if cell_of(item)}
+    drop = set()
+    shard = option(config, "shard")
+    if shard:
+        try:
+            k, n = parse_shard(shard)
+        except QuantbenchError as exc:
+            pytest.exit(f"quantbench: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+        owner = shard_of(list(keys.values()), n)
+        drop |= {i for i, key in keys.items() if owner[key] != k}
+    if st.resumed:
+        drop |= {i for i, key in keys.items() if key in st.resumed}
+        st.resumed = {key: r for key, r in st.resumed.items() if key in set(keys.values())}
+    if drop:
+        config.hook.pytest_deselected(items=[item for item in items if id(item) in drop])
+        items[:] = [item for item in items if id(item) not in drop]
 
 
 @pytest.fixture(scope="session")
@@ -218,9 +281,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         elif report.failed and call.excinfo is not None:
             record["reason"] = call.excinfo.exconly().splitlines()[0][:500]
         fixture = getattr(item, "funcargs", {}).get("benchmark")
+        st = state(item.config)
         if report.passed and fixture is not None:
             record["extra_info"] = dict(fixture.extra_info)
-        state(item.config).outcomes[item.nodeid] = record
+        st.outcomes[item.nodeid] = record
+        if st.journal:
+            stats = getattr(fixture, "stats", None) if report.passed else None
+            st.journal.append({**{k: v for k, v in record.items() if k != "extra_info"},
+                               "benchmark": stats.as_dict(include_data=True) if stats else None})
     return report
 
 
@@ -243,6 +311,8 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json:
     failed, skipped = _failed_and_skipped(st)
     suite = st._suite
     st.output_path = config.getoption("benchmark_json", None)
+    # Cells finished by an earlier, interrupted run (--resume): back into the one JSON.
+    output_json["benchmarks"].extend(record["benchmark"] for record in st.resumed.values())
     output_json["quantbench"] = {
         "schema_version": SCHEMA_VERSION,
         "suite": {**(suite.summary() if suite else {}), "command": _command(config)},

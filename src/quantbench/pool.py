@@ -33,10 +33,14 @@ class Built:
 
 
 class VariantPool:
-    def __init__(self, suite: Suite):
+    def __init__(self, suite: Suite, *, latency_shapes: dict[tuple, list[tuple[int, int]]] | None = None):
         self.suite = suite
+        # variant key -> the (batch, seq) shapes its latency cells will run: one memory worker
+        # per variant measures them all.
+        self.latency_shapes = latency_shapes or {}
         self._current: tuple[tuple, Built] | None = None
         self._failed: dict[tuple, str] = {}
+        self._memory: dict[tuple, dict[str, Any]] = {}
 
     @functools.cached_property
     def splits(self) -> data.Splits:
@@ -82,15 +86,17 @@ class VariantPool:
         self._current = (key, built)
         return built
 
-    def _build(self, cell: Cell) -> Built:
-        recipe = registry.recipe(cell.quant, cell.backend)
-        builder = recipe.load()
-        source = self.source(cell.model)  # may fine-tune the embedded model: before the baseline
+    def settings(self, cell: Cell) -> BuildSettings:
         spec = self.suite.model(cell.model)
-        settings = BuildSettings(device=cell.device, threads=self.suite.measure.threads,
-                                 options=self.suite.method_options.get(cell.quant, {}),
-                                 calibration=self.splits.calibration if cell.quant == "static_int8" else None,
-                                 calibration_method=self.suite.calibration.method, seq_len=spec.max_seq_len)
+        return BuildSettings(device=cell.device, threads=self.suite.measure.threads,
+                             options=self.suite.method_options.get(cell.quant, {}),
+                             calibration=self.splits.calibration if cell.quant == "static_int8" else None,
+                             calibration_method=self.suite.calibration.method, seq_len=spec.max_seq_len)
+
+    def _build(self, cell: Cell) -> Built:
+        builder = registry.recipe(cell.quant, cell.backend).load()
+        source = self.source(cell.model)  # may fine-tune the embedded model: before the baseline
+        settings = self.settings(cell)
         release_memory()
         reset_cuda_peaks(cell.device)
         baseline = rss_bytes()
@@ -106,19 +112,52 @@ class VariantPool:
         release_memory()
 
     def predict(self, cell: Cell, texts: list[str], *, progress: bool = True) -> np.ndarray:
-        """Logits for ``texts`` in batches of the cell's batch size (tokenizer outside the model)."""
+        """Logits for ``texts``, in input order, batched by the cell's batch size.
+
+        Texts are batched in order of length so each batch pads little (same logits, less
+        work); the result is put back in the caller's order.
+        """
         import torch
         from tqdm.auto import tqdm
 
         variant = self.get(cell).variant
-        chunks = []
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        logits = np.empty((len(texts), 0), dtype=np.float32)
         starts = range(0, len(texts), cell.batch_size)
         with torch.inference_mode():
             for start in tqdm(starts, desc=f"evaluate {cell.variant_id}", unit="batch", disable=not progress,
                               leave=False):
-                encoding = self.encode(cell.model, texts[start:start + cell.batch_size], cell.seq_len, fixed=False)
-                chunks.append(variant.logits(encoding))
-        return np.concatenate(chunks)
+                index = order[start:start + cell.batch_size]
+                encoding = self.encode(cell.model, [texts[i] for i in index], cell.seq_len, fixed=False)
+                batch = variant.logits(encoding)
+                if logits.shape[1] == 0:
+                    logits = np.empty((len(texts), batch.shape[1]), dtype=np.float32)
+                logits[index] = batch
+        return logits
+
+    def memory(self, cell: Cell) -> dict[str, Any]:
+        """Peak RSS (MB over a pre-build baseline) of this cell's shape, measured once per variant.
+
+        ``measure.memory: worker`` (default) measures in a fresh process; ``inprocess`` in this
+        one, right after the variant was built (faster, but earlier variants can leak into it).
+        """
+        from quantbench.measures.isolated import measure_in_worker
+
+        key = cell.variant_key
+        if key not in self._memory:
+            shapes = sorted(set(self.latency_shapes.get(key, [])) | {(cell.batch_size, cell.seq_len)})
+            texts = self.splits.test.texts
+            encodings = {f"{bs}x{seq}": self.encode(cell.model, [texts[i % len(texts)] for i in range(bs)], seq)
+                         for bs, seq in shapes}
+            self._memory[key] = measure_in_worker(cell, self.source(cell.model), self.settings(cell), encodings)
+        result = self._memory[key]
+        shape = f"{cell.batch_size}x{cell.seq_len}"
+        if shape not in result["peak_mb"]:  # a shape the plan did not foresee: measure it alone
+            del self._memory[key]
+            self.latency_shapes.setdefault(key, []).append((cell.batch_size, cell.seq_len))
+            return self.memory(cell)
+        return {"peak_rss_mb": result["peak_mb"][shape], "build_peak_rss_mb": result["build_peak_mb"],
+                "rss_baseline_mb": result["baseline_mb"], "memory_isolation": "worker"}
 
     def describe_source(self, model_name: str) -> dict[str, Any]:
         source = self.source(model_name)

@@ -64,6 +64,22 @@ def build_facts(built: Built) -> dict[str, Any]:
     }
 
 
+def _memory(pool: VariantPool, built: Built, cell: Cell, call: Callable[[], Any]) -> dict[str, Any]:
+    if pool.suite.measure.memory == "worker":
+        figures = pool.memory(cell)
+    else:
+        with memory.PeakRSS() as peak:
+            for _ in range(3):
+                call()
+        figures = {"peak_rss_mb": round((peak.peak - built.baseline_rss) / MB, 2), "memory_isolation": "inprocess"}
+    # CUDA peaks are per device, not per process: read them here, after a reset and a few calls.
+    memory.reset_cuda_peaks(cell.device)
+    if cell.device == "cuda":
+        for _ in range(3):
+            call()
+    return {**figures, **memory.cuda_peaks(cell.device)}
+
+
 def measure_latency(benchmark, pool: VariantPool, cell: Cell) -> dict[str, Any]:
     """Run one latency cell through pytest-benchmark; return (and record) its extra_info."""
     import torch
@@ -78,20 +94,16 @@ def measure_latency(benchmark, pool: VariantPool, cell: Cell) -> dict[str, Any]:
         estimate = latency.warm_up(call, settings.warmup_rounds)
         rounds = latency.plan_rounds(estimate, settings)
         benchmark.pedantic(call, rounds=rounds, iterations=1, warmup_rounds=0)
-        # Memory in its own untimed pass: a polling thread would steal CPU from the timed rounds.
-        memory.reset_cuda_peaks(cell.device)
-        with memory.PeakRSS() as peak:
-            for _ in range(3):
-                call()
+        # Memory after timing, never during: a polling thread would steal CPU from the rounds.
+        memory_figures = _memory(pool, built, cell, call)
     samples = list(benchmark.stats.stats.data)
     extra = {
         "cell_id": cell.id, "dataset": cell.dataset, "timed_region": "end_to_end" if settings.end_to_end else "model",
         **latency.summarize(samples, batch_size=cell.batch_size, seq_len=cell.seq_len),
         "warmup_rounds": settings.warmup_rounds,
         "threads": torch.get_num_threads() if cell.backend == "pytorch" else (settings.threads or "ort-default"),
-        "peak_rss_mb": round((peak.peak - built.baseline_rss) / MB, 2),
-        **memory.cuda_peaks(cell.device),
         **build_facts(built),
+        **memory_figures,
     }
     benchmark.extra_info.update(extra)
     return extra

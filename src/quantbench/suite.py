@@ -59,6 +59,7 @@ class MeasureSettings:
     threads: int | None = None
     end_to_end: bool = False
     eval_batch_size: int = 64
+    memory: str = "worker"  # "worker": a fresh process per variant; "inprocess": faster, less isolated
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,7 @@ def _read_dataset(reader: _Reader) -> DatasetSpec:
 
 def _read_measure(reader: _Reader) -> MeasureSettings:
     reader.check_keys(("warmup_rounds", "min_rounds", "max_rounds", "min_time_s", "max_time_s", "threads",
-                       "end_to_end", "eval_batch_size"))
+                       "end_to_end", "eval_batch_size", "memory"))
     warmup = reader.get("warmup_rounds", int, 3)
     if warmup < 1:
         raise reader.fail("warmup_rounds", f"must be at least 1 (timings need a warm-up), got {warmup}")
@@ -226,7 +227,8 @@ def _read_measure(reader: _Reader) -> MeasureSettings:
         min_time_s=float(reader.get("min_time_s", (int, float), 1.0)),
         max_time_s=float(reader.get("max_time_s", (int, float), 10.0)),
         threads=threads, end_to_end=reader.get("end_to_end", bool, False),
-        eval_batch_size=reader.positive_int("eval_batch_size", 64))
+        eval_batch_size=reader.positive_int("eval_batch_size", 64),
+        memory=reader.choice("memory", ("worker", "inprocess"), "worker"))
 
 
 def _read_exclusions(reader: _Reader, axes: dict[str, tuple]) -> tuple[dict[str, Any], ...]:

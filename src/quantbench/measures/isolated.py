@@ -1,0 +1,107 @@
+"""Peak memory of one variant, measured in a fresh worker process.
+
+Inside the harness process, what earlier variants left on the heap (or freed and reused)
+would shift every later figure. A spawned worker starts clean: it imports the libraries,
+takes its baseline, builds the variant (artifacts come from the cache) and runs each batch
+shape, on inputs the parent tokenized, under an RSS poller. The parent polls the pipe *and* the process,
+so a worker that dies (import error, OOM kill, segfault) becomes a failed cell, never a hang.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from typing import Any
+
+from quantbench.cells import Cell
+from quantbench.errors import QuantbenchError
+
+MB = 1024 * 1024
+#: Test hook: a worker that finds this variable set to its variant id kills itself.
+CRASH_ENV = "QUANTBENCH_TEST_CRASH_WORKER"
+
+
+class WorkerDied(QuantbenchError):
+    """The memory worker ended without a result."""
+
+
+def _measure(builder_name: tuple[str, str], source, settings, encodings: dict, passes: int,
+             variant_id: str) -> dict[str, Any]:
+    from quantbench import registry
+    from quantbench.measures.memory import PeakRSS, release_memory, rss_bytes
+
+    if os.environ.get(CRASH_ENV) == variant_id:
+        os._exit(13)
+    import torch
+
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    builder = registry.recipe(*builder_name).load()  # imports the backend before the baseline
+    release_memory()
+    baseline = rss_bytes()
+    with PeakRSS() as build_peak:
+        variant = builder(source, settings)
+    peaks = {}
+    with torch.inference_mode():
+        for shape, encoding in encodings.items():
+            inputs = variant.prepare(encoding)
+            release_memory()
+            with PeakRSS() as peak:
+                for _ in range(passes):
+                    variant.forward(inputs)
+                    variant.synchronize()
+            peaks[shape] = round((peak.peak - baseline) / MB, 2)
+    return {"baseline_mb": round(baseline / MB, 2), "build_peak_mb": round((build_peak.peak - baseline) / MB, 2),
+            "peak_mb": peaks, "pid": os.getpid()}
+
+
+def _worker(conn, *args) -> None:
+    try:
+        conn.send(("ok", _measure(*args)))
+    except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent as a reason
+        conn.send(("error", f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"))
+    finally:
+        conn.close()
+
+
+def measure_in_worker(cell: Cell, source, settings, encodings: dict[str, dict], *, passes: int = 3,
+                      timeout_s: float = 900.0) -> dict[str, Any]:
+    """Peak RSS over the worker's pre-build baseline for each named input of ``cell``'s variant.
+
+    ``encodings`` maps a shape name (``"8x64"``) to tokenizer output; the worker gets the inputs
+    ready-made, so it loads no dataset and no tokenizer.
+    """
+    context = multiprocessing.get_context("spawn")  # a clean interpreter, not a copy of this heap
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_worker, args=(sender, (cell.quant, cell.backend), source, settings, encodings, passes,
+                                                      cell.variant_id),
+                              name=f"quantbench-memory-{cell.variant_id}", daemon=True)
+    process.start()
+    sender.close()
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            if receiver.poll(0.2):
+                try:
+                    status, payload = receiver.recv()
+                except EOFError:
+                    status, payload = "died", None
+                break
+            if not process.is_alive():
+                status, payload = ("died", None) if not receiver.poll(0) else receiver.recv()
+                break
+            if time.monotonic() > deadline:
+                raise WorkerDied(f"memory worker for {cell.variant_id} took over {timeout_s:.0f}s; killed")
+    finally:
+        process.join(timeout=5)
+        if process.is_alive():
+            process.kill()
+            process.join()
+        receiver.close()
+    if status == "died":
+        raise WorkerDied(f"memory worker for {cell.variant_id} died with exit code {process.exitcode} "
+                         "before reporting")
+    if status == "error":
+        raise WorkerDied(f"memory worker for {cell.variant_id} failed: {payload}")
+    return payload
