@@ -8,6 +8,7 @@ variant's memory is never charged to another.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from dataclasses import dataclass
@@ -149,7 +150,8 @@ class VariantPool:
             texts = self.splits.test.texts
             encodings = {f"{bs}x{seq}": self.encode(cell.model, [texts[i % len(texts)] for i in range(bs)], seq)
                          for bs, seq in shapes}
-            self._memory[key] = measure_in_worker(cell, self.source(cell.model), self.settings(cell), encodings)
+            settings = dataclasses.replace(self.settings(cell), measure_size=False)
+            self._memory[key] = measure_in_worker(cell, self.source(cell.model), settings, encodings)
         result = self._memory[key]
         shape = f"{cell.batch_size}x{cell.seq_len}"
         if shape not in result["peak_mb"]:  # a shape the plan did not foresee: measure it alone

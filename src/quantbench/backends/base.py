@@ -40,6 +40,7 @@ class BuildSettings:
     calibration: Any = None  # quantbench.data.Split, for static quantization
     calibration_method: str = "minmax"
     seq_len: int = 128
+    measure_size: bool = True  # False in the memory worker: the size is measured in the harness
 
 
 @dataclass

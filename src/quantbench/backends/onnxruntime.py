@@ -108,11 +108,10 @@ class OrtVariant(Variant):
 
 def _export_fp32(source: ModelSource) -> tuple[Path, bool, float]:
     """The fp32 ONNX export of ``source`` (cached); returns (dir, was_cached, seconds)."""
-    from optimum.onnxruntime import ORTModelForSequenceClassification
-
     entry = cache.entry_path("onnx", f"{source.name}-fp32-{cache.content_key(source.fingerprint, _versions())}")
     if cache.is_complete(entry):
         return entry, True, 0.0
+    from optimum.onnxruntime import ORTModelForSequenceClassification  # heavy; only to export
     started = time.perf_counter()
     with cache.building(entry, {"model": source.name, "fingerprint": source.fingerprint, "versions": _versions()}) as out:
         model = ORTModelForSequenceClassification.from_pretrained(
@@ -151,47 +150,55 @@ def _calibration_dataset(split, source: ModelSource, seq_len: int):
 
 
 def _quantize(source: ModelSource, settings: BuildSettings, *, static: bool) -> OrtVariant:
-    from optimum.onnxruntime import ORTQuantizer
-    from optimum.onnxruntime.configuration import AutoCalibrationConfig, AutoQuantizationConfig
-
     quant = "static_int8" if static else "dynamic_int8"
     started = time.perf_counter()
     isa = str(settings.options.get("isa") or detect_isa())
     if isa not in ISAS:
         raise QuantbenchError(f"method_options.{quant}.isa: {isa!r} is not one of {', '.join(ISAS)}")
     per_channel = bool(settings.options.get("per_channel", False))
-    qconfig = getattr(AutoQuantizationConfig, isa)(is_static=static, per_channel=per_channel)
     config: dict[str, Any] = {"method": quant, "library": "optimum-onnx ORTQuantizer", "isa": isa,
-                              "per_channel": per_channel, "format": qconfig.format.name,
-                              "operators": list(qconfig.operators_to_quantize)}
-    key_parts: list[Any] = [source.fingerprint, config, _versions()]
+                              "per_channel": per_channel}
     if static:
         split = settings.calibration
         if split is None or len(split) == 0:
             raise QuantbenchError("static_int8 needs calibration data; the suite's calibration split is empty")
         config.update(calibration_method=settings.calibration_method, calibration_samples=len(split),
                       calibration_fingerprint=split.fingerprint(), calibration_seq_len=settings.seq_len)
-        key_parts.append(config)
-    export_dir, _, export_seconds = _export_fp32(source)
-    entry = cache.entry_path("onnx", f"{source.name}-{quant}-{cache.content_key(*key_parts)}")
+    # The key holds everything that changes the artifact; optimum is imported only to build it.
+    entry = cache.entry_path("onnx", f"{source.name}-{quant}-{cache.content_key(source.fingerprint, config, _versions())}")
     cached = cache.is_complete(entry)
-    if not cached:
-        with cache.building(entry, {"config": config, "versions": _versions()}) as out:
-            quantizer = ORTQuantizer.from_pretrained(export_dir, file_name="model.onnx")
-            ranges = None
-            if static:
-                dataset = _calibration_dataset(settings.calibration, source, settings.seq_len)
-                calibration = {"minmax": AutoCalibrationConfig.minmax, "entropy": AutoCalibrationConfig.entropy,
-                               "percentile": AutoCalibrationConfig.percentiles}[settings.calibration_method](dataset)
-                ranges = quantizer.fit(dataset=dataset, calibration_config=calibration,
-                                       operators_to_quantize=qconfig.operators_to_quantize,
-                                       onnx_augmented_model_name=str(out / "augmented_model.onnx"))
-                (out / "augmented_model.onnx").unlink(missing_ok=True)
-            quantizer.quantize(save_dir=out, quantization_config=qconfig, calibration_tensors_range=ranges)
-            config["export_seconds"] = round(export_seconds, 2)
-    onnx_path = entry / "model_quantized.onnx"
-    return _variant(onnx_path, source, settings, quant=quant, started=started, cached=cached, config=config,
-                    quantized=True)
+    if cached:
+        config = cache.read_meta(entry)["config"]
+    else:
+        export_dir, _, export_seconds = _export_fp32(source)
+        meta = {"config": config, "versions": _versions()}
+        with cache.building(entry, meta) as out:
+            config.update(_run_quantizer(export_dir, out, source, settings, static=static, isa=isa,
+                                         per_channel=per_channel),
+                          export_seconds=round(export_seconds, 2))
+    return _variant(entry / "model_quantized.onnx", source, settings, quant=quant, started=started, cached=cached,
+                    config=config, quantized=True)
+
+
+def _run_quantizer(export_dir: Path, out: Path, source: ModelSource, settings: BuildSettings, *, static: bool,
+                   isa: str, per_channel: bool) -> dict[str, Any]:
+    """ORTQuantizer on the fp32 export (calibrating first when static); returns config facts."""
+    from optimum.onnxruntime import ORTQuantizer
+    from optimum.onnxruntime.configuration import AutoCalibrationConfig, AutoQuantizationConfig
+
+    qconfig = getattr(AutoQuantizationConfig, isa)(is_static=static, per_channel=per_channel)
+    quantizer = ORTQuantizer.from_pretrained(export_dir, file_name="model.onnx")
+    ranges = None
+    if static:
+        dataset = _calibration_dataset(settings.calibration, source, settings.seq_len)
+        calibration = {"minmax": AutoCalibrationConfig.minmax, "entropy": AutoCalibrationConfig.entropy,
+                       "percentile": AutoCalibrationConfig.percentiles}[settings.calibration_method](dataset)
+        ranges = quantizer.fit(dataset=dataset, calibration_config=calibration,
+                               operators_to_quantize=qconfig.operators_to_quantize,
+                               onnx_augmented_model_name=str(out / "augmented_model.onnx"))
+        (out / "augmented_model.onnx").unlink(missing_ok=True)
+    quantizer.quantize(save_dir=out, quantization_config=qconfig, calibration_tensors_range=ranges)
+    return {"format": qconfig.format.name, "operators": list(qconfig.operators_to_quantize)}
 
 
 def build_dynamic_int8(source: ModelSource, settings: BuildSettings) -> OrtVariant:

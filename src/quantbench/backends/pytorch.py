@@ -79,7 +79,8 @@ def _save_state_dict(model: torch.nn.Module, out: Path) -> None:
 
 def _finish(model, source: ModelSource, settings: BuildSettings, *, quant: str, started: float, layers: int,
             config: dict[str, Any], save=_save_pretrained) -> PyTorchVariant:
-    info = BuildInfo(disk_size_bytes=_saved_size(model, save), param_count=logical_param_count(source.path),
+    size = _saved_size(model, save) if settings.measure_size else 0
+    info = BuildInfo(disk_size_bytes=size, param_count=logical_param_count(source.path),
                      quantized_layers=layers, quant_config=config, build_seconds=time.perf_counter() - started)
     return PyTorchVariant(model, quant=quant, device=settings.device, info=info)
 

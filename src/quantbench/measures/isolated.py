@@ -37,7 +37,8 @@ def _measure(builder_name: tuple[str, str], source, settings, encodings: dict, p
 
     if settings.threads:
         torch.set_num_threads(settings.threads)
-    builder = registry.recipe(*builder_name).load()  # imports the backend before the baseline
+    builder = registry.recipe(*builder_name).load()
+    _preload(builder_name[1], source)
     release_memory()
     baseline = rss_bytes()
     with PeakRSS() as build_peak:
@@ -56,6 +57,19 @@ def _measure(builder_name: tuple[str, str], source, settings, encodings: dict, p
             "peak_mb": peaks, "pid": os.getpid()}
 
 
+def _preload(backend: str, source) -> None:
+    """Import the code a build will run, so the baseline holds the libraries and the peak
+    holds the model: modules are loaded once per process, weights once per variant."""
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    config = AutoConfig.from_pretrained(source.path, trust_remote_code=source.trust_remote_code)
+    with torch.device("meta"):  # imports the model's modeling code, allocates no weights
+        AutoModelForSequenceClassification.from_config(config, trust_remote_code=source.trust_remote_code)
+    if backend == "onnxruntime":
+        import onnxruntime  # noqa: F401
+
+
 def _worker(conn, *args) -> None:
     try:
         conn.send(("ok", _measure(*args)))
@@ -65,6 +79,18 @@ def _worker(conn, *args) -> None:
         conn.close()
 
 
+def _context():
+    """Workers fork from a server process that has only imported the heavy libraries: a clean
+    heap like a fresh interpreter, without paying for torch's import in every worker."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    # Missing optional modules are skipped by the forkserver (it ignores ImportError).
+    context.set_forkserver_preload(["torch", "transformers", "transformers.modeling_utils", "onnxruntime",
+                                    "quantbench.backends.pytorch", "quantbench.measures.isolated"])
+    return context
+
+
 def measure_in_worker(cell: Cell, source, settings, encodings: dict[str, dict], *, passes: int = 3,
                       timeout_s: float = 900.0) -> dict[str, Any]:
     """Peak RSS over the worker's pre-build baseline for each named input of ``cell``'s variant.
@@ -72,7 +98,7 @@ def measure_in_worker(cell: Cell, source, settings, encodings: dict[str, dict], 
     ``encodings`` maps a shape name (``"8x64"``) to tokenizer output; the worker gets the inputs
     ready-made, so it loads no dataset and no tokenizer.
     """
-    context = multiprocessing.get_context("spawn")  # a clean interpreter, not a copy of this heap
+    context = _context()
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=_worker, args=(sender, (cell.quant, cell.backend), source, settings, encodings, passes,
                                                       cell.variant_id),
