@@ -16,6 +16,7 @@ from quantbench.errors import QuantbenchError
 COMMAND_MODULES = (
     "quantbench.reports.commands",
     "quantbench.gate.commands",
+    "quantbench.cache_commands",
 )
 
 

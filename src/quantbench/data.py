@@ -92,18 +92,24 @@ def _take(frame: pd.DataFrame, text_col: str, label_col: str, sensitive_cols: tu
 def split_frame(frame: pd.DataFrame, *, name: str, seed: int, n_test: int, n_calibration: int,
                 n_train: int, text_col: str = "text", label_col: str = "label",
                 sensitive_cols: tuple[str, ...] = (), label_names: tuple[str, ...]) -> Splits:
-    """Shuffle once with ``seed`` and cut test, calibration and train, in that order."""
+    """Shuffle once with ``seed``; test from the front, train from the back, calibration before it.
+
+    Cutting train from the back keeps it (and so the fine-tuned embedded model) the same when a
+    suite changes its test or calibration size.
+    """
     frame = frame.drop_duplicates(subset=text_col, keep="first")
     order = np.random.default_rng(seed).permutation(len(frame))
     shuffled = frame.iloc[order].reset_index(drop=True)
-    need = n_test + n_calibration
-    if len(shuffled) <= need:
+    total = len(shuffled)
+    if total <= n_test + n_calibration:
         raise QuantbenchError(
-            f"dataset {name!r} has {len(shuffled)} unique examples; test ({n_test}) plus "
+            f"dataset {name!r} has {total} unique examples; test ({n_test}) plus "
             f"calibration ({n_calibration}) need more: lower max_samples or calibration.samples")
+    n_train = min(n_train, total - n_test - n_calibration)
+    train_start = total - n_train
     test = shuffled.iloc[:n_test]
-    calibration = shuffled.iloc[n_test:need]
-    train = shuffled.iloc[need:need + n_train]
+    calibration = shuffled.iloc[train_start - n_calibration:train_start]
+    train = shuffled.iloc[train_start:]
     return Splits(name, *(_take(part, text_col, label_col, sensitive_cols) for part in (train, calibration, test)),
                   label_names=label_names)
 

@@ -9,6 +9,7 @@ functions ask for one of two fixtures and get parametrized by the suite:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -95,6 +96,7 @@ class QuantbenchState:
     journal: Any = None  # quantbench.journal.Journal, when journaling
     resumed: dict[str, dict[str, Any]] = field(default_factory=dict)  # cell key -> journal record
     latency_shapes: dict[tuple, list] = field(default_factory=dict)  # variant key -> [(batch, seq)] to run
+    models_in_run: set = field(default_factory=set)
     started: float = field(default_factory=time.perf_counter)
 
     @property
@@ -222,6 +224,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     _deselect(config, items, cell_of)
     for item in items:
         cell = cell_of(item)
+        if cell is not None:
+            st.models_in_run.add(cell.model)
         if cell is not None and not cell.per_variant:
             st.latency_shapes.setdefault(cell.variant_key, []).append((cell.batch_size, cell.seq_len))
 
@@ -253,7 +257,17 @@ def _deselect(config: pytest.Config, items: list[pytest.Item], cell_of) -> None:
 @pytest.fixture(scope="session")
 def quantbench_pool(request: pytest.FixtureRequest):
     """The session's VariantPool: builds each variant once, one in memory at a time."""
-    pool = state(request.config).pool
+    st = state(request.config)
+    pool = st.pool
+    # Resolve the models up front with output capture off, so a first-time fine-tune of the
+    # embedded model shows its progress bar (and is not charged to the first cell).
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        for model in sorted({key[0] for key in st.latency_shapes} | st.models_in_run):
+            try:
+                pool.source(model)
+            except QuantbenchError:
+                pass  # every cell of this model then fails with the reason, and the rest goes on
     yield pool
     pool.release()
 
@@ -280,6 +294,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             record["reason"] = reason.removeprefix("Skipped: ")
         elif report.failed and call.excinfo is not None:
             record["reason"] = call.excinfo.exconly().splitlines()[0][:500]
+            if isinstance(call.excinfo.value, (QuantbenchError, MemoryError)) or \
+                    type(call.excinfo.value).__name__ == "OutOfMemoryError":
+                # An expected way for a cell to fail: one line, not a traceback.
+                report.longrepr = f"{cell.id}: {record['reason']}"
         fixture = getattr(item, "funcargs", {}).get("benchmark")
         st = state(item.config)
         if report.passed and fixture is not None:

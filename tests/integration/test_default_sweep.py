@@ -98,5 +98,5 @@ def test_splits_never_overlap():
     suite = load_suite("default")
     splits = load_splits(suite.dataset, calibration_samples=suite.calibration.samples)
     train, calib, test = (set(s.texts) for s in (splits.train, splits.calibration, splits.test))
-    assert len(test) == 2000 and len(calib) == 256 and len(train) == 6000
+    assert len(test) == 1000 and len(calib) == 256 and len(train) == 6000
     assert not (train & calib) and not (train & test) and not (calib & test)
