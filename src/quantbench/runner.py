@@ -7,6 +7,7 @@ tokenizer and the copy to the device are timed too.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable
 
 import numpy as np
@@ -29,8 +30,17 @@ def check_finite(logits: np.ndarray, cell: Cell) -> None:
         raise NonFiniteOutput(f"{cell.id}: {bad} of {logits.size} logits are NaN or Inf; not timing this cell")
 
 
+#: Fault injection for the harness's own tests: the cell whose id this names runs out of memory.
+INJECT_OOM_ENV = "QUANTBENCH_INJECT_OOM"
+
+
 def _call(pool: VariantPool, built: Built, cell: Cell) -> Callable[[], Any]:
     variant = built.variant
+    if os.environ.get(INJECT_OOM_ENV) == cell.id:
+        def out_of_memory():
+            raise MemoryError(f"injected fault ({INJECT_OOM_ENV}): simulated out-of-memory in {cell.id}")
+
+        return out_of_memory
     if pool.suite.measure.end_to_end:
         texts = pool.texts_for(cell)
 
@@ -91,11 +101,12 @@ def measure_latency(benchmark, pool: VariantPool, cell: Cell) -> dict[str, Any]:
     benchmark.group = "latency"
     with torch.inference_mode():
         check_finite(built.variant.to_numpy(call()), cell)
+        # Memory before timing, never during: a polling thread would steal CPU from the rounds,
+        # and a cell whose memory worker dies fails before any timing is recorded.
+        memory_figures = _memory(pool, built, cell, call)
         estimate = latency.warm_up(call, settings.warmup_rounds)
         rounds = latency.plan_rounds(estimate, settings)
         benchmark.pedantic(call, rounds=rounds, iterations=1, warmup_rounds=0)
-        # Memory after timing, never during: a polling thread would steal CPU from the rounds.
-        memory_figures = _memory(pool, built, cell, call)
     samples = list(benchmark.stats.stats.data)
     extra = {
         "cell_id": cell.id, "dataset": cell.dataset, "timed_region": "end_to_end" if settings.end_to_end else "model",

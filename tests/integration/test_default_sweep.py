@@ -100,3 +100,15 @@ def test_splits_never_overlap():
     train, calib, test = (set(s.texts) for s in (splits.train, splits.calibration, splits.test))
     assert len(test) == 1000 and len(calib) == 256 and len(train) == 6000
     assert not (train & calib) and not (train & test) and not (calib & test)
+
+
+def test_memory_of_a_cell_does_not_depend_on_what_ran_before(default_run, tmp_path):
+    """static_int8 runs last in the default sweep; alone, its memory must agree within 5 %."""
+    out = tmp_path / "alone.json"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "bench/test_performance.py", "--quant", "static_int8",
+                           "--batch-size", "1", "--benchmark-json", str(out), "-q", "-p", "no:cacheprovider"],
+                          cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    alone = json.loads(out.read_text())["benchmarks"][0]["extra_info"]["peak_rss_mb"]
+    last = _by(default_run, "latency")[("static_int8", "onnxruntime")]["extra_info"]["peak_rss_mb"]
+    assert alone == pytest.approx(last, rel=0.05)

@@ -1,0 +1,71 @@
+"""The artifact cache: content keys, integrity checks, corrupted entries rebuilt, CLI."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from quantbench import cache
+from quantbench.backends.base import BuildSettings, ModelSource
+from quantbench.cli import main
+from quantbench.models import fingerprint
+
+
+@pytest.fixture
+def source(tiny_model):
+    return ModelSource(name="tiny", path=tiny_model, fingerprint=fingerprint(tiny_model))
+
+
+def test_corrupted_onnx_artifact_is_detected_and_rebuilt(source, isolated_cache):
+    from quantbench.backends import onnxruntime as ort_backend
+
+    settings = BuildSettings(device="cpu", threads=1)
+    first = ort_backend.build_fp32(source, settings)
+    assert first.info.cached is False
+    assert ort_backend.build_fp32(source, settings).info.cached is True
+    onnx_file = next(isolated_cache.glob("onnx/tiny-fp32-*/model.onnx"))
+    onnx_file.write_bytes(onnx_file.read_bytes()[:1000])  # truncated
+    rebuilt = ort_backend.build_fp32(source, settings)
+    assert rebuilt.info.cached is False  # never loaded the truncated file
+    assert rebuilt.info.disk_size_bytes == first.info.disk_size_bytes
+    entry = onnx_file.parent
+    assert cache.corruption(entry) is None
+
+
+def test_flipped_byte_with_same_size_is_caught(tmp_path, isolated_cache):
+    entry = cache.entry_path("models", "x")
+    with cache.building(entry, {"note": "t"}) as scratch:
+        (scratch / "weights.safetensors").write_bytes(b"abcdef" * 100)
+    assert cache.is_complete(entry)
+    data = bytearray((entry / "weights.safetensors").read_bytes())
+    data[10] ^= 0xFF
+    (entry / "weights.safetensors").write_bytes(bytes(data))
+    assert cache.corruption(entry) == "weights.safetensors does not match its stored SHA-256"
+    assert not cache.is_complete(entry) and not entry.exists()
+
+
+def test_failed_build_leaves_no_entry(isolated_cache):
+    entry = cache.entry_path("onnx", "broken")
+    with pytest.raises(RuntimeError):
+        with cache.building(entry, {}) as scratch:
+            (scratch / "model.onnx").write_bytes(b"half")
+            raise RuntimeError("export crashed")
+    assert not entry.exists() and not list(entry.parent.glob(".broken-*"))
+
+
+def test_cache_root_is_user_only(isolated_cache):
+    root = cache.cache_root()
+    assert stat.S_IMODE(os.stat(root).st_mode) & 0o077 == 0
+
+
+def test_cache_cli_lists_and_clears(isolated_cache, capsys):
+    with cache.building(cache.entry_path("models", "m1"), {}) as scratch:
+        (scratch / "a.safetensors").write_bytes(b"x" * 2048)
+    assert main(["cache", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "models  m1" in out and "ok" in out and "1 entries" in out
+    assert main(["cache", "clear"]) == 0
+    assert "removed 1 cache entries" in capsys.readouterr().out
+    assert cache.entries() == []
