@@ -1,0 +1,48 @@
+"""Does the harness add time? Its p50 against a bare loop, interleaved round by round.
+
+Not part of the default sweep (the name does not match ``test_*.py``); run it explicitly::
+
+    pytest bench/check_overhead.py --quant fp32 --backend pytorch --batch-size 8
+
+Every harness round (the exact timed call of ``test_latency``, through pytest-benchmark's
+pedantic mode) is preceded, untimed by pytest-benchmark, by one bare ``time.perf_counter`` round
+of a separately loaded copy of the same checkpoint on the same inputs and threads. Interleaving
+puts both under the same machine noise; on a shared 2-core VM, separate blocks drift by 30 %.
+"""
+
+import statistics
+import time
+
+import torch
+
+from quantbench.runner import measure_latency
+
+LIMIT = 1.03
+
+
+def test_timing_overhead(cell, benchmark, quantbench_pool):
+    if cell.backend != "pytorch" or cell.device != "cpu" or quantbench_pool.suite.measure.end_to_end:
+        import pytest
+
+        pytest.skip("the bare loop is written for model-only pytorch cells on the CPU")
+    from transformers import AutoModelForSequenceClassification
+
+    bare_model = AutoModelForSequenceClassification.from_pretrained(quantbench_pool.source(cell.model).path).eval()
+    encoding = quantbench_pool.encode(cell.model, quantbench_pool.texts_for(cell), cell.seq_len)
+    bare_inputs = {k: torch.as_tensor(v) for k, v in encoding.items()}
+    bare_seconds = []
+
+    def bare_round():
+        started = time.perf_counter()
+        bare_model(**bare_inputs)
+        bare_seconds.append(time.perf_counter() - started)
+
+    pedantic = benchmark.pedantic
+    benchmark.pedantic = lambda target, **kwargs: pedantic(target, setup=bare_round, **kwargs)
+    extra = measure_latency(benchmark, quantbench_pool, cell)
+    bare_p50 = statistics.median(bare_seconds) * 1000
+    ratio = extra["latency_ms"]["p50"] / bare_p50
+    benchmark.extra_info.update(bare_p50_ms=round(bare_p50, 4), overhead_ratio=round(ratio, 4))
+    print(f"\n{cell.id}: harness p50 {extra['latency_ms']['p50']:.2f} ms, bare p50 {bare_p50:.2f} ms, "
+          f"ratio {ratio:.3f} over {extra['rounds']} rounds")
+    assert ratio <= LIMIT
