@@ -62,6 +62,12 @@ def _sample_ci(metric: str, evidence: Evidence) -> tuple[float, float] | None:
     return (1 / high - 1 if high else math.inf, 1 / low - 1 if low else math.inf)
 
 
+def _interval_clears(ci: tuple[float, float], *, better: str, threshold: float, worse: bool) -> bool:
+    """Is every change in the interval past the threshold, in the direction found?"""
+    worse_low, worse_high = (ci if better == "lower" else (-ci[1], -ci[0]))
+    return worse_low > threshold if worse else -worse_high > threshold
+
+
 def judge_metric(*, metric: str, rule: Rule, base: BenchmarkRecord, cur: BenchmarkRecord,
                  policy: Policy, evidence: Evidence | None, cell: str) -> R.Row:
     """The verdict for one metric of one cell present on both sides."""
@@ -92,11 +98,17 @@ def judge_metric(*, metric: str, rule: Rule, base: BenchmarkRecord, cur: Benchma
     significant = evidence.significant(alpha=policy.alpha)
     if worse or improved:
         confirmed = significant and samples_worse == worse
-        if confirmed:
+        # Where the samples give an interval for this metric, the whole interval must clear the
+        # threshold: a shift that is real but may be smaller than the threshold is machine drift
+        # as often as a regression (back-to-back runs on a shared VM drift by 10-30 %).
+        ci = stats["ci"]
+        clears = ci is None or _interval_clears(ci, better=better, threshold=rule.threshold, worse=worse)
+        if confirmed and clears:
             verdict = R.REGRESSION if worse else R.IMPROVEMENT
             return R.Row(verdict=verdict, outcome=R.FAIL if worse else R.OK, **common, **stats)
         why = (f"p={evidence.p_value:.3g} >= alpha {policy.alpha:g}" if not significant
-               else "the rounds moved the other way")
+               else "the rounds moved the other way" if not confirmed
+               else f"the {1 - policy.alpha:.0%} interval does not clear the threshold")
         return R.Row(verdict=R.NOISE, outcome=R.OK, note=why, **common, **stats)
     return R.Row(verdict=R.PASS, outcome=R.OK, **common, **stats)
 
