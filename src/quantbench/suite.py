@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from quantbench import registry
 from quantbench.errors import SuiteError
+from quantbench.yaml_text import parse_yaml
 
 SUITES_DIR = Path(__file__).resolve().parents[2] / "suites"
 MODEL_SOURCES = ("embedded", "path", "hub")
@@ -312,12 +311,7 @@ def resolve_suite_path(name_or_path: str) -> Path:
 def load_suite(name_or_path: str) -> Suite:
     path = resolve_suite_path(name_or_path)
     text = path.read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SuiteError(f"{path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
+    data = parse_yaml(text, where=str(path), error=SuiteError)
     suite = parse_suite(data, where=str(path), path=path, digest=hashlib.sha256(text.encode()).hexdigest()[:16])
     # Relative dataset and model paths are relative to the suite file, then checked.
     return _resolve_paths(suite)

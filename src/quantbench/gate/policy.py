@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from quantbench.errors import QuantbenchError
 from quantbench.results import CELL_PARAMS, METRICS
+from quantbench.yaml_text import parse_yaml
 
 RELATIVE, ABSOLUTE = "relative", "absolute"
 MODES = (RELATIVE, ABSOLUTE)
@@ -292,10 +292,4 @@ def load_policy(path_or_mapping: str | Path | Mapping[str, Any] | Policy | None 
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise QuantbenchError(f"{path}: cannot read policy file ({exc.strerror or exc})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" (line {mark.line + 1})" if mark else ""
-        raise QuantbenchError(f"{path}: not valid YAML{line}: {getattr(exc, 'problem', exc)}") from None
-    return parse_policy(data, where=str(path))
+    return parse_policy(parse_yaml(text, where=str(path)), where=str(path))

@@ -8,9 +8,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from quantbench.errors import QuantbenchError
+from quantbench.yaml_text import parse_yaml
 
 BUILTIN_FILE = "probe_templates.yaml"
 POLARITIES = {"positive": 1, "negative": 0}
@@ -232,11 +232,5 @@ def load_probe(path: str | Path | None = None) -> Probe:
         except OSError as exc:
             raise QuantbenchError(f"probe file {path}: cannot read ({exc.strerror or exc})") from None
         source = str(path)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise QuantbenchError(f"probe file {source}: not valid YAML{where}") from None
-    return build_probe(data, source=source)
+    return build_probe(parse_yaml(text, where=f"probe file {source}"), source=source)
 
