@@ -80,9 +80,10 @@ class Evaluator:
         ref = self.predictions(ref_cell, "test")
         preds = self.predictions(cell, "test")
         self._check_labels(cell, preds)
-        scores = metrics.classification_scores(test.labels, preds.labels)
+        names = self.pool.suite.metrics
+        scores = metrics.classification_scores(test.labels, preds.labels, metrics=names)
         ref_scores = self._results.get((ref_cell.variant_key, "accuracy")) or \
-            metrics.classification_scores(test.labels, ref.labels)
+            metrics.classification_scores(test.labels, ref.labels, metrics=names)
         result: dict[str, Any] = {
             "cell_id": cell.id, "dataset": cell.dataset, "n_examples": len(test),
             "eval_batch_size": cell.batch_size, "eval_max_seq_len": cell.seq_len,

@@ -23,29 +23,32 @@ def fingerprint(path: Path) -> str:
     return cache.content_key([(p.name, cache.file_sha256(p)) for p in files])
 
 
-def _checkpoint_dir(spec: ModelSpec, splits: Splits) -> tuple[Path, str | None]:
+def _checkpoint_dir(spec: ModelSpec, splits: Splits) -> tuple[Path, str | None, dict]:
+    """(folder, base model id, setup facts: was it built now or taken from the cache, and how long)."""
     if spec.source == "embedded":
         from quantbench.embedded import embedded_model
 
-        path, _meta = embedded_model(splits)
-        return path, "sentence-transformers/all-MiniLM-L6-v2"
+        path, meta = embedded_model(splits)
+        setup = {"what": "fine-tune", "cached": meta["cached"], "seconds": meta.get("train_seconds", 0.0)}
+        return path, "sentence-transformers/all-MiniLM-L6-v2", setup
     if spec.source == "path":
-        return Path(spec.location), None
+        return Path(spec.location), None, {}
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        return Path(snapshot_download(spec.location)), spec.location
+        return Path(snapshot_download(spec.location)), spec.location, {}
     except LocalEntryNotFoundError:
         raise QuantbenchError(f"model {spec.name!r}: hub id {spec.location!r} is not in the local Hugging Face "
                               "cache and the hub cannot be reached (offline?)") from None
 
 
-def resolve(spec: ModelSpec, splits: Splits) -> ModelSource:
-    path, base_model = _checkpoint_dir(spec, splits)
+def resolve(spec: ModelSpec, splits: Splits) -> tuple[ModelSource, dict]:
+    path, base_model, setup = _checkpoint_dir(spec, splits)
     if not (path / "config.json").is_file():
         raise QuantbenchError(f"model {spec.name!r}: {path} is not a Hugging Face checkpoint (no config.json)")
     if spec.trust_remote_code:
         log.warning("quantbench: trust_remote_code is ON for model %r (%s): its code will run", spec.name, path)
-    return ModelSource(name=spec.name, path=path, fingerprint=fingerprint(path),
-                       trust_remote_code=spec.trust_remote_code, base_model=base_model)
+    source = ModelSource(name=spec.name, path=path, fingerprint=fingerprint(path),
+                         trust_remote_code=spec.trust_remote_code, base_model=base_model)
+    return source, setup

@@ -337,19 +337,27 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json:
         "failed": failed,
         "skipped": skipped,
         "wall_seconds": round(time.perf_counter() - st.started, 1),
+        "setup": _setup(st),
     }
+
+
+def _setup(st: QuantbenchState) -> dict[str, Any]:
+    from quantbench.summary import setup_summary
+
+    return setup_summary(list(st.outcomes.values()), st._pool.setup if st._pool else {})
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     st = state(config)
     if not st.outcomes:
         return
-    from quantbench.summary import render_summary
+    from quantbench.summary import render_setup, render_summary
 
     failed, skipped = _failed_and_skipped(st)
     terminalreporter.write_sep("=", "quantbench summary")
     for line in render_summary(list(st.outcomes.values())):
         terminalreporter.write_line(line)
+    terminalreporter.write_line(render_setup(_setup(st)))
     for record in failed:
         terminalreporter.write_line(f"FAILED {record['test']}[{record['cell_id']}]: {record.get('reason', '')}")
     if skipped:

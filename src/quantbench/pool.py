@@ -42,6 +42,7 @@ class VariantPool:
         self._current: tuple[tuple, Built] | None = None
         self._failed: dict[tuple, str] = {}
         self._memory: dict[tuple, dict[str, Any]] = {}
+        self.setup: dict[str, dict[str, Any]] = {}  # model name -> fine-tune facts (embedded model)
 
     @functools.cached_property
     def splits(self) -> data.Splits:
@@ -49,7 +50,10 @@ class VariantPool:
 
     @functools.lru_cache(maxsize=None)
     def source(self, model_name: str) -> ModelSource:
-        return models.resolve(self.suite.model(model_name), self.splits)
+        source, setup = models.resolve(self.suite.model(model_name), self.splits)
+        if setup:
+            self.setup[model_name] = setup
+        return source
 
     @functools.lru_cache(maxsize=None)
     def tokenizer(self, model_name: str):

@@ -69,6 +69,7 @@ def build_facts(built: Built) -> dict[str, Any]:
         "quant_config": info.quant_config,
         "build_seconds": round(info.build_seconds, 3),
         "build_cached": info.cached,
+        "build_seconds_saved": info.saved_seconds,
         "build_peak_rss_mb": round((built.build_peak_rss - built.baseline_rss) / MB, 2),
         "rss_baseline_mb": round(built.baseline_rss / MB, 2),
     }
@@ -115,6 +116,8 @@ def measure_latency(benchmark, pool: VariantPool, cell: Cell) -> dict[str, Any]:
         "threads": torch.get_num_threads() if cell.backend == "pytorch" else (settings.threads or "ort-default"),
         **build_facts(built),
         **memory_figures,
+        # The harness's own footprint: it must stay flat over a long sweep (variants are released).
+        "harness_rss_mb": round(memory.rss_bytes() / MB, 2),
     }
     benchmark.extra_info.update(extra)
     return extra

@@ -84,6 +84,8 @@ class Suite:
     exclude: tuple[dict[str, Any], ...] = ()
     fairness: dict[str, Any] = field(default_factory=dict)
     gates: dict[str, Any] | None = None
+    # evaluate metrics for test_accuracy: built-in names, hub metric names or local script paths
+    metrics: tuple[str, ...] = ("accuracy", "f1", "precision", "recall")
     description: str = ""
     digest: str = ""
 
@@ -247,7 +249,7 @@ def parse_suite(data: Any, *, where: str, path: Path | None = None, digest: str 
     top = _Reader(where, data)
     top.check_keys(("name", "description", "models", "dataset", "quantization", "backends", "devices",
                     "batch_sizes", "seq_lens", "measure", "calibration", "method_options", "exclude",
-                    "fairness", "gates"))
+                    "fairness", "gates", "metrics"))
     raw_models = top.get("models", list, required=True)
     if not raw_models:
         raise top.fail("models", "must list at least one model")
@@ -277,6 +279,9 @@ def parse_suite(data: Any, *, where: str, path: Path | None = None, digest: str 
     fairness = top.section("fairness")
     fairness.check_keys(("probe", "probe_path", "tolerance"))
     gates = top.get("gates", dict)
+    metric_names = top.list_of("metrics", str, ("accuracy", "f1", "precision", "recall"))
+    if "accuracy" not in metric_names:
+        raise top.fail("metrics", f"must include 'accuracy' (the fp32 comparison needs it), got {list(metric_names)}")
     return Suite(
         name=top.get("name", str, path.stem if path else "suite"),
         description=top.get("description", str, ""),
@@ -290,7 +295,7 @@ def parse_suite(data: Any, *, where: str, path: Path | None = None, digest: str 
         exclude=_read_exclusions(top, axes),
         fairness={"probe": fairness.get("probe", bool, True), "probe_path": fairness.get("probe_path", str),
                   "tolerance": float(fairness.get("tolerance", (int, float), 0.02))},
-        gates=gates, digest=digest,
+        gates=gates, metrics=metric_names, digest=digest,
     )
 
 
@@ -334,4 +339,6 @@ def _resolve_paths(suite: Suite) -> Suite:
     dataset = suite.dataset
     if dataset.path:
         dataset = dataclasses.replace(dataset, path=resolve(dataset.path))
-    return dataclasses.replace(suite, models=models, dataset=dataset)
+    # A metric given as a script path is relative to the suite too; names stay names.
+    metric_names = tuple(resolve(m) if m.endswith(".py") else m for m in suite.metrics)
+    return dataclasses.replace(suite, models=models, dataset=dataset, metrics=metric_names)

@@ -29,3 +29,28 @@ def render_summary(records: list[dict[str, Any]]) -> list[str]:
         lines.append(f"{r['cell_id']:<58} {e['latency_ms']['p50']:>9.2f} {e['throughput_samples_per_s']:>10.1f} "
                      f"{e['peak_rss_mb']:>8.1f} {e['disk_size_mb']:>8.1f} {e['quantized_layers']:>7} {speedup:>8}")
     return lines
+
+
+def setup_summary(records: list[dict[str, Any]], model_setup: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What this run built and what it took from the cache (one entry per variant)."""
+    variants: dict[str, dict[str, Any]] = {}
+    for r in records:
+        e = r.get("extra_info") or {}
+        if r["test"] == "test_latency" and "build_seconds" in e:
+            variants.setdefault(r["cell_id"].rsplit("-bs", 1)[0], e)
+    built = sum(e["build_seconds"] for e in variants.values() if not e.get("build_cached"))
+    saved = sum(e.get("build_seconds_saved", 0.0) for e in variants.values() if e.get("build_cached"))
+    fine_tunes = {name: s for name, s in model_setup.items()}
+    saved += sum(s["seconds"] for s in fine_tunes.values() if s.get("cached"))
+    built += sum(s["seconds"] for s in fine_tunes.values() if not s.get("cached"))
+    return {"variants_from_cache": sum(bool(e.get("build_cached")) for e in variants.values()),
+            "variants_built": sum(not e.get("build_cached") for e in variants.values()),
+            "models": fine_tunes, "build_seconds": round(built, 1), "build_seconds_saved": round(saved, 1)}
+
+
+def render_setup(setup: dict[str, Any]) -> str:
+    tuned = ", ".join(f"{name} {'from cache' if s.get('cached') else 'fine-tuned now'} ({s['seconds']:.0f} s "
+                      f"{'saved' if s.get('cached') else 'spent'})" for name, s in setup["models"].items())
+    return (f"setup: {setup['variants_built']} variant(s) built, {setup['variants_from_cache']} from the artifact "
+            f"cache; {setup['build_seconds']:.1f} s building, {setup['build_seconds_saved']:.1f} s saved by the cache"
+            + (f"; models: {tuned}" if tuned else ""))

@@ -31,6 +31,9 @@ def test_one_failing_cell_fails_alone(pytester, bench_dir, tiny_model, tiny_data
     assert [f["cell_id"] for f in failed] == ["tiny-toy-dynamic_int8-pytorch-cpu-bs3-seq16"]
     assert "MemoryError: injected fault" in failed[0]["reason"]
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+    # Variants are released as the sweep moves on: the harness's own memory stays flat.
+    rss = [b["extra_info"]["harness_rss_mb"] for b in latency]
+    assert max(rss[1:]) - rss[1] < 50, rss
     # Shown at the end, in one line.
     result.stdout.fnmatch_lines(["FAILED test_latency?tiny-toy-dynamic_int8-pytorch-cpu-bs3-seq16?: MemoryError*"])
 

@@ -75,3 +75,10 @@ def test_relative_paths_resolve_against_the_suite_file(tmp_path):
     suite = load_suite(str(suite_file))
     assert suite.models[0].location == str((tmp_path / "ckpt").resolve())
     assert suite.dataset.path == str((tmp_path / "data.csv").resolve())
+
+
+def test_metrics_must_include_accuracy():
+    with pytest.raises(SuiteError, match=r"s.yaml: metrics: must include 'accuracy'"):
+        parse({**MINIMAL, "metrics": ["f1"]})
+    assert parse({**MINIMAL, "metrics": ["accuracy", "matthews_correlation"]}).metrics == (
+        "accuracy", "matthews_correlation")

@@ -53,6 +53,7 @@ class BuildInfo:
     quant_config: dict[str, Any]
     build_seconds: float = 0.0
     cached: bool = False
+    saved_seconds: float = 0.0  # what building the cached artifact took when it was built
     artifact: str | None = None
 
 

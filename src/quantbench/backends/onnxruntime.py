@@ -122,22 +122,24 @@ def _export_fp32(source: ModelSource) -> tuple[Path, bool, float]:
 
 
 def _variant(onnx_path: Path, source: ModelSource, settings: BuildSettings, *, quant: str, started: float,
-             cached: bool, config: dict[str, Any], quantized: bool) -> OrtVariant:
+             cached: bool, config: dict[str, Any], quantized: bool, saved_seconds: float = 0.0) -> OrtVariant:
     count, histogram = count_quantized_ops(onnx_path)
     if quantized:
         require_quantized(quant, count, "quantized ONNX ops")
     info = BuildInfo(disk_size_bytes=directory_size(onnx_path.parent, ONNX_SUFFIXES),
                      param_count=logical_param_count(source.path), quantized_layers=count if quantized else 0,
                      quant_config={**config, "onnx_ops": histogram}, cached=cached, artifact=str(onnx_path),
+                     saved_seconds=round(saved_seconds, 2),
                      build_seconds=time.perf_counter() - started)
     return OrtVariant(onnx_path, quant=quant, device=settings.device, threads=settings.threads, info=info)
 
 
 def build_fp32(source: ModelSource, settings: BuildSettings) -> OrtVariant:
     started = time.perf_counter()
-    export_dir, cached, _ = _export_fp32(source)
+    export_dir, cached, seconds = _export_fp32(source)
     return _variant(export_dir / "model.onnx", source, settings, quant="fp32", started=started, cached=cached,
-                    config={"method": "fp32", "format": "onnx"}, quantized=False)
+                    config={"method": "fp32", "format": "onnx"}, quantized=False,
+                    saved_seconds=seconds if cached else 0.0)
 
 
 def _calibration_dataset(split, source: ModelSource, seq_len: int):
@@ -167,8 +169,10 @@ def _quantize(source: ModelSource, settings: BuildSettings, *, static: bool) -> 
     # The key holds everything that changes the artifact; optimum is imported only to build it.
     entry = cache.entry_path("onnx", f"{source.name}-{quant}-{cache.content_key(source.fingerprint, config, _versions())}")
     cached = cache.is_complete(entry)
+    saved = 0.0
     if cached:
-        config = cache.read_meta(entry)["config"]
+        meta = cache.read_meta(entry)
+        config, saved = meta["config"], float(meta.get("build_seconds", 0.0))
     else:
         export_dir, _, export_seconds = _export_fp32(source)
         meta = {"config": config, "versions": _versions()}
@@ -176,8 +180,9 @@ def _quantize(source: ModelSource, settings: BuildSettings, *, static: bool) -> 
             config.update(_run_quantizer(export_dir, out, source, settings, static=static, isa=isa,
                                          per_channel=per_channel),
                           export_seconds=round(export_seconds, 2))
+            meta["build_seconds"] = round(time.perf_counter() - started, 2)
     return _variant(entry / "model_quantized.onnx", source, settings, quant=quant, started=started, cached=cached,
-                    config=config, quantized=True)
+                    config=config, quantized=True, saved_seconds=saved)
 
 
 def _run_quantizer(export_dir: Path, out: Path, source: ModelSource, settings: BuildSettings, *, static: bool,

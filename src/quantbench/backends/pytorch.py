@@ -57,6 +57,10 @@ def logical_param_count(path: Path) -> int:
 def _load(source: ModelSource, **kwargs) -> torch.nn.Module:
     from transformers import AutoModelForSequenceClassification
 
+    from quantbench import cache
+
+    if Path(source.path).resolve().is_relative_to(cache.cache_root().resolve()):
+        kwargs["use_safetensors"] = True  # from our cache: safetensors only, never a pickle
     return AutoModelForSequenceClassification.from_pretrained(
         source.path, trust_remote_code=source.trust_remote_code, **kwargs)
 

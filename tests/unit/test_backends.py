@@ -1,0 +1,68 @@
+"""Variants on a tiny random model: each quantized build proves it quantized, fp32 does not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from quantbench.backends import pytorch as pt
+from quantbench.backends.base import BuildSettings, ModelSource, QuantizationNotApplied, require_quantized
+from quantbench.models import fingerprint
+
+# The tiny model: 2 layers x 6 Linear (q, k, v, attention output, intermediate, output) + pooler + classifier.
+LINEARS = 14
+
+
+@pytest.fixture
+def source(tiny_model):
+    return ModelSource(name="tiny", path=tiny_model, fingerprint=fingerprint(tiny_model))
+
+
+@pytest.fixture
+def encoding():
+    return {"input_ids": np.array([[2, 5, 6, 7, 3, 0]]), "attention_mask": np.array([[1, 1, 1, 1, 1, 0]]),
+            "token_type_ids": np.zeros((1, 6), dtype=np.int64)}
+
+
+def build(builder, source, **options):
+    return builder(source, BuildSettings(device="cpu", threads=1, options=options))
+
+
+def test_fp32_counts_no_quantized_layers_and_has_the_checkpoint_params(source, encoding):
+    variant = build(pt.build_fp32, source)
+    assert variant.info.quantized_layers == 0
+    assert variant.info.param_count == sum(p.numel() for p in variant.model.state_dict().values()
+                                           if p.dtype.is_floating_point)
+    assert variant.logits(encoding).shape == (1, 2)
+
+
+def test_dynamic_int8_quantizes_every_linear(source, encoding):
+    fp32 = build(pt.build_fp32, source).logits(encoding)
+    variant = build(pt.build_dynamic_int8, source)
+    assert variant.info.quantized_layers == LINEARS
+    assert variant.info.quant_config["weight_dtype"] == "qint8"
+    assert np.allclose(variant.logits(encoding), fp32, atol=0.05)
+
+
+def test_nf4_and_llm_int8_on_cpu(source, encoding):
+    pytest.importorskip("bitsandbytes")
+    nf4 = build(pt.build_nf4, source, double_quant=True)
+    # bitsandbytes keeps the classifier head in full precision.
+    assert nf4.info.quantized_layers == LINEARS - 1
+    assert nf4.info.quant_config["double_quant"] is True and nf4.info.quant_config["quant_type"] == "nf4"
+    assert np.isfinite(nf4.logits(encoding)).all()
+    int8 = build(pt.build_bnb_int8, source)
+    assert int8.info.quantized_layers == LINEARS - 1
+    assert np.isfinite(int8.logits(encoding)).all()
+
+
+def test_bf16_counts_half_precision_linears(source):
+    variant = build(pt.build_bf16, source)
+    assert variant.info.quantized_layers == LINEARS
+    assert next(variant.model.parameters()).dtype == torch.bfloat16
+
+
+def test_a_build_that_quantizes_nothing_is_refused():
+    with pytest.raises(QuantizationNotApplied, match="nf4: the build quantized nothing"):
+        require_quantized("nf4", 0, "Linear4bit modules")
