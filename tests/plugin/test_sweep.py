@@ -137,6 +137,13 @@ def test_report_dir_and_gate_from_pytest(pytester, bench_dir, tiny_model, tiny_d
     assert result.ret == 0
     assert (report_dir / "index.html").is_file() and (report_dir / "report.json").is_file()
     assert list((report_dir / "model_cards").glob("*.md"))
+    # pytest-benchmark's own tool reads the file.
+    import subprocess
+    import sys
+
+    compare = subprocess.run([sys.executable, "-c", "from pytest_benchmark.cli import main; main()", "compare",
+                              str(pytester.path / "results.json")], capture_output=True, text=True, timeout=120)
+    assert compare.returncode == 0 and "test_latency[tiny-toy-fp32-pytorch-cpu-bs2-seq16]" in compare.stdout
     # Plant a baseline that was 10 points more accurate: the gate must fail the pytest run.
     baseline = json.loads((pytester.path / "results.json").read_text())
     for bench in baseline["benchmarks"]:
