@@ -4,10 +4,7 @@ One benchmark per variant (model x method x backend x device). Its timing is one
 the test split; its figures are in ``extra_info``.
 """
 
-from quantbench.evaluation import Evaluator
-
-
-def test_accuracy(variant_cell, benchmark, quantbench_evaluator: Evaluator):
+def test_accuracy(variant_cell, benchmark, quantbench_evaluator):
     benchmark.params = variant_cell.params()
     benchmark.group = "accuracy"
     result = benchmark.pedantic(quantbench_evaluator.accuracy, args=(variant_cell,), rounds=1, iterations=1)

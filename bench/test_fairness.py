@@ -6,10 +6,8 @@ The probe follows the Equity Evaluation Corpus method (see docs/fairness.md). Tu
 
 import pytest
 
-from quantbench.evaluation import Evaluator
 
-
-def test_fairness(variant_cell, benchmark, quantbench_evaluator: Evaluator):
+def test_fairness(variant_cell, benchmark, quantbench_evaluator):
     if not quantbench_evaluator.pool.suite.fairness["probe"]:
         pytest.skip("the suite turns the fairness probe off (fairness.probe: false)")
     benchmark.params = variant_cell.params()

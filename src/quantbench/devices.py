@@ -13,10 +13,10 @@ from quantbench.registry import Recipe
 
 @functools.lru_cache(maxsize=None)
 def device_unavailable(device: str) -> str | None:
+    if device == "cpu":
+        return None  # before importing torch: a CPU-only sweep collects without it
     import torch
 
-    if device == "cpu":
-        return None
     if device == "cuda":
         if not torch.cuda.is_available():
             return "no CUDA device (torch.cuda.is_available() is False)"
@@ -36,9 +36,11 @@ def _ort_providers() -> tuple[str, ...]:
 
 
 def dtype_unavailable(quant: str, device: str) -> str | None:
+    if quant != "bf16" or device != "cuda":
+        return None
     import torch
 
-    if quant == "bf16" and device == "cuda" and not torch.cuda.is_bf16_supported():
+    if not torch.cuda.is_bf16_supported():
         return f"this GPU ({torch.cuda.get_device_name()}) does not support bfloat16"
     return None
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import functools
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from quantbench import cache
 from quantbench.backends.base import ModelSource
-from quantbench.data import Splits
 from quantbench.errors import QuantbenchError
 from quantbench.suite import ModelSpec
+
+if TYPE_CHECKING:
+    from quantbench.data import Splits
 
 log = logging.getLogger(__name__)
 _HASHED_SUFFIXES = (".safetensors", ".bin", ".json")

@@ -12,16 +12,19 @@ import dataclasses
 import functools
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from quantbench import data, models, registry
+from quantbench import models, registry
 from quantbench.backends.base import BuildSettings, ModelSource, Variant
 from quantbench.cells import Cell
 from quantbench.errors import QuantbenchError
 from quantbench.measures.memory import PeakRSS, release_memory, reset_cuda_peaks, rss_bytes
 from quantbench.suite import Suite
+
+if TYPE_CHECKING:
+    from quantbench.data import Splits
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +48,9 @@ class VariantPool:
         self.setup: dict[str, dict[str, Any]] = {}  # model name -> fine-tune facts (embedded model)
 
     @functools.cached_property
-    def splits(self) -> data.Splits:
+    def splits(self) -> Splits:
+        from quantbench import data  # pandas: imported when a cell runs, not at collection
+
         return data.load_splits(self.suite.dataset, calibration_samples=self.suite.calibration.samples)
 
     @functools.lru_cache(maxsize=None)
