@@ -109,8 +109,10 @@ def measure_latency(benchmark, pool: VariantPool, cell: Cell) -> dict[str, Any]:
         rounds = latency.plan_rounds(estimate, settings)
         benchmark.pedantic(call, rounds=rounds, iterations=1, warmup_rounds=0)
     samples = list(benchmark.stats.stats.data)
+    source = pool.source(cell.model)
     extra = {
-        "cell_id": cell.id, "dataset": cell.dataset, "timed_region": "end_to_end" if settings.end_to_end else "model",
+        "cell_id": cell.id, "dataset": cell.dataset,
+        "base_model": source.base_model, "model_fingerprint": source.fingerprint, "timed_region": "end_to_end" if settings.end_to_end else "model",
         **latency.summarize(samples, batch_size=cell.batch_size, seq_len=cell.seq_len),
         "warmup_rounds": settings.warmup_rounds,
         "threads": torch.get_num_threads() if cell.backend == "pytorch" else (settings.threads or "ort-default"),
