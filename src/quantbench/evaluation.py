@@ -145,7 +145,7 @@ class Evaluator:
         summary = {k: current[k] for k in ("flip_rate", "score_gap_mean", "score_gap_max", "dp_difference",
                                            "eo_difference", "worst_group_accuracy")}
         return {
-            "cell_id": cell.id, "dataset": "probe", **summary,
+            "cell_id": cell.id, "probe_sentences": current["n_sentences"], **summary,
             **{f"{k}_delta_vs_fp32": (None if v is None or reference[k] is None else round(v - reference[k], 6))
                for k, v in summary.items()},
             "fairness": {"probe": {**current, "by_group": by_group,

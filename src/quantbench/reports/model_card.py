@@ -26,7 +26,11 @@ TASK = "text-classification"
 ACCURACY_METRICS = ("accuracy", "f1_macro", "precision_macro", "recall_macro", "agreement_with_fp32",
                     "accuracy_delta_pts")
 FAIRNESS_METRICS = ("dp_difference", "eo_difference", "worst_group_accuracy", "flip_rate",
-                    "score_gap_mean", "score_gap_max")
+                    "score_gap_mean", "score_gap_max", "data_dp_difference", "data_eo_difference",
+                    "data_worst_group_accuracy")
+#: Figures of the counterfactual probe (test_fairness); the ``data_*`` ones come from the dataset.
+PROBE_METRICS = frozenset({"dp_difference", "eo_difference", "worst_group_accuracy", "flip_rate",
+                           "score_gap_mean", "score_gap_max"})
 PROBE_DATASET = "quantbench counterfactual probe"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _BASE_MODEL_KEYS = ("base_model", "model_id", "model_name_or_path", "model_source", "source")
@@ -73,7 +77,7 @@ def eval_results(summary: VariantSummary) -> list[EvalResult]:
         value = summary.quality.get(name)
         if value is None:
             continue
-        on_probe = name in ("flip_rate", "score_gap_mean", "score_gap_max")
+        on_probe = name in PROBE_METRICS
         out.append(EvalResult(
             task_type=TASK, dataset_type=slug(PROBE_DATASET if on_probe else dataset),
             dataset_name=PROBE_DATASET if on_probe else dataset, dataset_split=None if on_probe else split,
