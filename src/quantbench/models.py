@@ -55,3 +55,17 @@ def resolve(spec: ModelSpec, splits: Splits) -> tuple[ModelSource, dict]:
     source = ModelSource(name=spec.name, path=path, fingerprint=fingerprint(path),
                          trust_remote_code=spec.trust_remote_code, base_model=base_model)
     return source, setup
+
+
+def import_model_code(source: ModelSource) -> None:
+    """Import the modeling code a build of ``source`` will run, without allocating weights.
+
+    Called before a memory baseline (so it holds the libraries, not the model) and before the
+    first cell (so the first variant's build time is not the cost of importing transformers).
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    config = AutoConfig.from_pretrained(source.path, trust_remote_code=source.trust_remote_code)
+    with torch.device("meta"):
+        AutoModelForSequenceClassification.from_config(config, trust_remote_code=source.trust_remote_code)

@@ -265,7 +265,9 @@ def quantbench_pool(request: pytest.FixtureRequest):
     with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
         for model in sorted({key[0] for key in st.latency_shapes} | st.models_in_run):
             try:
-                pool.source(model)
+                from quantbench.models import import_model_code
+
+                import_model_code(pool.source(model))
             except QuantbenchError:
                 pass  # every cell of this model then fails with the reason, and the rest goes on
     yield pool

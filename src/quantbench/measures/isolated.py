@@ -37,8 +37,13 @@ def _measure(builder_name: tuple[str, str], source, settings, encodings: dict, p
 
     if settings.threads:
         torch.set_num_threads(settings.threads)
+    from quantbench.models import import_model_code
+
     builder = registry.recipe(*builder_name).load()
-    _preload(builder_name[1], source)
+    # Modules load once per process, weights once per variant: the baseline holds the former.
+    import_model_code(source)
+    if builder_name[1] == "onnxruntime":
+        import onnxruntime  # noqa: F401
     release_memory()
     baseline = rss_bytes()
     with PeakRSS() as build_peak:
@@ -55,19 +60,6 @@ def _measure(builder_name: tuple[str, str], source, settings, encodings: dict, p
             peaks[shape] = round((peak.peak - baseline) / MB, 2)
     return {"baseline_mb": round(baseline / MB, 2), "build_peak_mb": round((build_peak.peak - baseline) / MB, 2),
             "peak_mb": peaks, "pid": os.getpid()}
-
-
-def _preload(backend: str, source) -> None:
-    """Import the code a build will run, so the baseline holds the libraries and the peak
-    holds the model: modules are loaded once per process, weights once per variant."""
-    import torch
-    from transformers import AutoConfig, AutoModelForSequenceClassification
-
-    config = AutoConfig.from_pretrained(source.path, trust_remote_code=source.trust_remote_code)
-    with torch.device("meta"):  # imports the model's modeling code, allocates no weights
-        AutoModelForSequenceClassification.from_config(config, trust_remote_code=source.trust_remote_code)
-    if backend == "onnxruntime":
-        import onnxruntime  # noqa: F401
 
 
 def _worker(conn, *args) -> None:
