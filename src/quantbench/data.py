@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -181,17 +180,3 @@ def load_splits(spec: DatasetSpec, *, calibration_samples: int) -> Splits:
                        n_calibration=calibration_samples, n_train=spec.train_samples,
                        text_col=spec.text_column, label_col=spec.label_column,
                        sensitive_cols=tuple(spec.sensitive_columns), label_names=label_names)
-
-
-def describe(splits: Splits) -> dict[str, Any]:
-    """What a record stores about the data it was measured on."""
-    return {
-        "name": splits.name,
-        "label_names": list(splits.label_names),
-        "sizes": {"train": len(splits.train), "calibration": len(splits.calibration), "test": len(splits.test)},
-        "fingerprints": {"calibration": splits.calibration.fingerprint(), "test": splits.test.fingerprint()},
-    }
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, default=str)

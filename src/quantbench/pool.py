@@ -169,7 +169,3 @@ class VariantPool:
             return self.memory(cell)
         return {"peak_rss_mb": result["peak_mb"][shape], "build_peak_rss_mb": result["build_peak_mb"],
                 "rss_baseline_mb": result["baseline_mb"], "memory_isolation": "worker"}
-
-    def describe_source(self, model_name: str) -> dict[str, Any]:
-        source = self.source(model_name)
-        return {"path": str(source.path), "fingerprint": source.fingerprint, "base_model": source.base_model}

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.plugin.test_sweep import bench_dir, run_sweep  # noqa: F401 - fixture reuse
+from tests.plugin.test_sweep import run_sweep
 from tests.tiny import tiny_suite, write_suite
 
 

@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
-from tests.conftest import REPO
 from tests.tiny import tiny_suite, write_suite
-
-
-@pytest.fixture
-def bench_dir(pytester):
-    shutil.copytree(REPO / "bench", pytester.path / "bench")
-    return pytester.path / "bench"
 
 
 def run_sweep(pytester, suite: dict, *args: str):
