@@ -100,7 +100,7 @@ def judge_metric(*, metric: str, rule: Rule, base: BenchmarkRecord, cur: Benchma
         confirmed = significant and samples_worse == worse
         # Where the samples give an interval for this metric, the whole interval must clear the
         # threshold: a shift that is real but may be smaller than the threshold is machine drift
-        # as often as a regression (back-to-back runs on a shared VM drift by 10-30 %).
+        # as often as a regression (back-to-back runs on this shared VM moved single cells by up to 80 %).
         ci = stats["ci"]
         clears = ci is None or _interval_clears(ci, better=better, threshold=rule.threshold, worse=worse)
         if confirmed and clears:
