@@ -67,6 +67,13 @@ class VariantPool:
         source = self.source(model_name)
         return AutoTokenizer.from_pretrained(source.path, trust_remote_code=source.trust_remote_code)
 
+    @functools.lru_cache(maxsize=None)
+    def drift_reference(self, device: str):
+        """The fixed reference workload on ``device`` (built once: every cell pairs with the same one)."""
+        from quantbench.measures.drift import DriftReference
+
+        return DriftReference(device)
+
     def texts_for(self, cell: Cell) -> list[str]:
         """``batch_size`` evaluation texts (cycled if the split is smaller)."""
         texts = self.splits.test.texts

@@ -15,6 +15,7 @@ import numpy as np
 from quantbench.cells import Cell
 from quantbench.errors import QuantbenchError
 from quantbench.measures import latency, memory
+from quantbench.measures.drift import RoundPairing
 from quantbench.pool import Built, VariantPool
 
 MB = memory.MB
@@ -91,6 +92,13 @@ def _memory(pool: VariantPool, built: Built, cell: Cell, call: Callable[[], Any]
     return {**figures, **memory.cuda_peaks(cell.device)}
 
 
+def drift_figures(pairing: RoundPairing) -> dict[str, Any]:
+    """The reference time paired with each round (same order as pytest-benchmark's data)."""
+    return {"reference": pairing.reference.describe(),
+            "reference_s": [round(s, 9) for s in pairing.per_round],
+            "reference_ms_p50": round(float(np.median(pairing.per_round)) * 1000.0, 4)}
+
+
 def measure_latency(benchmark, pool: VariantPool, cell: Cell) -> dict[str, Any]:
     """Run one latency cell through pytest-benchmark; return (and record) its extra_info."""
     import torch
@@ -105,15 +113,21 @@ def measure_latency(benchmark, pool: VariantPool, cell: Cell) -> dict[str, Any]:
         # Memory before timing, never during: a polling thread would steal CPU from the rounds,
         # and a cell whose memory worker dies fails before any timing is recorded.
         memory_figures = _memory(pool, built, cell, call)
+        # The reference is built (and warm) before the cell warms up, so its first build does not
+        # sit between this cell's warm-up and its rounds.
+        pairing = (RoundPairing(pool.drift_reference(cell.device), settings.reference_every_s)
+                   if settings.drift_reference else None)
         estimate = latency.warm_up(call, settings.warmup_rounds)
         rounds = latency.plan_rounds(estimate, settings)
-        benchmark.pedantic(call, rounds=rounds, iterations=1, warmup_rounds=0)
+        # ``setup`` runs before each round, outside pytest-benchmark's timed region.
+        benchmark.pedantic(call, setup=pairing, rounds=rounds, iterations=1, warmup_rounds=0)
     samples = list(benchmark.stats.stats.data)
     source = pool.source(cell.model)
     extra = {
         "cell_id": cell.id, "dataset": cell.dataset,
         "base_model": source.base_model, "model_fingerprint": source.fingerprint, "timed_region": "end_to_end" if settings.end_to_end else "model",
         **latency.summarize(samples, batch_size=cell.batch_size, seq_len=cell.seq_len),
+        **(drift_figures(pairing) if pairing else {}),
         "warmup_rounds": settings.warmup_rounds,
         "threads": torch.get_num_threads() if cell.backend == "pytorch" else (settings.threads or "ort-default"),
         **build_facts(built),

@@ -59,6 +59,10 @@ class MeasureSettings:
     end_to_end: bool = False
     eval_batch_size: int = 64
     memory: str = "worker"  # "worker": a fresh process per variant; "inprocess": faster, less isolated
+    # Time a fixed reference workload between rounds (measures/drift.py) so gates can divide
+    # out what the machine did; ``reference_every_s`` apart at most.
+    drift_reference: bool = True
+    reference_every_s: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -212,7 +216,7 @@ def _read_dataset(reader: _Reader) -> DatasetSpec:
 
 def _read_measure(reader: _Reader) -> MeasureSettings:
     reader.check_keys(("warmup_rounds", "min_rounds", "max_rounds", "min_time_s", "max_time_s", "threads",
-                       "end_to_end", "eval_batch_size", "memory"))
+                       "end_to_end", "eval_batch_size", "memory", "drift_reference", "reference_every_s"))
     warmup = reader.get("warmup_rounds", int, 3)
     if warmup < 1:
         raise reader.fail("warmup_rounds", f"must be at least 1 (timings need a warm-up), got {warmup}")
@@ -223,13 +227,17 @@ def _read_measure(reader: _Reader) -> MeasureSettings:
     threads = reader.get("threads", int)
     if threads is not None and threads < 1:
         raise reader.fail("threads", f"must be a positive integer or null, got {threads}")
+    every_s = reader.get("reference_every_s", (int, float), 0.25)
+    if not every_s > 0:
+        raise reader.fail("reference_every_s", f"must be a positive number of seconds, got {every_s}")
     return MeasureSettings(
         warmup_rounds=warmup, min_rounds=min_rounds, max_rounds=max_rounds,
         min_time_s=float(reader.get("min_time_s", (int, float), 1.0)),
         max_time_s=float(reader.get("max_time_s", (int, float), 10.0)),
         threads=threads, end_to_end=reader.get("end_to_end", bool, False),
         eval_batch_size=reader.positive_int("eval_batch_size", 64),
-        memory=reader.choice("memory", ("worker", "inprocess"), "worker"))
+        memory=reader.choice("memory", ("worker", "inprocess"), "worker"),
+        drift_reference=reader.get("drift_reference", bool, True), reference_every_s=float(every_s))
 
 
 def _read_exclusions(reader: _Reader, axes: dict[str, tuple]) -> tuple[dict[str, Any], ...]:

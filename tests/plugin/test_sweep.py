@@ -47,6 +47,13 @@ def test_sweep_writes_pytest_benchmark_json_with_cells(pytester, bench_dir, tiny
         assert extra["latency_ms"]["p50"] == pytest.approx(sorted(rounds)[len(rounds) // 2] * 1000, rel=0.5)
         assert extra["throughput_samples_per_s"] == pytest.approx(
             bench["params"]["batch_size"] / (extra["latency_ms"]["p50"] / 1000), rel=1e-3)
+        # One drift-reference time per round, re-timed at most reference_every_s apart: several
+        # rounds share one time, so there are fewer distinct values than rounds, and at least one.
+        refs = extra["reference_s"]
+        assert len(refs) == len(rounds) and all(r > 0 for r in refs)
+        assert 1 <= len(set(refs)) <= len(refs)
+        assert extra["reference"]["name"] == "bert-1layer-384h-fp32-bs4-seq64"
+        assert extra["reference"]["threads"] >= 1 and extra["reference"]["device"] == "cpu"
         if bench["params"]["quant"] == "fp32":
             assert extra["quantized_layers"] == 0
         else:

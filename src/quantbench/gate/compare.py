@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from quantbench.gate import result as R
+from quantbench.gate.drift import Correction, correction
 from quantbench.gate.machine import machine_differences
 from quantbench.gate.policy import ABSOLUTE, SAMPLED_KINDS, Policy, Rule
 from quantbench.gate.stats import Evidence, compare_samples
@@ -69,17 +72,26 @@ def _interval_clears(ci: tuple[float, float], *, better: str, threshold: float, 
 
 
 def judge_metric(*, metric: str, rule: Rule, base: BenchmarkRecord, cur: BenchmarkRecord,
-                 policy: Policy, evidence: Evidence | None, cell: str) -> R.Row:
-    """The verdict for one metric of one cell present on both sides."""
+                 policy: Policy, evidence: Evidence | None, cell: str,
+                 drift: Correction | None = None) -> R.Row:
+    """The verdict for one metric of one cell present on both sides.
+
+    With ``drift``, the change is judged on the current value with the machine's change divided
+    out (``evidence`` then comes from the round / reference ratios); the row still shows the
+    measured values, and the raw change beside the judged one.
+    """
     b, c = base.metrics[metric], cur.metrics[metric]
+    judged = drift.corrected(metric, b) if drift else c
     better = rule.better(metric)
-    change = _change(b, c, rule.mode)
+    change = _change(b, judged, rule.mode)
     worse_by = change if better == "lower" else -change
-    big_enough = abs(c - b) >= rule.min_delta
+    big_enough = abs(judged - b) >= rule.min_delta
     worse = worse_by > rule.threshold + _EPS and big_enough
     improved = -worse_by > rule.threshold + _EPS and big_enough
     common = dict(cell=cell, key=base.key, metric=metric, baseline=b, current=c, change=change,
                   mode=rule.mode, threshold=rule.threshold, better=better)
+    if drift:
+        common.update(raw_change=_change(b, c, rule.mode), drift=drift.factor)
     if evidence is None:  # a single figure (accuracy, memory, size...): the threshold decides
         if worse:
             return R.Row(verdict=R.REGRESSION, outcome=R.FAIL, **common)
@@ -113,6 +125,19 @@ def judge_metric(*, metric: str, rule: Rule, base: BenchmarkRecord, cur: Benchma
     return R.Row(verdict=R.PASS, outcome=R.OK, **common, **stats)
 
 
+def drift_summary(factors: list[float], uncorrected: dict[str, list[str]]) -> list[str]:
+    """One line on what the machine did, one per reason timing was judged without correction."""
+    lines = []
+    if factors:
+        lines.append(f"timing judged drift-corrected in {len(factors)} cells: the reference ran "
+                     f"x{float(np.median(factors)):.2f} the baseline's time (median; range "
+                     f"x{min(factors):.2f} to x{max(factors):.2f})")
+    for reason, cells in uncorrected.items():
+        example = cells[0] + (f" and {len(cells) - 1} more" if len(cells) > 1 else "")
+        lines.append(f"timing judged on raw rounds, without drift correction ({reason}): {example}")
+    return lines
+
+
 def gate_runs(baseline: Run, current: Run, *, policy: Policy, strict_machine: bool = False,
               allow_missing: bool = False) -> R.GateResult:
     """Compare ``current`` against ``baseline`` under ``policy``."""
@@ -128,6 +153,8 @@ def gate_runs(baseline: Run, current: Run, *, policy: Policy, strict_machine: bo
     skipped = {_entry_key(e): e for e in current.skipped}
     missing_outcome = R.WARN if allow_missing or policy.on_missing == "warn" else R.FAIL
     rows: list[R.Row] = []
+    drift_factors: list[float] = []  # the reference's current / baseline, one per corrected cell
+    uncorrected: dict[str, list[str]] = {}  # why timing was judged raw -> cells
 
     for key, base in base_index.items():
         cell = _display(base.test, base.cell_id)
@@ -143,6 +170,7 @@ def gate_runs(baseline: Run, current: Run, *, policy: Policy, strict_machine: bo
                                   outcome=missing_outcome, note=why))
             continue
         evidence: Evidence | None = None
+        drift: Correction | None = None
         for metric in METRICS:  # METRICS order keeps the table stable and readable
             rule = policy.rule_for(metric=metric, test=base.test, cell_id=base.cell_id, params=base.params)
             if rule is None:
@@ -159,10 +187,20 @@ def gate_runs(baseline: Run, current: Run, *, policy: Policy, strict_machine: bo
                 continue
             sampled = METRICS[metric].kind in SAMPLED_KINDS
             if sampled and evidence is None:  # one test per cell: p50, p95, throughput share it
-                evidence = compare_samples(base.samples_s, cur.samples_s, alpha=policy.alpha,
-                                           min_rounds=policy.min_rounds)
+                found = correction(base, cur) if policy.drift_correction else "off in the policy"
+                if isinstance(found, Correction):
+                    drift = found
+                    drift_factors.append(found.factor)
+                    evidence = compare_samples(found.baseline, found.current, alpha=policy.alpha,
+                                               min_rounds=policy.min_rounds)
+                else:
+                    if found:
+                        uncorrected.setdefault(found, []).append(cell)
+                    evidence = compare_samples(base.samples_s, cur.samples_s, alpha=policy.alpha,
+                                               min_rounds=policy.min_rounds)
             rows.append(judge_metric(metric=metric, rule=rule, base=base, cur=cur, policy=policy,
-                                     evidence=evidence if sampled else None, cell=cell))
+                                     evidence=evidence if sampled else None, cell=cell,
+                                     drift=drift if sampled else None))
 
     for key, cur in cur_index.items():
         if key not in base_index:
@@ -173,6 +211,7 @@ def gate_runs(baseline: Run, current: Run, *, policy: Policy, strict_machine: bo
             cell = _display(key[0], str(entry.get("cell_id") or "-".join(map(str, key[1:]))))
             rows.append(R.Row(cell=cell, key=key, metric=None, verdict=R.FAILED, outcome=R.WARN,
                               note=f"new cell failed: {entry.get('reason') or 'no reason given'}"))
+    warnings += drift_summary(drift_factors, uncorrected)
     return R.GateResult(rows=rows, policy=policy, baseline_label=str(baseline.path or "baseline"),
                         current_label=str(current.path or "current"), machine_differences=diffs,
                         machine_failed=machine_failed, warnings=warnings)

@@ -7,6 +7,7 @@ A policy is a mapping (a YAML file, or the ``gates:`` key of a suite file)::
     on_insufficient: warn  # warn | fail
     on_missing: fail       # warn | fail (a baseline cell or metric absent from the current run)
     machine: warn          # warn | fail (baseline taken on a different machine)
+    drift_correction: true # divide timings by the in-run drift reference (measures/drift.py)
     defaults: true         # start from DEFAULT_RULES; false starts from no rules at all
     rules:                 # later rules win over earlier ones (and over the defaults)
       - metric: latency_p50_ms     # a name from results.METRICS, or a glob ("latency_*")
@@ -38,7 +39,8 @@ RELATIVE, ABSOLUTE = "relative", "absolute"
 MODES = (RELATIVE, ABSOLUTE)
 DIRECTIONS = ("lower", "higher")
 SEVERITIES = ("warn", "fail")
-POLICY_KEYS = ("alpha", "min_rounds", "on_insufficient", "on_missing", "machine", "defaults", "rules")
+POLICY_KEYS = ("alpha", "min_rounds", "on_insufficient", "on_missing", "machine", "drift_correction",
+               "defaults", "rules")
 RULE_KEYS = ("metric", "threshold", "mode", "direction", "cells", "where", "min_delta", "skip")
 WHERE_KEYS = ("test", *CELL_PARAMS)
 #: Metric kinds whose natural threshold is a share of the baseline; the rest are absolute.
@@ -116,6 +118,7 @@ class Policy:
     on_insufficient: str = "warn"
     on_missing: str = "fail"
     machine: str = "warn"
+    drift_correction: bool = True
     source: str = "built-in defaults"
 
     def rule_for(self, *, metric: str, test: str, cell_id: str, params: Mapping[str, Any]) -> Rule | None:
@@ -133,7 +136,7 @@ class Policy:
         return {
             "source": self.source, "alpha": self.alpha, "min_rounds": self.min_rounds,
             "on_insufficient": self.on_insufficient, "on_missing": self.on_missing,
-            "machine": self.machine,
+            "machine": self.machine, "drift_correction": self.drift_correction,
             "rules": [{"metrics": list(r.metrics), "threshold": r.threshold, "mode": r.mode,
                        "direction": r.direction, "cells": list(r.cells),
                        "where": {k: list(v) for k, v in r.where}, "min_delta": r.min_delta,
@@ -256,6 +259,9 @@ def parse_policy(data: Any, *, where: str = "policy") -> Policy:
     defaults = data.get("defaults", True)
     if not isinstance(defaults, bool):
         raise _fail(ERR_NOT_ONE_OF, where=where, key=f"{prefix}defaults", value=defaults, allowed="true, false")
+    drift = data.get("drift_correction", True)
+    if not isinstance(drift, bool):
+        raise _fail(ERR_NOT_ONE_OF, where=where, key=f"{prefix}drift_correction", value=drift, allowed="true, false")
     raw_rules = data.get("rules") or []
     if not isinstance(raw_rules, list):
         raise QuantbenchError(f"{where}: {prefix}rules: must be a list of rules, got {type(raw_rules).__name__}")
@@ -269,7 +275,7 @@ def parse_policy(data: Any, *, where: str = "policy") -> Policy:
                                 key=f"{prefix}on_insufficient"),
         on_missing=_choice(data.get("on_missing", "fail"), SEVERITIES, where=where, key=f"{prefix}on_missing"),
         machine=_choice(data.get("machine", "warn"), SEVERITIES, where=where, key=f"{prefix}machine"),
-        source=where,
+        drift_correction=drift, source=where,
     )
 
 

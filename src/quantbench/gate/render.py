@@ -48,6 +48,8 @@ def fmt_change(row: R.Row) -> str:
         text = _fmt_rel(row.change)
     if row.ci:
         text += f" [{_fmt_rel(row.ci[0])}, {_fmt_rel(row.ci[1])}]"
+    if row.drift is not None and row.raw_change is not None:
+        text += f" (raw {_fmt_rel(row.raw_change)}, machine x{row.drift:.2f})"
     return text
 
 

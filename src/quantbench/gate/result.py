@@ -40,6 +40,10 @@ class Row:
     p_value: float | None = None
     ci: tuple[float, float] | None = None  # of ``change`` (relative), from the samples
     note: str = ""
+    # Drift-corrected timing rows: ``change`` is judged with the machine's change divided out;
+    # ``raw_change`` is current vs baseline as measured, ``drift`` the reference's factor.
+    raw_change: float | None = None
+    drift: float | None = None
 
     def sort_key(self, order: int) -> tuple:
         return (_OUTCOME_RANK[self.outcome], VERDICTS.index(self.verdict), order)
@@ -49,7 +53,8 @@ class Row:
                 "outcome": self.outcome, "baseline": self.baseline, "current": self.current,
                 "change": self.change, "mode": self.mode, "threshold": self.threshold,
                 "better": self.better, "p_value": self.p_value,
-                "ci": list(self.ci) if self.ci else None, "note": self.note}
+                "ci": list(self.ci) if self.ci else None, "note": self.note,
+                "raw_change": self.raw_change, "drift": self.drift}
 
 
 @dataclass
