@@ -66,3 +66,14 @@ def test_bf16_counts_half_precision_linears(source):
 def test_a_build_that_quantizes_nothing_is_refused():
     with pytest.raises(QuantizationNotApplied, match="nf4: the build quantized nothing"):
         require_quantized("nf4", 0, "Linear4bit modules")
+
+
+def test_ort_sessions_stop_spinning_between_runs(source, encoding, isolated_cache):
+    """Idle ORT threads must not spin between rounds (they would slow the drift reference)."""
+    from quantbench.backends import onnxruntime as ort_backend
+
+    variant = build(ort_backend.build_fp32, source)
+    options = variant.session.get_session_options()
+    assert options.get_session_config_entry("session.force_spinning_stop") == "1"
+    assert variant.info.quant_config["session_config"] == {"session.force_spinning_stop": "1"}
+    assert variant.logits(encoding).shape == (1, 2)
