@@ -68,11 +68,11 @@ class VariantPool:
         return AutoTokenizer.from_pretrained(source.path, trust_remote_code=source.trust_remote_code)
 
     @functools.lru_cache(maxsize=None)
-    def drift_reference(self, device: str):
-        """The fixed reference workload on ``device`` (built once: every cell pairs with the same one)."""
-        from quantbench.measures.drift import DriftReference
+    def drift_reference(self, backend: str, device: str):
+        """The fixed reference workload for ``backend`` on ``device`` (built once per pair)."""
+        from quantbench.measures.drift import make_reference
 
-        return DriftReference(device)
+        return make_reference(backend, device, self.suite.measure.threads)
 
     def texts_for(self, cell: Cell) -> list[str]:
         """``batch_size`` evaluation texts (cycled if the split is smaller)."""

@@ -115,7 +115,7 @@ def measure_latency(benchmark, pool: VariantPool, cell: Cell) -> dict[str, Any]:
         memory_figures = _memory(pool, built, cell, call)
         # The reference is built (and warm) before the cell warms up, so its first build does not
         # sit between this cell's warm-up and its rounds.
-        pairing = (RoundPairing(pool.drift_reference(cell.device), settings.reference_every_s)
+        pairing = (RoundPairing(pool.drift_reference(cell.backend, cell.device), settings.reference_every_s)
                    if settings.drift_reference else None)
         estimate = latency.warm_up(call, settings.warmup_rounds)
         rounds = latency.plan_rounds(estimate, settings)

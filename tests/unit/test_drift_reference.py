@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from quantbench.errors import QuantbenchError
-from quantbench.measures.drift import REFERENCE_NAME, DriftReference, RoundPairing
+from quantbench.measures.drift import ORT_REFERENCE, TORCH_REFERENCE, RoundPairing, ffn_graph, make_reference
 from quantbench.suite import parse_suite
 
 
@@ -35,13 +35,32 @@ def test_reference_is_fixed_and_leaves_the_global_rng_alone():
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    first, second = DriftReference("cpu"), DriftReference("cpu")
+    first, second = make_reference("pytorch", "cpu", None), make_reference("pytorch", "cpu", None)
     assert torch.equal(torch.rand(3), expected)  # building it drew nothing from the global RNG
     for a, b in zip(first._model.parameters(), second._model.parameters()):
         assert torch.equal(a, b)  # same weights in every run: the same workload
     assert 0 < first.time_once() < 5
     info = first.describe()
-    assert info["name"] == REFERENCE_NAME and info["device"] == "cpu" and info["threads"] >= 1
+    assert info["name"] == TORCH_REFERENCE and info["device"] == "cpu" and info["threads"] >= 1
+    assert info["torch"] == torch.__version__
+
+
+def test_ort_cells_get_a_fixed_reference_in_onnxruntime():
+    """ORT rounds pair with an ORT workload (a torch call between them would leave threads spinning)."""
+    import onnx
+    import onnxruntime
+
+    graph = ffn_graph()
+    onnx.checker.check_model(graph)
+    assert graph.SerializeToString() == ffn_graph().SerializeToString()  # seeded: the same bytes every run
+    assert [n.op_type for n in graph.graph.node].count("MatMul") == 4
+    reference = make_reference("onnxruntime", "cpu", 1)
+    options = reference._session.get_session_options()
+    assert options.intra_op_num_threads == 1  # the suite's threads, as the variants use
+    assert options.get_session_config_entry("session.force_spinning_stop") == "1"
+    assert 0 < reference.time_once() < 5
+    assert reference.describe() == {"name": ORT_REFERENCE, "device": "cpu",
+                                    "onnxruntime": onnxruntime.__version__, "threads": 1}
 
 
 def suite(**measure):

@@ -19,7 +19,7 @@ from quantbench.results import parse_run
 from tests.run_factory import make_run
 
 CELLS = dict(batch_sizes=(8,), variants=(("fp32", "pytorch"), ("dynamic_int8", "pytorch")))
-REFERENCE = {"name": "bert-1layer-384h-fp32-bs4-seq64", "device": "cpu", "torch": "2.13.0", "threads": 2}
+REFERENCE = {"name": "torch-bert-1layer-384h-fp32-bs4-seq64", "device": "cpu", "torch": "2.13.0", "threads": 2}
 REF_S = 0.008
 
 

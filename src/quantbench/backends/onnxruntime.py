@@ -83,18 +83,26 @@ def count_quantized_ops(onnx_path: Path) -> tuple[int, dict[str, int]]:
 SESSION_CONFIG = {"session.force_spinning_stop": "1"}
 
 
+def session_options(threads: int | None):
+    """The session options every quantbench ORT session uses (variants and the drift reference)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    for key, value in SESSION_CONFIG.items():
+        options.add_session_config_entry(key, value)
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    return options
+
+
 class OrtVariant(Variant):
     backend = "onnxruntime"
 
     def __init__(self, onnx_path: Path, *, quant: str, device: str, threads: int | None, info: BuildInfo):
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        for key, value in SESSION_CONFIG.items():
-            options.add_session_config_entry(key, value)
-        if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
+        options = session_options(threads)
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
         self.session = ort.InferenceSession(str(onnx_path), sess_options=options, providers=providers)
         if device == "cuda" and self.session.get_providers()[0] != "CUDAExecutionProvider":

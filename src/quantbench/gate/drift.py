@@ -2,7 +2,7 @@
 
 Both runs must carry the reference (``extra_info.reference_s``, one value per round, and
 ``extra_info.reference``, what the reference was). It is used only when the two references are
-the same workload under the same torch, threads and device; otherwise a change in software or
+the same workload under the same runtime version, threads and device; otherwise a change in software or
 threads would be divided out with the drift, so the gate falls back to raw timings and says why.
 """
 
@@ -15,8 +15,6 @@ import numpy as np
 
 from quantbench.results import BenchmarkRecord
 
-#: What must be equal in both runs' ``extra_info.reference``.
-REFERENCE_FIELDS = ("name", "device", "torch", "threads")
 
 
 @dataclass(frozen=True)
@@ -60,7 +58,8 @@ def correction(base: BenchmarkRecord, cur: BenchmarkRecord) -> Correction | str 
         if isinstance(pairs, str):
             return f"{side}: {pairs}"
     base_ref, cur_ref = base.extra_info.get("reference") or {}, cur.extra_info.get("reference") or {}
-    differ = [f"{k} {base_ref.get(k)!r} vs {cur_ref.get(k)!r}" for k in REFERENCE_FIELDS
+    # Every field must match: workload name, device, runtime version, threads.
+    differ = [f"{k} {base_ref.get(k)!r} vs {cur_ref.get(k)!r}" for k in sorted(set(base_ref) | set(cur_ref))
               if base_ref.get(k) != cur_ref.get(k)]
     if differ:
         return "the reference differs (" + ", ".join(differ) + ")"

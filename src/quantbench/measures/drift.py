@@ -7,10 +7,10 @@ the next; a reference timed in another process or minutes apart did not follow i
 fraction of a second before each round, it does: the ratio round / reference stayed within
 ±5 % across processes while the rounds alone moved by 2×.
 
-The workload is a one-layer BERT with fixed random weights, built from a config (nothing is
-downloaded) and run in fp32 on the cell's device with the harness's threads. No code under test
-runs in it, so a slower variant moves the ratio and a slower machine does not. Its name and
-software versions are recorded; a gate only divides by references that match.
+The workload is fixed: a one-layer BERT with seeded random weights for PyTorch cells, two seeded
+feed-forward blocks in ONNX Runtime for ORT cells, in fp32 on the cell's device and threads. No
+code under test runs in it, so a slower variant moves the ratio and a slower machine does not.
+Its name, runtime version and threads are recorded; a gate only divides by references that match.
 """
 
 from __future__ import annotations
@@ -19,16 +19,50 @@ import math
 import time
 from typing import Any
 
-#: Names the workload below. Change it whenever the workload changes: gates compare equal names only.
-REFERENCE_NAME = "bert-1layer-384h-fp32-bs4-seq64"
+import numpy as np
 
-_CONFIG = dict(hidden_size=384, num_hidden_layers=1, num_attention_heads=12, intermediate_size=1536,
-               vocab_size=1000, max_position_embeddings=128)
-_SHAPE = (4, 64)
+#: Name each workload. Change a name whenever its workload changes: gates compare equal names only.
+TORCH_REFERENCE = "torch-bert-1layer-384h-fp32-bs4-seq64"
+ORT_REFERENCE = "ort-ffn-2x384x1536-fp32-256rows"
+
+_BERT = dict(hidden_size=384, num_hidden_layers=1, num_attention_heads=12, intermediate_size=1536,
+             vocab_size=1000, max_position_embeddings=128)
+_BERT_SHAPE = (4, 64)
+_FFN_ROWS, _FFN_HIDDEN, _FFN_INNER, _FFN_LAYERS = 256, 384, 1536, 2
 
 
 class DriftReference:
-    """The reference workload on one device; :meth:`time_once` times one synchronized call."""
+    """A fixed workload; :meth:`time_once` times one synchronized call of it.
+
+    Each backend gets a reference in its own runtime: a torch call between ORT rounds (or the
+    reverse) would leave the other runtime's threads spinning and slow the next round (measured:
+    ORT bs1 rounds 68 % slower right after a torch call).
+    """
+
+    name: str
+
+    def __init__(self, device: str):
+        self.device = device
+        for _ in range(3):  # warm: first calls allocate and pick kernels
+            self.time_once()
+
+    def _call(self) -> None:
+        raise NotImplementedError
+
+    def time_once(self) -> float:
+        started = time.perf_counter()
+        self._call()
+        return time.perf_counter() - started
+
+    def describe(self) -> dict[str, Any]:
+        """What a gate must find equal on both sides before it divides by this reference."""
+        raise NotImplementedError
+
+
+class TorchReference(DriftReference):
+    """A one-layer BERT with fixed random weights, built from a config (nothing downloaded)."""
+
+    name = TORCH_REFERENCE
 
     def __init__(self, device: str):
         import torch
@@ -36,38 +70,97 @@ class DriftReference:
 
         from quantbench import devices
 
-        self.device = device
         self._sync = lambda: devices.synchronize(device)
         with torch.random.fork_rng(devices=[]):  # fixed weights without touching the global RNG
             torch.manual_seed(0)
-            self._model = BertModel(BertConfig(**_CONFIG)).eval().to(device)
-            self._inputs = torch.randint(0, _CONFIG["vocab_size"], _SHAPE).to(device)
-        for _ in range(3):  # warm: first calls allocate and pick kernels
-            self.time_once()
+            self._model = BertModel(BertConfig(**_BERT)).eval().to(device)
+            self._inputs = torch.randint(0, _BERT["vocab_size"], _BERT_SHAPE).to(device)
+        super().__init__(device)
 
-    def time_once(self) -> float:
+    def _call(self) -> None:
         import torch
 
         with torch.inference_mode():
-            started = time.perf_counter()
             self._model(input_ids=self._inputs)
             self._sync()
-            return time.perf_counter() - started
 
     def describe(self) -> dict[str, Any]:
-        """What a gate must find equal on both sides before it divides by this reference."""
         import torch
 
-        return {"name": REFERENCE_NAME, "device": self.device, "torch": torch.__version__,
+        return {"name": self.name, "device": self.device, "torch": torch.__version__,
                 "threads": torch.get_num_threads()}
+
+
+def ffn_graph():
+    """Two transformer feed-forward blocks (MatMul, Add, Relu, MatMul, Add, residual, LayerNorm)
+    with fixed seeded weights, as an ONNX model built in memory."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weights, nodes, x = [], [], "x"
+    for i in range(_FFN_LAYERS):
+        for name, shape in ((f"w1_{i}", (_FFN_HIDDEN, _FFN_INNER)), (f"b1_{i}", (_FFN_INNER,)),
+                            (f"w2_{i}", (_FFN_INNER, _FFN_HIDDEN)), (f"b2_{i}", (_FFN_HIDDEN,))):
+            weights.append(numpy_helper.from_array((rng.standard_normal(shape) * 0.05).astype(np.float32), name))
+        weights += [numpy_helper.from_array(np.ones(_FFN_HIDDEN, np.float32), f"g_{i}"),
+                    numpy_helper.from_array(np.zeros(_FFN_HIDDEN, np.float32), f"beta_{i}")]
+        nodes += [helper.make_node("MatMul", [x, f"w1_{i}"], [f"h_{i}"]),
+                  helper.make_node("Add", [f"h_{i}", f"b1_{i}"], [f"hb_{i}"]),
+                  helper.make_node("Relu", [f"hb_{i}"], [f"a_{i}"]),
+                  helper.make_node("MatMul", [f"a_{i}", f"w2_{i}"], [f"o_{i}"]),
+                  helper.make_node("Add", [f"o_{i}", f"b2_{i}"], [f"ob_{i}"]),
+                  helper.make_node("Add", [f"ob_{i}", x], [f"r_{i}"]),
+                  helper.make_node("LayerNormalization", [f"r_{i}", f"g_{i}", f"beta_{i}"], [f"y_{i}"], axis=-1)]
+        x = f"y_{i}"
+    graph = helper.make_graph(
+        nodes, "quantbench_drift_reference",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [_FFN_ROWS, _FFN_HIDDEN])],
+        [helper.make_tensor_value_info(x, TensorProto.FLOAT, [_FFN_ROWS, _FFN_HIDDEN])], initializer=weights)
+    # IR version 8 (ONNX 1.10): any onnxruntime that runs opset 17 loads it.
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+class OrtReference(DriftReference):
+    """:func:`ffn_graph` in an ONNX Runtime session with the variants' own session settings."""
+
+    name = ORT_REFERENCE
+
+    def __init__(self, device: str, threads: int | None):
+        import onnxruntime as ort
+
+        from quantbench.backends.onnxruntime import session_options
+
+        self.threads = threads
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
+        self._session = ort.InferenceSession(ffn_graph().SerializeToString(), sess_options=session_options(threads),
+                                             providers=providers)
+        self._feed = {"x": np.random.default_rng(1).standard_normal((_FFN_ROWS, _FFN_HIDDEN)).astype(np.float32)}
+        super().__init__(device)
+
+    def _call(self) -> None:
+        self._session.run(None, self._feed)  # returns host arrays: the call is complete
+
+    def describe(self) -> dict[str, Any]:
+        import onnxruntime
+
+        return {"name": self.name, "device": self.device, "onnxruntime": onnxruntime.__version__,
+                "threads": self.threads or "ort-default"}
+
+
+def make_reference(backend: str, device: str, threads: int | None) -> DriftReference:
+    """The reference for cells of ``backend`` on ``device``."""
+    if backend == "onnxruntime":
+        return OrtReference(device, threads)
+    return TorchReference(device)
 
 
 class RoundPairing:
     """pytest-benchmark ``setup`` hook: before each round, re-time the reference if ``every_s``
     has passed, and remember which reference time the round is paired with.
 
-    Re-timing before every round would slow short rounds (the reference evicts their caches); a
-    quarter second apart still sits inside one speed regime of the machine (those last seconds).
+    The closer the pairing, the better it follows the machine (its speed regimes last seconds);
+    ``every_s`` bounds the reference's cost on very short rounds.
     """
 
     def __init__(self, reference: DriftReference, every_s: float):
