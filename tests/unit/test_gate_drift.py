@@ -1,35 +1,39 @@
-"""Drift correction in the gate: a slower machine passes, a slower variant on any machine fails.
+"""Drift correction in the gate: a slower machine passes, a slower variant on any machine fails,
+and a machine that wanders raises the bar for timing to its measured noise floor, out loud.
 
 Runs are synthetic: each round's time is the cell's true time times the machine's speed at that
 moment times a little noise, and the paired reference time is the reference's true time times
-the same machine speed (as measured on the CI VM, where round / reference held within ±5 %).
+the same machine speed.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import re
 
 import pytest
 
 from quantbench.gate import gate_runs, load_policy
-from quantbench.gate.drift import Correction, correction
+from quantbench.gate.drift import cell_ratio
 from quantbench.gate.result import FAIL, PASS, REGRESSION
 from quantbench.results import parse_run
 from tests.run_factory import make_run
 
-CELLS = dict(batch_sizes=(8,), variants=(("fp32", "pytorch"), ("dynamic_int8", "pytorch")))
+CELLS = dict(batch_sizes=(8,), variants=(("fp32", "pytorch"), ("dynamic_int8", "pytorch"), ("nf4", "pytorch")))
 REFERENCE = {"name": "torch-bert-1layer-384h-fp32-bs4-seq64", "device": "cpu", "torch": "2.13.0", "threads": 2}
 REF_S = 0.008
 
 
 def with_reference(run: dict, *, seed: int, machine: float = 1.0, slow_down: dict[str, float] | None = None,
-                   regime_shift: float = 1.0, reference: dict | None = None) -> dict:
+                   regime_shift: float = 1.0, local: dict[str, float] | None = None,
+                   reference: dict | None = None) -> dict:
     """Rewrite every latency cell's rounds as ``true time * machine speed``, with paired references.
 
-    ``machine`` scales the whole run; ``regime_shift`` multiplies the second half of each cell's
-    rounds (the machine changing speed mid-cell); ``slow_down`` maps a quant to a real slowdown of
-    that variant alone (the reference does not see it).
+    ``machine`` scales the whole run; ``local`` maps a quant to the machine's speed around that
+    variant's cells only (the machine wandering); ``regime_shift`` multiplies the second half of
+    each cell's rounds; ``slow_down`` maps a quant to a real slowdown of that variant alone (the
+    reference does not see it).
     """
     rng = random.Random(seed)
     for bench in run["benchmarks"]:
@@ -39,7 +43,8 @@ def with_reference(run: dict, *, seed: int, machine: float = 1.0, slow_down: dic
         true_s = sorted(samples)[len(samples) // 2] * (slow_down or {}).get(bench["params"]["quant"], 1.0)
         rounds, refs = [], []
         for i in range(len(samples)):
-            speed = machine * (regime_shift if i >= len(samples) // 2 else 1.0)
+            speed = machine * (local or {}).get(bench["params"]["quant"], 1.0)
+            speed *= regime_shift if i >= len(samples) // 2 else 1.0
             rounds.append(true_s * speed * (1 + rng.gauss(0, 0.02)))
             refs.append(REF_S * speed * (1 + rng.gauss(0, 0.02)))
         bench["stats"]["data"] = rounds
@@ -71,8 +76,10 @@ def test_a_slower_machine_alone_passes_and_says_how_much_slower():
         assert row.raw_change == pytest.approx(0.40, abs=0.04)  # measured 40 % slower...
         assert abs(row.change) < 0.04  # ...judged unchanged
         assert row.drift == pytest.approx(1.4, abs=0.03)
-    (summary,) = [w for w in result.warnings if "drift-corrected in 2 cells" in w]
+        assert row.threshold == pytest.approx(0.10)  # a steady drift leaves the threshold alone
+    (summary,) = [w for w in result.warnings if w.startswith("machine drift")]
     assert float(re.search(r"reference ran x([0-9.]+)", summary).group(1)) == pytest.approx(1.4, abs=0.03)
+    assert float(re.search(r"reference floor ([0-9]+)%", summary).group(1)) < 5
     assert re.search(r"raw \+[34][0-9]\.[0-9]%, machine x1\.[34]", result.render_table())
 
 
@@ -82,7 +89,8 @@ def test_the_same_runs_fail_without_drift_correction():
     cur = with_reference(make_run(seed=1, **CELLS), seed=2, machine=1.4)
     result = gate(base, cur, drift_correction=False)
     assert result.exit_code == 1
-    assert {r.key[2] for r in p50_rows(result) if r.verdict == REGRESSION} == {"fp32", "dynamic_int8"}
+    assert {r.key[2] for r in p50_rows(result) if r.verdict == REGRESSION} == {"fp32", "dynamic_int8", "nf4"}
+    assert not any(w.startswith("machine drift") for w in result.warnings)
 
 
 def test_a_slower_variant_fails_on_a_steady_machine():
@@ -104,16 +112,38 @@ def test_a_slower_variant_fails_on_a_faster_machine_too():
     (row,) = p50_rows(result, "dynamic_int8")
     assert row.raw_change == pytest.approx(0.7 * 1.4 - 1, abs=0.04)  # about -2 %: raw looks fine
     assert row.verdict == REGRESSION and row.outcome == FAIL
-    assert row.change == pytest.approx(0.40, abs=0.04)
+    assert row.change == pytest.approx(0.40, abs=0.05)
 
 
-def test_a_speed_change_in_the_middle_of_a_cell_is_paired_round_by_round():
-    """Half the current rounds ran 60 % slower: per-round pairing sees no change in the variant."""
+def test_a_wandering_machine_raises_the_timing_bar_to_its_noise_floor_and_says_so():
+    """Around the nf4 cells the machine ran 35 % slower (the reference saw it there too): timing
+    changes under 35 % cannot be told from the machine. A 20 % slowdown passes, 70 % fails."""
+    base = with_reference(make_run(seed=1, **CELLS), seed=1)
+    wander = {"nf4": 1.35}
+    hidden = gate(base, with_reference(make_run(seed=1, **CELLS), seed=2, local=wander,
+                                       slow_down={"dynamic_int8": 1.2}))
+    assert hidden.exit_code == 0, hidden.render_table()
+    (row,) = p50_rows(hidden, "dynamic_int8")
+    assert row.change == pytest.approx(0.20, abs=0.04) and row.threshold == pytest.approx(0.35, abs=0.03)
+    (summary,) = [w for w in hidden.warnings if w.startswith("machine drift")]
+    assert float(re.search(r"reference floor ([0-9]+)%", summary).group(1)) == pytest.approx(35, abs=3)
+    (floors,) = [w for w in hidden.warnings if w.startswith("timing noise floors")]
+    assert float(re.search(r"latency_p50_ms ([0-9]+)%", floors).group(1)) == pytest.approx(35, abs=3)
+    assert "threshold raised from 10% to this pair's noise floor" in row.note
+
+    shown = gate(base, with_reference(make_run(seed=1, **CELLS), seed=2, local=wander,
+                                      slow_down={"dynamic_int8": 1.7}))
+    assert shown.exit_code == 1
+    assert {r.key[2] for r in shown.failures} == {"dynamic_int8"}
+
+
+def test_a_speed_change_in_the_middle_of_every_cell_is_the_machine():
+    """Half of every cell's current rounds ran 60 % slower, the reference with them: no regression."""
     base = with_reference(make_run(seed=1, **CELLS), seed=1)
     cur = with_reference(make_run(seed=1, **CELLS), seed=2, regime_shift=1.6)
     result = gate(base, cur)
     assert result.exit_code == 0, result.render_table()
-    assert all(abs(r.change) < 0.04 for r in p50_rows(result))
+    assert all(abs(r.change) < 0.06 for r in p50_rows(result))
 
 
 @pytest.mark.parametrize("field, value", [("torch", "2.12.0"), ("threads", 4), ("name", "other-workload")])
@@ -133,6 +163,8 @@ def test_a_run_without_references_is_judged_raw_with_a_warning():
     result = gate(base, cur)
     assert all(r.drift is None for r in p50_rows(result))
     assert any("baseline: no drift reference recorded" in w for w in result.warnings)
+    # Neither run has one: no warning at all (that run chose drift_reference: false).
+    assert not gate(make_run(seed=1, **CELLS), make_run(seed=2, **CELLS)).warnings
 
 
 def test_misaligned_or_broken_references_give_a_reason():
@@ -142,6 +174,40 @@ def test_misaligned_or_broken_references_give_a_reason():
     bad = with_reference(make_run(seed=1, **CELLS), seed=3)
     bad["benchmarks"][0]["extra_info"]["reference_s"][0] = 0.0
     base, cur_short, cur_bad = (parse_run(r).records[0] for r in (run, short, bad))
-    assert correction(base, cur_short) == "current: 19 reference times for 20 rounds"
-    assert correction(base, cur_bad) == "current: reference times are not all positive and finite"
-    assert isinstance(correction(base, base), Correction)
+    assert cell_ratio(base, cur_short) == "current: 19 reference times for 20 rounds"
+    assert cell_ratio(base, cur_bad) == "current: reference times are not all positive and finite"
+    assert cell_ratio(base, base) == pytest.approx(1.0)
+
+
+def test_cells_that_scatter_set_a_spread_floor_and_a_real_outlier_still_fails():
+    """18 cells whose current medians scatter by a lognormal sigma of 15 % around the machine
+    (what one cell's timing did between back-to-back runs on the CI VM) pass; a variant 2.5x
+    slower stands out of that scatter and fails."""
+    rng = random.Random(7)
+    scatter = {}
+
+    def scattered(run):
+        for bench in run["benchmarks"]:
+            if bench["name"].startswith("test_latency"):
+                factor = scatter.setdefault(bench["param"], math.exp(rng.gauss(0, 0.15)))
+                bench["stats"]["data"] = [x * factor for x in bench["stats"]["data"]]
+                extra = bench["extra_info"]
+                extra["latency_ms"] = {k: v * factor for k, v in extra["latency_ms"].items()}
+                for name in ("throughput_samples_per_s", "throughput_tokens_per_s"):
+                    extra[name] /= factor
+        return run
+
+    base = with_reference(make_run(seed=1), seed=1)
+    noisy = gate(base, scattered(with_reference(make_run(seed=1), seed=2)))
+    assert noisy.exit_code == 0, noisy.render_table()
+    (floors,) = [w for w in noisy.warnings if w.startswith("timing noise floors")]
+    floor = float(re.search(r"latency_p50_ms ([0-9]+)%", floors).group(1))
+    assert 25 < floor < 150  # about 3.5 robust sigmas of the scatter
+    largest = max(abs(r.change) for r in p50_rows(noisy))
+    assert largest > 0.15  # the scatter really moved cells past the 10 % threshold
+
+    slowed = gate(base, scattered(with_reference(make_run(seed=1), seed=2, slow_down={"nf4": 2.5})))
+    assert slowed.exit_code == 1
+    assert {r.key[2] for r in slowed.failures if r.metric == "latency_p50_ms"} == {"nf4"}
+    # Without the floor the scatter alone fails the gate: the control for the first half.
+    assert gate(base, scattered(with_reference(make_run(seed=1), seed=2)), noise_floor=False).exit_code == 1

@@ -5,10 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 
 from quantbench.gate import result as R
-from quantbench.gate.drift import Correction, correction
+from quantbench.gate.drift import Correction, MachineDrift, cell_ratio, machine_drift, spread_floor
 from quantbench.gate.machine import machine_differences
 from quantbench.gate.policy import ABSOLUTE, SAMPLED_KINDS, Policy, Rule
 from quantbench.gate.stats import Evidence, compare_samples
@@ -73,25 +72,29 @@ def _interval_clears(ci: tuple[float, float], *, better: str, threshold: float, 
 
 def judge_metric(*, metric: str, rule: Rule, base: BenchmarkRecord, cur: BenchmarkRecord,
                  policy: Policy, evidence: Evidence | None, cell: str,
-                 drift: Correction | None = None) -> R.Row:
+                 drift: Correction | None = None, floor: float = 0.0) -> R.Row:
     """The verdict for one metric of one cell present on both sides.
 
-    With ``drift``, the change is judged on the current value with the machine's change divided
-    out (``evidence`` then comes from the round / reference ratios); the row still shows the
-    measured values, and the raw change beside the judged one.
+    With ``drift``, the change is judged on the current value with the machine factor divided out
+    (``evidence`` is then computed the same way); the row still shows the measured values and
+    the raw change. A timing ``floor`` (the noise of this pair of runs) raises the threshold.
     """
     b, c = base.metrics[metric], cur.metrics[metric]
-    judged = drift.corrected(metric, b) if drift else c
+    judged = drift.corrected(metric, c) if drift else c
     better = rule.better(metric)
+    threshold = max(rule.threshold, floor)
     change = _change(b, judged, rule.mode)
     worse_by = change if better == "lower" else -change
     big_enough = abs(judged - b) >= rule.min_delta
-    worse = worse_by > rule.threshold + _EPS and big_enough
-    improved = -worse_by > rule.threshold + _EPS and big_enough
+    worse = worse_by > threshold + _EPS and big_enough
+    improved = -worse_by > threshold + _EPS and big_enough
     common = dict(cell=cell, key=base.key, metric=metric, baseline=b, current=c, change=change,
-                  mode=rule.mode, threshold=rule.threshold, better=better)
+                  mode=rule.mode, threshold=threshold, better=better)
     if drift:
         common.update(raw_change=_change(b, c, rule.mode), drift=drift.factor)
+    raised = (f"threshold raised from {rule.threshold:.0%} to this pair's noise floor"
+              if threshold > rule.threshold + _EPS else "")
+    common["note"] = raised
     if evidence is None:  # a single figure (accuracy, memory, size...): the threshold decides
         if worse:
             return R.Row(verdict=R.REGRESSION, outcome=R.FAIL, **common)
@@ -101,7 +104,7 @@ def judge_metric(*, metric: str, rule: Rule, base: BenchmarkRecord, cur: Benchma
 
     if not evidence.sufficient:
         outcome = R.FAIL if policy.on_insufficient == "fail" else R.WARN
-        return R.Row(verdict=R.INSUFFICIENT, outcome=outcome, note=evidence.reason, **common)
+        return R.Row(verdict=R.INSUFFICIENT, outcome=outcome, **{**common, "note": evidence.reason})
     stats = dict(p_value=evidence.p_value, ci=_sample_ci(metric, evidence))
     # The samples must move the same way as the metric (a p95 rise while the rounds got
     # faster overall is not evidence of a slowdown).
@@ -114,25 +117,67 @@ def judge_metric(*, metric: str, rule: Rule, base: BenchmarkRecord, cur: Benchma
         # threshold: a shift that is real but may be smaller than the threshold is machine drift
         # as often as a regression (back-to-back runs on this shared VM moved single cells by up to 80 %).
         ci = stats["ci"]
-        clears = ci is None or _interval_clears(ci, better=better, threshold=rule.threshold, worse=worse)
+        clears = ci is None or _interval_clears(ci, better=better, threshold=threshold, worse=worse)
         if confirmed and clears:
             verdict = R.REGRESSION if worse else R.IMPROVEMENT
             return R.Row(verdict=verdict, outcome=R.FAIL if worse else R.OK, **common, **stats)
         why = (f"p={evidence.p_value:.3g} >= alpha {policy.alpha:g}" if not significant
                else "the rounds moved the other way" if not confirmed
                else f"the {1 - policy.alpha:.0%} interval does not clear the threshold")
-        return R.Row(verdict=R.NOISE, outcome=R.OK, note=why, **common, **stats)
+        return R.Row(verdict=R.NOISE, outcome=R.OK, **{**common, "note": "; ".join(filter(None, (why, raised)))},
+                     **stats)
     return R.Row(verdict=R.PASS, outcome=R.OK, **common, **stats)
 
 
-def drift_summary(factors: list[float], uncorrected: dict[str, list[str]]) -> list[str]:
-    """One line on what the machine did, one per reason timing was judged without correction."""
-    lines = []
-    if factors:
-        lines.append(f"timing judged drift-corrected in {len(factors)} cells: the reference ran "
-                     f"x{float(np.median(factors)):.2f} the baseline's time (median; range "
-                     f"x{min(factors):.2f} to x{max(factors):.2f})")
-    for reason, cells in uncorrected.items():
+def _machine_drift(base_index: dict, cur_index: dict, policy: Policy
+                   ) -> tuple[MachineDrift | None, dict[str, list[str]]]:
+    """The machine's drift over the cells both runs timed, and why any cell is left out of it."""
+    ratios: dict[tuple, float] = {}
+    left_out: dict[str, list[str]] = {}
+    if not policy.drift_correction:
+        return None, left_out
+    for key, base in base_index.items():
+        cur = cur_index.get(key)
+        if cur is None or not base.samples_s or not cur.samples_s:
+            continue
+        found = cell_ratio(base, cur)
+        if isinstance(found, float):
+            ratios[key] = found
+        elif found:
+            left_out.setdefault(found, []).append(_display(base.test, base.cell_id))
+    return machine_drift(ratios), left_out
+
+
+def timing_floors(base_index: dict, cur_index: dict, drift: MachineDrift | None, policy: Policy
+                  ) -> dict[str, float]:
+    """Per timing metric, the noise floor of this pair of runs (a relative change; see gate/drift.py)."""
+    if not policy.noise_floor:
+        return {}
+    floors: dict[str, float] = {}
+    for metric in (m for m, spec in METRICS.items() if spec.kind in SAMPLED_KINDS):
+        ratios = []
+        for key, base in base_index.items():
+            cur = cur_index.get(key)
+            if cur is None or metric not in base.metrics or metric not in cur.metrics or not base.metrics[metric]:
+                continue
+            correction = drift.correction(key) if drift else None
+            current = correction.corrected(metric, cur.metrics[metric]) if correction else cur.metrics[metric]
+            if current > 0 and base.metrics[metric] > 0:
+                ratios.append(current / base.metrics[metric])
+        found = [f for f in (spread_floor(ratios), drift.floor if drift else None) if f is not None]
+        if found:
+            floors[metric] = max(found)
+    return floors
+
+
+def drift_warnings(drift: MachineDrift | None, left_out: dict[str, list[str]],
+                   floors: dict[str, float]) -> list[str]:
+    """What the machine did, the timing noise floors, and why any timing was judged raw."""
+    lines = [drift.describe()] if drift else []
+    if floors:
+        lines.append("timing noise floors of this pair of runs (a timing change must beat them and the "
+                     "threshold): " + ", ".join(f"{m} {f:.0%}" for m, f in floors.items()))
+    for reason, cells in left_out.items():
         example = cells[0] + (f" and {len(cells) - 1} more" if len(cells) > 1 else "")
         lines.append(f"timing judged on raw rounds, without drift correction ({reason}): {example}")
     return lines
@@ -153,8 +198,8 @@ def gate_runs(baseline: Run, current: Run, *, policy: Policy, strict_machine: bo
     skipped = {_entry_key(e): e for e in current.skipped}
     missing_outcome = R.WARN if allow_missing or policy.on_missing == "warn" else R.FAIL
     rows: list[R.Row] = []
-    drift_factors: list[float] = []  # the reference's current / baseline, one per corrected cell
-    uncorrected: dict[str, list[str]] = {}  # why timing was judged raw -> cells
+    drift, left_out = _machine_drift(base_index, cur_index, policy)
+    floors = timing_floors(base_index, cur_index, drift, policy)
 
     for key, base in base_index.items():
         cell = _display(base.test, base.cell_id)
@@ -170,7 +215,7 @@ def gate_runs(baseline: Run, current: Run, *, policy: Policy, strict_machine: bo
                                   outcome=missing_outcome, note=why))
             continue
         evidence: Evidence | None = None
-        drift: Correction | None = None
+        cell_drift: Correction | None = drift.correction(key) if drift else None
         for metric in METRICS:  # METRICS order keeps the table stable and readable
             rule = policy.rule_for(metric=metric, test=base.test, cell_id=base.cell_id, params=base.params)
             if rule is None:
@@ -187,20 +232,13 @@ def gate_runs(baseline: Run, current: Run, *, policy: Policy, strict_machine: bo
                 continue
             sampled = METRICS[metric].kind in SAMPLED_KINDS
             if sampled and evidence is None:  # one test per cell: p50, p95, throughput share it
-                found = correction(base, cur) if policy.drift_correction else "off in the policy"
-                if isinstance(found, Correction):
-                    drift = found
-                    drift_factors.append(found.factor)
-                    evidence = compare_samples(found.baseline, found.current, alpha=policy.alpha,
-                                               min_rounds=policy.min_rounds)
-                else:
-                    if found:
-                        uncorrected.setdefault(found, []).append(cell)
-                    evidence = compare_samples(base.samples_s, cur.samples_s, alpha=policy.alpha,
-                                               min_rounds=policy.min_rounds)
+                cur_samples = cell_drift.current_samples(cur.samples_s) if cell_drift else cur.samples_s
+                evidence = compare_samples(base.samples_s, cur_samples, alpha=policy.alpha,
+                                           min_rounds=policy.min_rounds)
             rows.append(judge_metric(metric=metric, rule=rule, base=base, cur=cur, policy=policy,
                                      evidence=evidence if sampled else None, cell=cell,
-                                     drift=drift if sampled else None))
+                                     drift=cell_drift if sampled else None,
+                                     floor=floors.get(metric, 0.0) if sampled else 0.0))
 
     for key, cur in cur_index.items():
         if key not in base_index:
@@ -211,7 +249,7 @@ def gate_runs(baseline: Run, current: Run, *, policy: Policy, strict_machine: bo
             cell = _display(key[0], str(entry.get("cell_id") or "-".join(map(str, key[1:]))))
             rows.append(R.Row(cell=cell, key=key, metric=None, verdict=R.FAILED, outcome=R.WARN,
                               note=f"new cell failed: {entry.get('reason') or 'no reason given'}"))
-    warnings += drift_summary(drift_factors, uncorrected)
+    warnings += drift_warnings(drift, left_out, floors)
     return R.GateResult(rows=rows, policy=policy, baseline_label=str(baseline.path or "baseline"),
                         current_label=str(current.path or "current"), machine_differences=diffs,
                         machine_failed=machine_failed, warnings=warnings)

@@ -8,6 +8,7 @@ A policy is a mapping (a YAML file, or the ``gates:`` key of a suite file)::
     on_missing: fail       # warn | fail (a baseline cell or metric absent from the current run)
     machine: warn          # warn | fail (baseline taken on a different machine)
     drift_correction: true # divide timings by the in-run drift reference (measures/drift.py)
+    noise_floor: true      # timing changes must also beat this pair of runs' noise floor (gate/drift.py)
     defaults: true         # start from DEFAULT_RULES; false starts from no rules at all
     rules:                 # later rules win over earlier ones (and over the defaults)
       - metric: latency_p50_ms     # a name from results.METRICS, or a glob ("latency_*")
@@ -40,7 +41,7 @@ MODES = (RELATIVE, ABSOLUTE)
 DIRECTIONS = ("lower", "higher")
 SEVERITIES = ("warn", "fail")
 POLICY_KEYS = ("alpha", "min_rounds", "on_insufficient", "on_missing", "machine", "drift_correction",
-               "defaults", "rules")
+               "noise_floor", "defaults", "rules")
 RULE_KEYS = ("metric", "threshold", "mode", "direction", "cells", "where", "min_delta", "skip")
 WHERE_KEYS = ("test", *CELL_PARAMS)
 #: Metric kinds whose natural threshold is a share of the baseline; the rest are absolute.
@@ -119,6 +120,7 @@ class Policy:
     on_missing: str = "fail"
     machine: str = "warn"
     drift_correction: bool = True
+    noise_floor: bool = True
     source: str = "built-in defaults"
 
     def rule_for(self, *, metric: str, test: str, cell_id: str, params: Mapping[str, Any]) -> Rule | None:
@@ -137,6 +139,7 @@ class Policy:
             "source": self.source, "alpha": self.alpha, "min_rounds": self.min_rounds,
             "on_insufficient": self.on_insufficient, "on_missing": self.on_missing,
             "machine": self.machine, "drift_correction": self.drift_correction,
+            "noise_floor": self.noise_floor,
             "rules": [{"metrics": list(r.metrics), "threshold": r.threshold, "mode": r.mode,
                        "direction": r.direction, "cells": list(r.cells),
                        "where": {k: list(v) for k, v in r.where}, "min_delta": r.min_delta,
@@ -259,9 +262,12 @@ def parse_policy(data: Any, *, where: str = "policy") -> Policy:
     defaults = data.get("defaults", True)
     if not isinstance(defaults, bool):
         raise _fail(ERR_NOT_ONE_OF, where=where, key=f"{prefix}defaults", value=defaults, allowed="true, false")
-    drift = data.get("drift_correction", True)
-    if not isinstance(drift, bool):
-        raise _fail(ERR_NOT_ONE_OF, where=where, key=f"{prefix}drift_correction", value=drift, allowed="true, false")
+    switches = {}
+    for name in ("drift_correction", "noise_floor"):
+        switches[name] = data.get(name, True)
+        if not isinstance(switches[name], bool):
+            raise _fail(ERR_NOT_ONE_OF, where=where, key=f"{prefix}{name}", value=switches[name],
+                        allowed="true, false")
     raw_rules = data.get("rules") or []
     if not isinstance(raw_rules, list):
         raise QuantbenchError(f"{where}: {prefix}rules: must be a list of rules, got {type(raw_rules).__name__}")
@@ -275,7 +281,7 @@ def parse_policy(data: Any, *, where: str = "policy") -> Policy:
                                 key=f"{prefix}on_insufficient"),
         on_missing=_choice(data.get("on_missing", "fail"), SEVERITIES, where=where, key=f"{prefix}on_missing"),
         machine=_choice(data.get("machine", "warn"), SEVERITIES, where=where, key=f"{prefix}machine"),
-        drift_correction=drift, source=where,
+        **switches, source=where,
     )
 
 
