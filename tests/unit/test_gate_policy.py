@@ -84,6 +84,8 @@ def test_example_policy_file_in_repo_is_valid():
     ("gates:\n  alpha: 2\n", ["gates.alpha", "2"]),
     ("gates:\n  on_insufficient: maybe\n", ["gates.on_insufficient", "'maybe'", "warn, fail"]),
     ("gates:\n  min_rounds: 1.5\n", ["gates.min_rounds", "integer"]),
+    ("gates:\n  drift_correction: sometimes\n", ["gates.drift_correction", "'sometimes'", "true, false"]),
+    ("noise_floor: 0.3\n", ["noise_floor", "0.3", "true, false"]),
     ("name: ci\nmodels: [minilm]\n", ["no 'gates:' key", "'name'", "alpha"]),
     ("gates: [1, 2]\n", ["gates", "expected a mapping"]),
     ("", ["empty file"]),
@@ -126,3 +128,10 @@ def test_yaml_examples_in_the_docs_are_valid():
     for block in workflows:
         steps = yaml.safe_load(block)["jobs"]["bench"]["steps"]
         assert any("quantbench gate" in str(step.get("run", "")) for step in steps)
+
+
+def test_drift_and_floor_switches_default_on_and_can_be_turned_off():
+    assert load_policy({}).drift_correction is True and load_policy({}).noise_floor is True
+    off = load_policy({"drift_correction": False, "noise_floor": False})
+    assert off.drift_correction is False and off.noise_floor is False
+    assert off.describe()["noise_floor"] is False

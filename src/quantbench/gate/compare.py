@@ -154,7 +154,8 @@ def timing_floors(base_index: dict, cur_index: dict, drift: MachineDrift | None,
     if not policy.noise_floor:
         return {}
     floors: dict[str, float] = {}
-    for metric in (m for m, spec in METRICS.items() if spec.kind in SAMPLED_KINDS):
+    gated = {m for rule in policy.rules if not rule.skip for m in rule.metrics}
+    for metric in (m for m, spec in METRICS.items() if spec.kind in SAMPLED_KINDS and m in gated):
         ratios = []
         for key, base in base_index.items():
             cur = cur_index.get(key)

@@ -60,7 +60,7 @@ def fmt_threshold(row: R.Row) -> str:
     sign = "+" if row.better == "lower" else "-"
     if row.mode == ABSOLUTE:
         return f"{sign}{row.threshold * 100:g} pt" if _points(row.metric) else f"{sign}{row.threshold:g}"
-    return f"{sign}{row.threshold * 100:g}%"
+    return f"{sign}{round(row.threshold * 100, 1):g}%"
 
 
 def fmt_p(p_value: float | None) -> str:
