@@ -81,6 +81,10 @@ def test_a_slower_machine_alone_passes_and_says_how_much_slower():
     assert float(re.search(r"reference ran x([0-9.]+)", summary).group(1)) == pytest.approx(1.4, abs=0.03)
     assert float(re.search(r"reference floor ([0-9]+)%", summary).group(1)) < 5
     assert re.search(r"raw \+[34][0-9]\.[0-9]%, machine x1\.[34]", result.render_table())
+    data = result.to_dict()  # the same, machine-readable
+    assert data["machine_drift"]["factor"] == pytest.approx(1.4, abs=0.03) and data["machine_drift"]["cells"] == 3
+    p50 = next(r for r in data["rows"] if r["metric"] == "latency_p50_ms")
+    assert p50["raw_change"] == pytest.approx(0.40, abs=0.04) and p50["drift"] == pytest.approx(1.4, abs=0.03)
 
 
 def test_the_same_runs_fail_without_drift_correction():
@@ -130,6 +134,7 @@ def test_a_wandering_machine_raises_the_timing_bar_to_its_noise_floor_and_says_s
     (floors,) = [w for w in hidden.warnings if w.startswith("timing noise floors")]
     assert float(re.search(r"latency_p50_ms ([0-9]+)%", floors).group(1)) == pytest.approx(35, abs=3)
     assert "threshold raised from 10% to this pair's noise floor" in row.note
+    assert hidden.to_dict()["noise_floors"]["latency_p50_ms"] == pytest.approx(0.35, abs=0.03)
 
     shown = gate(base, with_reference(make_run(seed=1, **CELLS), seed=2, local=wander,
                                       slow_down={"dynamic_int8": 1.7}))

@@ -253,4 +253,5 @@ def gate_runs(baseline: Run, current: Run, *, policy: Policy, strict_machine: bo
     warnings += drift_warnings(drift, left_out, floors)
     return R.GateResult(rows=rows, policy=policy, baseline_label=str(baseline.path or "baseline"),
                         current_label=str(current.path or "current"), machine_differences=diffs,
-                        machine_failed=machine_failed, warnings=warnings)
+                        machine_failed=machine_failed, warnings=warnings,
+                        machine_drift=drift.to_dict() if drift else None, noise_floors=floors)

@@ -98,6 +98,9 @@ class MachineDrift:
             return None
         return Correction(factor=self.factor, local=self.ratios[key])
 
+    def to_dict(self) -> dict[str, float | int | None]:
+        return {"factor": self.factor, "reference_floor": self.floor, "cells": len(self.ratios)}
+
     def describe(self) -> str:
         low, high = min(self.ratios.values()), max(self.ratios.values())
         floor = (f"reference floor {self.floor:.0%}" if self.floor is not None

@@ -153,6 +153,7 @@ def to_dict(result: R.GateResult) -> dict[str, Any]:
         "machine_differences": [{"field": d.field, "baseline": d.baseline, "current": d.current}
                                 for d in result.machine_differences],
         "machine_failed": result.machine_failed,
+        "machine_drift": result.machine_drift, "noise_floors": dict(result.noise_floors),
         "policy": result.policy.describe(),
         "rows": [row.to_dict() for row in result.rows],
     })

@@ -66,6 +66,10 @@ class GateResult:
     machine_differences: list[MachineDifference] = field(default_factory=list)
     machine_failed: bool = False
     warnings: list[str] = field(default_factory=list)
+    # What the drift reference says the machine did ({"factor", "reference_floor", "cells"}), and
+    # each timing metric's noise floor for this pair of runs (see gate/drift.py).
+    machine_drift: dict[str, Any] | None = None
+    noise_floors: dict[str, float] = field(default_factory=dict)
 
     @property
     def failures(self) -> list[Row]:
