@@ -68,6 +68,26 @@ def test_five_pct_inside_noise_passes_with_p_value_shown():
     assert f"{p50.p_value:.4f}" in line
 
 
+def test_a_tail_only_jump_is_not_a_p95_regression_but_a_whole_shift_is():
+    """A burst that slows a few rounds doubles the p95 while the rounds as a whole moved 6 %:
+    real (the U test says so) but not past the threshold. The same p95 jump with every round
+    40 % slower is a regression (the planted-slowdown test above)."""
+    base = make_run(seed=1, rounds=40, noise=0.01, **SMALL)
+    cur = make_run(seed=1, rounds=40, noise=0.01, latency_scale={"dynamic_int8": 1.06}, **SMALL)
+    for bench in cur["benchmarks"]:
+        if bench["name"].startswith("test_latency") and bench["params"]["quant"] == "dynamic_int8":
+            data = sorted(bench["stats"]["data"])
+            data[-4:] = [x * 2.5 for x in data[-4:]]  # a burst hit 4 of 40 rounds
+            bench["stats"]["data"] = data
+            ms = sorted(x * 1000 for x in data)
+            bench["extra_info"]["latency_ms"]["p95"] = ms[int(0.95 * (len(ms) - 1))]
+    result = gate(base, cur)
+    p95 = rows(result, metric="latency_p95_ms", quant="dynamic_int8")[0]
+    assert p95.change > 1.0 and p95.p_value < 0.01  # the p95 more than doubled, significantly
+    assert p95.verdict == NOISE and "tail-only change" in p95.note
+    assert result.exit_code == 0, result.render_table()
+
+
 def test_past_threshold_but_not_significant_is_within_noise():
     # 15% slower medians, but 6 very noisy rounds: the U test cannot confirm it.
     base = make_run(seed=11, noise=0.35, rounds=6, **SMALL)
