@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-
 from quantbench.gate import result as R
 from quantbench.gate.drift import Correction, MachineDrift, cell_ratio, machine_drift, spread_floor
 from quantbench.gate.machine import machine_differences
@@ -87,7 +86,8 @@ def judge_metric(*, metric: str, rule: Rule, base: BenchmarkRecord, cur: Benchma
     b, c = base.metrics[metric], cur.metrics[metric]
     judged = drift.corrected(metric, c) if drift else c
     better = rule.better(metric)
-    threshold = max(rule.threshold, floor)
+    # The floor is a relative change: it raises relative thresholds only.
+    threshold = max(rule.threshold, floor) if rule.mode != ABSOLUTE else rule.threshold
     change = _change(b, judged, rule.mode)
     worse_by = change if better == "lower" else -change
     big_enough = abs(judged - b) >= rule.min_delta

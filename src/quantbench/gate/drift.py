@@ -46,7 +46,6 @@ class Correction:
     """The machine's change, to divide out of one cell's timing."""
 
     factor: float  # the machine factor: reference time, current / baseline, median over cells
-    local: float  # this cell's own reference ratio (recorded, not judged on)
 
     def current_samples(self, samples: list[float]) -> np.ndarray:
         return np.asarray(samples, float) / self.factor
@@ -96,7 +95,7 @@ class MachineDrift:
     def correction(self, key: tuple) -> Correction | None:
         if key not in self.ratios:
             return None
-        return Correction(factor=self.factor, local=self.ratios[key])
+        return Correction(factor=self.factor)
 
     def to_dict(self) -> dict[str, float | int | None]:
         return {"factor": self.factor, "reference_floor": self.floor, "cells": len(self.ratios)}
