@@ -216,3 +216,14 @@ def test_cells_that_scatter_set_a_spread_floor_and_a_real_outlier_still_fails():
     assert {r.key[2] for r in slowed.failures if r.metric == "latency_p50_ms"} == {"nf4"}
     # Without the floor the scatter alone fails the gate: the control for the first half.
     assert gate(base, scattered(with_reference(make_run(seed=1), seed=2)), noise_floor=False).exit_code == 1
+
+
+def test_every_cell_slower_on_a_steady_machine_fails():
+    """A change that slows every cell moves their median, not their spread: the floor stays low."""
+    base = with_reference(make_run(seed=1), seed=1)
+    everything = {q: 1.4 for q in ("fp32", "dynamic_int8", "static_int8", "nf4")}
+    result = gate(base, with_reference(make_run(seed=1), seed=2, slow_down=everything))
+    assert result.exit_code == 1
+    p50 = p50_rows(result)
+    assert len(p50) == 18 and all(r.verdict == REGRESSION for r in p50)
+    assert result.to_dict()["noise_floors"]["latency_p50_ms"] < 0.10

@@ -15,8 +15,8 @@ change, so the spread of their current / baseline ratios (median absolute deviat
 the few that did) is the noise of one cell. A change counts only if it stands out from that
 spread as an outlier, with a modified z-score over 3.5 (Iglewicz and Hoaglin's cut-off): the
 **spread floor**, per timing metric. A timing change must beat the larger floor as well as the
-policy threshold, and the gate prints both floors. On a quiet machine they are a few percent and
-the threshold rules; on the shared 2-core CI VM they were 40 to 135 % (p50, six back-to-back pairs), and the gate says so
+policy threshold, and the gate prints both floors. Where cells move a few percent between runs they are
+that small and the threshold rules; on the shared 2-core CI VM they were 40 to 135 % (p50, six back-to-back pairs), and the gate says so
 instead of failing on noise.
 
 Only cells whose two references are the same workload under the same runtime version, threads
