@@ -66,6 +66,15 @@ def _fail(source: str, key: str, problem: str) -> QuantbenchError:
     return QuantbenchError(f"probe file {source}: {key}: {problem}")
 
 
+def _require_mapping(value: Any, required: tuple[str, ...], source: str, key: str) -> None:
+    """``value`` must be a mapping holding every ``required`` key."""
+    if not isinstance(value, dict):
+        raise _fail(source, key, f"must be a mapping with {' and '.join(required)}")
+    for name in required:
+        if name not in value:
+            raise _fail(source, f"{key}.{name}", "missing required key")
+
+
 def _slots(text: str) -> list[str]:
     return [field for _, field, _, _ in string.Formatter().parse(text) if field is not None]
 
@@ -100,11 +109,7 @@ def _validate(data: Any, source: str) -> dict[str, Any]:
     clean_templates = []
     for i, tpl in enumerate(templates):
         key = f"templates[{i}]"
-        if not isinstance(tpl, dict):
-            raise _fail(source, key, "must be a mapping with id and text")
-        for required in ("id", "text"):
-            if required not in tpl:
-                raise _fail(source, f"{key}.{required}", "missing required key")
+        _require_mapping(tpl, ("id", "text"), source, key)
         tid, text = tpl["id"], tpl["text"]
         if not isinstance(tid, str) or not tid or tid in seen:
             raise _fail(source, f"{key}.id", f"must be a unique non-empty string, got {tid!r}")
@@ -154,11 +159,7 @@ def _validate(data: Any, source: str) -> dict[str, Any]:
     clean_dims = {}
     for dname, dim in dims.items():
         key = f"dimensions.{dname}"
-        if not isinstance(dim, dict):
-            raise _fail(source, key, "must be a mapping with groups and pairs")
-        for required in ("groups", "pairs"):
-            if required not in dim:
-                raise _fail(source, f"{key}.{required}", "missing required key")
+        _require_mapping(dim, ("groups", "pairs"), source, key)
         groups = _str_list(dim["groups"], source, f"{key}.groups")
         if len(groups) != 2:
             raise _fail(source, f"{key}.groups", f"must name exactly two groups (A, B), got {groups!r}")
