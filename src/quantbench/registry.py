@@ -50,13 +50,21 @@ _PT = "quantbench.backends.pytorch"
 _ORT = "quantbench.backends.onnxruntime"
 _ORT_DEPS = ("onnxruntime", "optimum.onnxruntime")
 _BNB_DEPS = ("bitsandbytes", "accelerate")
+_AO = "quantbench.backends.torchao"
+#: Every method that quantizes Linear layers may leave a causal LM's lm_head in float (the default).
+_LM_HEAD = ("quantize_lm_head",)
 
 RECIPES: tuple[Recipe, ...] = (
     Recipe("fp32", "pytorch", f"{_PT}:build_fp32", DEVICES, description="unquantized float32 baseline"),
     Recipe("fp16", "pytorch", f"{_PT}:build_fp16", ("cuda", "mps"), description="half precision"),
     Recipe("bf16", "pytorch", f"{_PT}:build_bf16", ("cpu", "cuda"), description="bfloat16"),
-    Recipe("dynamic_int8", "pytorch", f"{_PT}:build_dynamic_int8", ("cpu",),
+    Recipe("dynamic_int8", "pytorch", f"{_PT}:build_dynamic_int8", ("cpu",), options=_LM_HEAD,
            description="torch.ao quantize_dynamic: int8 weights, activations quantized at run time"),
+    Recipe("int8wo", "pytorch", f"{_AO}:build_int8_weight_only", ("cpu", "cuda"), ("torchao",), "torchao",
+           options=_LM_HEAD, description="torchao Int8WeightOnlyConfig: int8 weights, float activations"),
+    Recipe("int8dq", "pytorch", f"{_AO}:build_int8_dynamic", ("cpu", "cuda"), ("torchao",), "torchao",
+           options=_LM_HEAD, description="torchao Int8DynamicActivationInt8WeightConfig: int8 weights and "
+                                         "per-token dynamic int8 activations"),
     Recipe("nf4", "pytorch", f"{_PT}:build_nf4", ("cpu", "cuda"), _BNB_DEPS, "bnb",
            options=("double_quant", "compute_dtype"), description="bitsandbytes 4-bit NormalFloat"),
     Recipe("bnb_int8", "pytorch", f"{_PT}:build_bnb_int8", ("cpu", "cuda"), _BNB_DEPS, "bnb",

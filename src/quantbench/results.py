@@ -26,8 +26,13 @@ from quantbench.errors import QuantbenchError
 
 SCHEMA_VERSION = 1
 
-#: The parameters that identify a cell, in this order, in ``benchmarks[].params``.
-CELL_PARAMS = ("model", "quant", "backend", "device", "batch_size", "seq_len")
+#: The parameters that identify a cell, in this order, in ``benchmarks[].params``. Text-
+#: classification cells have ``seq_len``; text-generation cells have ``prompt_len`` and
+#: ``new_tokens`` instead (a missing parameter reads as None, so keys still align).
+CELL_PARAMS = ("model", "quant", "backend", "device", "batch_size", "seq_len", "prompt_len", "new_tokens")
+
+#: The task a record belongs to, from ``params["task"]`` (absent in runs older than tasks).
+TASKS = ("text-classification", "text-generation")
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,28 @@ METRICS: dict[str, Metric] = dict(
         _m("data_dp_difference", "", "lower", "fairness", "demographic parity difference on the dataset's sensitive column"),
         _m("data_eo_difference", "", "lower", "fairness", "equalized odds difference on the dataset's sensitive column"),
         _m("data_worst_group_accuracy", "", "higher", "fairness", "worst group accuracy on the dataset's sensitive column"),
+        # -- text generation: one generate() call of batch x new_tokens per round (test_generation)
+        _m("ttft_p50_ms", "ms", "lower", "timing", "time to first token (prefill plus the first token), median"),
+        _m("ttft_p90_ms", "ms", "lower", "timing", "time to first token, 90th percentile"),
+        _m("ttft_p95_ms", "ms", "lower", "timing", "time to first token, 95th percentile"),
+        _m("ttft_p99_ms", "ms", "lower", "timing", "time to first token, 99th percentile"),
+        _m("tpot_p50_ms", "ms", "lower", "timing", "decode time per output token (after the first), median"),
+        _m("tpot_p90_ms", "ms", "lower", "timing", "decode time per output token, 90th percentile"),
+        _m("tpot_p95_ms", "ms", "lower", "timing", "decode time per output token, 95th percentile"),
+        _m("tpot_p99_ms", "ms", "lower", "timing", "decode time per output token, 99th percentile"),
+        _m("decode_tokens_per_s", "tokens/s", "higher", "throughput",
+           "batch x (new tokens - 1) / median decode time (prefill excluded)"),
+        _m("total_tokens_per_s", "tokens/s", "higher", "throughput", "batch x new tokens / median generate latency"),
+        _m("prefill_tokens_per_s", "tokens/s", "higher", "throughput", "batch x prompt tokens / median time to first token"),
+        # -- language-model quality: once per variant on held-out text (test_perplexity)
+        _m("perplexity", "", "lower", "accuracy", "token perplexity on held-out text (each text scored alone, from BOS)"),
+        _m("bits_per_byte", "bits", "lower", "accuracy", "summed negative log-likelihood / (ln 2 x UTF-8 bytes): tokenizer-independent"),
+        _m("perplexity_delta_pct", "%", "lower", "accuracy", "perplexity change against the fp32 variant, in percent"),
+        _m("kl_divergence", "nats", "lower", "accuracy", "mean KL(fp32 || variant) of next-token distributions"),
+        _m("kl_divergence_p99", "nats", "lower", "accuracy", "99th percentile of the per-token KL divergence"),
+        _m("top1_agreement", "", "higher", "accuracy", "share of positions whose most likely next token matches fp32"),
+        _m("continuation_agreement", "", "higher", "accuracy",
+           "greedy continuations: mean share of tokens identical to fp32's before the first difference"),
         _m("flip_rate", "", "lower", "fairness", "share of counterfactual pairs whose label flips when only the person term changes"),
         _m("score_gap_mean", "", "lower", "fairness", "mean absolute positive-score gap between counterfactual pairs"),
         _m("score_gap_max", "", "lower", "fairness", "largest absolute positive-score gap between counterfactual pairs"),
@@ -117,7 +144,7 @@ class BenchmarkRecord:
 
     @property
     def cell_id(self) -> str:
-        return str(self.raw.get("param") or "-".join(str(self.params.get(p)) for p in CELL_PARAMS))
+        return str(self.raw.get("param") or "-".join(str(self.params[p]) for p in CELL_PARAMS if p in self.params))
 
 
 @dataclass

@@ -41,6 +41,7 @@ class BuildSettings:
     calibration_method: str = "minmax"
     seq_len: int = 128
     measure_size: bool = True  # False in the memory worker: the size is measured in the harness
+    task: str = "text-classification"  # quantbench.tasks name: picks the model class
 
 
 @dataclass
@@ -99,3 +100,57 @@ def require_quantized(quant: str, count: int, what: str) -> int:
     if count <= 0:
         raise QuantizationNotApplied(f"{quant}: the build quantized nothing (0 {what}); refusing to benchmark it as {quant}")
     return count
+
+
+class CausalLMVariant(Variant):
+    """A causal LM behind the transformers ``generate`` API: a torch model or an ORTModelForCausalLM.
+
+    ``forward`` returns next-token logits for every position, shape (batch, tokens, vocab):
+    the quality metrics read them. ``generate`` is what a generation cell times. Generation is
+    greedy with ``min_new_tokens == max_new_tokens``, so every round makes the same tokens count.
+    """
+
+    task = "text-generation"
+
+    def __init__(self, model: Any, *, quant: str, backend: str, device: str, info: BuildInfo, pad_token_id: int):
+        import torch
+
+        self.model, self.quant, self.backend, self.device, self.info = model, quant, backend, device, info
+        self.pad_token_id = pad_token_id
+        self._torch_device = torch.device("cuda:0" if device == "cuda" else device)
+
+    def prepare(self, encoding: dict[str, Any]) -> dict[str, Any]:
+        import torch
+
+        return {k: torch.as_tensor(np.asarray(v)).to(self._torch_device) for k, v in encoding.items()
+                if k in ("input_ids", "attention_mask")}
+
+    def forward(self, inputs: dict[str, Any]) -> Any:
+        return self.model(**inputs).logits
+
+    def generate(self, inputs: dict[str, Any], *, new_tokens: int, logits_processor: Any = None) -> Any:
+        """Greedy, KV cache on, exactly ``new_tokens`` new tokens per row; returns the new token ids."""
+        from transformers import LogitsProcessorList
+
+        out = self.model.generate(**inputs, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
+                                  num_beams=1, use_cache=True, pad_token_id=self.pad_token_id,
+                                  logits_processor=LogitsProcessorList(logits_processor or []))
+        return out[:, inputs["input_ids"].shape[1]:]
+
+    def to_numpy(self, logits: Any) -> np.ndarray:
+        return logits.detach().float().cpu().numpy()
+
+    def synchronize(self) -> None:
+        from quantbench import devices
+
+        devices.synchronize(self.device)
+
+    def close(self) -> None:
+        import gc
+
+        self.model = None
+        gc.collect()
+        if self.device == "cuda":
+            import torch
+
+            torch.cuda.empty_cache()
