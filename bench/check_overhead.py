@@ -31,7 +31,7 @@ def test_timing_overhead(cell, benchmark, quantbench_pool):
     from transformers import AutoModelForSequenceClassification
 
     bare_model = AutoModelForSequenceClassification.from_pretrained(quantbench_pool.source(cell.model).path).eval()
-    encoding = quantbench_pool.encode(cell.model, quantbench_pool.texts_for(cell), cell.seq_len)
+    encoding = quantbench_pool.cell_inputs(cell)
     bare_inputs = {k: torch.as_tensor(v) for k, v in encoding.items()}
     bare_seconds = []
 

@@ -12,13 +12,13 @@ import itertools
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from quantbench import devices, registry
+from quantbench import devices, registry, tasks
 from quantbench.errors import QuantbenchError
 from quantbench.suite import Suite
 
 # Order inside one model × device: fp32 first (other variants compare against it).
-_QUANT_ORDER = ("fp32", "fp16", "bf16", "dynamic_int8", "static_int8", "bnb_int8", "nf4")
-FILTER_AXES = ("model", "quant", "backend", "device", "batch_size", "seq_len")
+_QUANT_ORDER = ("fp32", "fp16", "bf16", "dynamic_int8", "static_int8", "int8wo", "int8dq", "bnb_int8", "nf4")
+FILTER_AXES = ("model", "quant", "backend", "device", "batch_size", "seq_len", "prompt_len", "new_tokens")
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,18 @@ class Cell:
     backend: str
     device: str
     batch_size: int
-    seq_len: int
+    seq_len: int  # tokens per row: the sequence length, or for generation the prompt length
     per_variant: bool = False  # accuracy/fairness cells: one per variant, not per batch size
+    task: str = tasks.CLASSIFICATION
+    new_tokens: int = 0  # generation cells: tokens generated per row
+
+    @property
+    def is_generation(self) -> bool:
+        return self.task == tasks.GENERATION
+
+    @property
+    def prompt_len(self) -> int:
+        return self.seq_len
 
     @property
     def variant_key(self) -> tuple[str, str, str, str]:
@@ -42,10 +52,27 @@ class Cell:
 
     @property
     def id(self) -> str:
-        return self.variant_id if self.per_variant else f"{self.variant_id}-bs{self.batch_size}-seq{self.seq_len}"
+        if self.per_variant:
+            return self.variant_id
+        if self.is_generation:
+            return f"{self.variant_id}-bs{self.batch_size}-p{self.seq_len}-n{self.new_tokens}"
+        return f"{self.variant_id}-bs{self.batch_size}-seq{self.seq_len}"
 
     def params(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k in FILTER_AXES}
+        values = {k: v for k, v in asdict(self).items() if k in FILTER_AXES}
+        if self.is_generation:
+            values.pop("seq_len")
+            values.update(prompt_len=self.seq_len, new_tokens=self.new_tokens, task=self.task)
+            if self.per_variant:  # one per variant: the shapes are the quality settings, not axes
+                for axis in ("batch_size", "prompt_len", "new_tokens"):
+                    values.pop(axis)
+        else:
+            values.pop("new_tokens")
+        return values
+
+    def axis(self, name: str) -> Any:
+        """The value of a filter axis for this cell (None where the axis is not the cell's)."""
+        return self.params().get(name)
 
 
 @dataclass(frozen=True)
@@ -54,14 +81,11 @@ class PlannedCell:
     skip_reason: str | None = None
 
 
-def _matches(cell: Cell, rule: dict[str, Any]) -> bool:
-    return all(getattr(cell, key) == value for key, value in rule.items())
-
-
 def check_filters(suite: Suite, filters: dict[str, tuple]) -> None:
     """Options narrow a sweep: every value must be in the suite, and names must exist."""
     axes = {"model": tuple(m.name for m in suite.models), "quant": suite.quantization, "backend": suite.backends,
-            "device": suite.devices, "batch_size": suite.batch_sizes, "seq_len": suite.seq_lens}
+            "device": suite.devices, "batch_size": suite.batch_sizes, "seq_len": suite.seq_lens,
+            "prompt_len": suite.prompt_lens, "new_tokens": suite.new_tokens}
     known = {"quant": registry.quant_methods(), "backend": registry.backends(), "device": registry.DEVICES}
     for axis, values in filters.items():
         for value in values:
@@ -77,28 +101,48 @@ def _sort_key(cell: Cell, suite: Suite) -> tuple:
     model_index = [m.name for m in suite.models].index(cell.model)
     return (model_index, suite.devices.index(cell.device), suite.backends.index(cell.backend),
             _QUANT_ORDER.index(cell.quant) if cell.quant in _QUANT_ORDER else len(_QUANT_ORDER),
-            cell.batch_size, cell.seq_len)
+            cell.batch_size, cell.seq_len, cell.new_tokens)
 
 
-def expand(suite: Suite, filters: dict[str, tuple] | None = None, *, per_variant: bool = False) -> list[PlannedCell]:
-    """The suite's cells in run order: grouped by variant, fp32 first, batch sizes ascending."""
+def _shapes(suite: Suite, model, per_variant: bool) -> list[tuple[int, int, int]]:
+    """(batch, tokens per row, new tokens) of the model's cells."""
+    if per_variant:
+        return [(suite.measure.eval_batch_size, model.max_seq_len, 0)]
+    if model.is_generation:
+        return list(itertools.product(suite.batch_sizes, suite.prompt_lens, suite.new_tokens))
+    return [(b, s, 0) for b, s in itertools.product(suite.batch_sizes, suite.seq_lens)]
+
+
+def _filtered_out(cell: Cell, filters: dict[str, tuple]) -> bool:
+    """A filter on an axis the cell does not have (seq_len of a generation cell) does not drop it."""
+    params = cell.params()
+    return any(axis in params and params[axis] not in values for axis, values in filters.items())
+
+
+def expand(suite: Suite, filters: dict[str, tuple] | None = None, *, per_variant: bool = False,
+           task: str | None = None) -> list[PlannedCell]:
+    """The suite's cells in run order: grouped by variant, fp32 first, batch sizes ascending.
+
+    ``task`` keeps only the models of that task (a benchmark function serves one task).
+    """
     filters = {k: v for k, v in (filters or {}).items() if v}
     check_filters(suite, filters)
     planned = []
     for model, quant, backend, device in itertools.product(suite.models, suite.quantization, suite.backends,
                                                            suite.devices):
+        if task and model.task != task:
+            continue
         recipe = registry.recipe(quant, backend)
         if recipe is None or device not in recipe.devices:
             continue
-        shapes = [(suite.measure.eval_batch_size, model.max_seq_len)] if per_variant else \
-            itertools.product(suite.batch_sizes, suite.seq_lens)
         reason = devices.cell_unavailable(recipe, device)
-        for batch_size, seq_len in shapes:
-            cell = Cell(model.name, suite.dataset.name, quant, backend, device, batch_size, seq_len, per_variant)
-            if any(_matches(cell, rule) for rule in suite.exclude):
+        for batch_size, seq_len, new_tokens in _shapes(suite, model, per_variant):
+            cell = Cell(model.name, suite.dataset.name, quant, backend, device, batch_size, seq_len, per_variant,
+                        model.task, new_tokens)
+            rule_view = {**cell.params(), "model": cell.model, "task": cell.task}
+            if any(all(rule_view.get(k) == v for k, v in rule.items()) for rule in suite.exclude):
                 continue
-            if any(getattr(cell, axis) not in values for axis, values in filters.items()
-                   if not (per_variant and axis in ("batch_size", "seq_len"))):
+            if _filtered_out(cell, filters):
                 continue
             planned.append(PlannedCell(cell, reason))
     planned.sort(key=lambda p: _sort_key(p.cell, suite))

@@ -43,6 +43,7 @@ class Evaluator:
         self.pool = pool
         self._store: dict[tuple, Predictions] = {}
         self._results: dict[tuple, dict[str, Any]] = {}
+        self._fp32_logprobs: dict[tuple, np.ndarray] = {}  # LLM fp32 next-token log-probs, for the KL
 
     @functools.cached_property
     def probe(self):
@@ -50,11 +51,41 @@ class Evaluator:
 
         return load_probe(self.pool.suite.fairness.get("probe_path"))
 
+    @functools.cached_property
+    def lm_probe(self):
+        """The probe as generation models score it: all pairs, or the suite's seeded sample."""
+        from quantbench.probe import subset_pairs
+
+        return subset_pairs(self.probe, self.pool.suite.quality.probe_pairs)
+
+    def probe_for(self, cell: Cell):
+        return self.lm_probe if cell.is_generation else self.probe
+
+    def eval_split(self, cell: Cell):
+        """The held-out split a variant is scored on: for an LLM, its first ``zero_shot_texts``."""
+        test = self.pool.splits.test
+        if not cell.is_generation or len(test) <= self.pool.suite.quality.zero_shot_texts:
+            return test
+        n = self.pool.suite.quality.zero_shot_texts
+        return dataclasses.replace(test, texts=test.texts[:n], labels=test.labels[:n],
+                                   sensitive={k: v[:n] for k, v in test.sensitive.items()})
+
+    def _logits(self, cell: Cell, texts: list[str]) -> np.ndarray:
+        variant = self.pool.get(cell).variant
+        tokenizer = self.pool.tokenizer(cell.model)
+        if cell.is_generation:
+            # Zero-shot: label-word log-likelihoods act as logits (their softmax is the class probability).
+            from quantbench.lm_quality import label_logliks
+
+            return label_logliks(variant, tokenizer, texts, list(self.pool.splits.label_names),
+                                 batch_size=cell.batch_size, max_len=cell.seq_len)
+        return self.pool.task(cell.model).predict(variant, tokenizer, texts, cell)
+
     def predictions(self, cell: Cell, data: str) -> Predictions:
         key = (cell.variant_key, data)
         if key not in self._store:
-            texts = self.pool.splits.test.texts if data == "test" else self.probe.texts
-            logits = self.pool.predict(cell, texts)
+            texts = self.eval_split(cell).texts if data == "test" else self.probe_for(cell).texts
+            logits = self._logits(cell, texts)
             if not np.all(np.isfinite(logits)):
                 raise QuantbenchError(f"{cell.variant_id}: NaN or Inf logits on the {data} data")
             self._store[key] = Predictions(logits)
@@ -74,7 +105,7 @@ class Evaluator:
     # -- accuracy ---------------------------------------------------------------------
 
     def accuracy(self, cell: Cell) -> dict[str, Any]:
-        test = self.pool.splits.test
+        test = self.eval_split(cell)
         ref_cell = self.reference_cell(cell)
         # The reference first, so building it does not evict the variant under test mid-way.
         ref = self.predictions(ref_cell, "test")
@@ -94,6 +125,7 @@ class Evaluator:
             "mean_abs_prob_diff": round(metrics.mean_abs_prob_diff(preds.probs, ref.probs), 6),
             "accuracy_delta_pts": round(metrics.accuracy_delta_pts(scores["accuracy"], ref_scores["accuracy"]), 4),
             "keeps_99pct_accuracy": metrics.keeps_99pct(scores["accuracy"], ref_scores["accuracy"]),
+            **self._scoring(cell),
         }
         if test.sensitive:
             result.update(self._data_fairness(cell, test, preds, ref))
@@ -135,9 +167,10 @@ class Evaluator:
         ref_cell = self.reference_cell(cell)
         ref = self.predictions(ref_cell, "probe")
         preds = self.predictions(cell, "probe")
-        current = analyze_probe(self.probe, preds.probs[:, positive], preds.labels, positive_label=positive,
+        probe = self.probe_for(cell)
+        current = analyze_probe(probe, preds.probs[:, positive], preds.labels, positive_label=positive,
                                 negative_label=negative)
-        reference = analyze_probe(self.probe, ref.probs[:, positive], ref.labels, positive_label=positive,
+        reference = analyze_probe(probe, ref.probs[:, positive], ref.labels, positive_label=positive,
                                   negative_label=negative)
         # A flat by_group (dimension:group) so reports can chart every group of every dimension.
         by_group = {f"{dim}:{group}": figures for dim, block in current["by_dimension"].items()
@@ -145,9 +178,68 @@ class Evaluator:
         summary = {k: current[k] for k in ("flip_rate", "score_gap_mean", "score_gap_max", "dp_difference",
                                            "eo_difference", "worst_group_accuracy")}
         return {
-            "cell_id": cell.id, "probe_sentences": current["n_sentences"], **summary,
+            "cell_id": cell.id, "probe_sentences": current["n_sentences"], **self._scoring(cell), **summary,
             **{f"{k}_delta_vs_fp32": (None if v is None or reference[k] is None else round(v - reference[k], 6))
                for k, v in summary.items()},
             "fairness": {"probe": {**current, "by_group": by_group,
                                    "delta_vs_fp32": fairness.fairness_deltas(current, reference)}},
         }
+
+    def _scoring(self, cell: Cell) -> dict[str, Any]:
+        if not cell.is_generation:
+            return {}
+        from quantbench.lm_quality import ZERO_SHOT_TEMPLATE
+
+        return {"scoring": "zero-shot label-word log-likelihood", "zero_shot_template": ZERO_SHOT_TEMPLATE,
+                "label_words": [f" {name}" for name in self.pool.splits.label_names]}
+
+    # -- language-model quality (generation models) --------------------------------------
+
+    def lm_quality(self, cell: Cell) -> dict[str, Any]:
+        """Perplexity and bits per byte; against fp32: ΔPPL, KL, top-1 and continuation agreement."""
+        from quantbench import lm_quality
+
+        quality = self.pool.suite.quality
+        texts = self.pool.splits.test.texts[:quality.texts]
+        tokenizer = self.pool.tokenizer(cell.model)
+        ref_cell = self.reference_cell(cell)
+        reference = self._lm_reference(ref_cell, texts)
+        variant = self.pool.get(cell).variant
+        if cell.quant == "fp32":
+            scores, tokens = reference
+        else:
+            scores = lm_quality.score_texts(variant, tokenizer, texts, batch_size=cell.batch_size,
+                                            max_len=cell.seq_len, reference=self._fp32_logprobs[ref_cell.variant_key])
+            tokens = self._continuations(cell, variant)
+        if not np.isfinite(scores.nll):
+            raise QuantbenchError(f"{cell.variant_id}: the log-likelihood of the held-out text is NaN or Inf")
+        figures = lm_quality.quality_figures(scores, reference[0])
+        if cell.quant == "fp32":  # fp32 against itself, by definition (not computed: it is the reference)
+            figures.update(kl_divergence=0.0, kl_divergence_p99=0.0, top1_agreement=1.0)
+        return {"cell_id": cell.id, "dataset": cell.dataset, **figures,
+                **lm_quality.continuation_agreement(tokens, reference[1])}
+
+    def _continuations(self, cell: Cell, variant) -> np.ndarray:
+        from quantbench import lm_quality
+
+        quality = self.pool.suite.quality
+        prompts = lm_quality.continuation_prompts(
+            self.pool.tokenizer(cell.model), self.pool.splits.test.texts, count=quality.continuation_prompts,
+            length=min(12, cell.seq_len))
+        return lm_quality.greedy_continuations(variant, prompts, new_tokens=quality.continuation_tokens,
+                                               batch_size=cell.batch_size)
+
+    def _lm_reference(self, ref_cell: Cell, texts: list[str]):
+        """fp32's scores and continuations, computed once; its log-probs are kept for the KL."""
+        from quantbench import lm_quality
+
+        key = (ref_cell.variant_key, "lm-reference")
+        if key not in self._results:
+            variant = self.pool.get(ref_cell).variant
+            scores = lm_quality.score_texts(variant, self.pool.tokenizer(ref_cell.model), texts,
+                                            batch_size=ref_cell.batch_size, max_len=ref_cell.seq_len,
+                                            keep_logprobs=True)
+            self._fp32_logprobs[ref_cell.variant_key] = lm_quality.reference_logprobs(scores)
+            scores.logprobs = []
+            self._results[key] = (scores, self._continuations(ref_cell, variant))
+        return self._results[key]

@@ -28,6 +28,12 @@ def fingerprint(path: Path) -> str:
 
 def _checkpoint_dir(spec: ModelSpec, splits: Splits) -> tuple[Path, str | None, dict]:
     """(folder, base model id, setup facts: was it built now or taken from the cache, and how long)."""
+    if spec.source == "embedded" and spec.location == "smollm2":
+        from quantbench.embedded_llm import BASE_MODEL, embedded_llm
+
+        path, meta = embedded_llm()
+        return path, BASE_MODEL, {"what": "GGUF conversion", "cached": meta["cached"],
+                                  "seconds": meta.get("convert_seconds", 0.0), "baseline_note": meta["baseline_note"]}
     if spec.source == "embedded":
         from quantbench.embedded import embedded_model
 
@@ -52,20 +58,34 @@ def resolve(spec: ModelSpec, splits: Splits) -> tuple[ModelSource, dict]:
         raise QuantbenchError(f"model {spec.name!r}: {path} is not a Hugging Face checkpoint (no config.json)")
     if spec.trust_remote_code:
         log.warning("quantbench: trust_remote_code is ON for model %r (%s): its code will run", spec.name, path)
+    check_task(spec, path)
     source = ModelSource(name=spec.name, path=path, fingerprint=fingerprint(path),
-                         trust_remote_code=spec.trust_remote_code, base_model=base_model)
+                         trust_remote_code=spec.trust_remote_code, base_model=base_model,
+                         baseline_note=setup.pop("baseline_note", None))
     return source, setup
 
 
-def import_model_code(source: ModelSource) -> None:
+def check_task(spec: ModelSpec, path: Path) -> None:
+    """A checkpoint whose head is of another task fails here, in one line, before any build."""
+    from transformers import AutoConfig
+
+    from quantbench import tasks
+
+    config = AutoConfig.from_pretrained(path, trust_remote_code=spec.trust_remote_code)
+    tasks.get(spec.task).check_architecture(config, model=spec.name, path=path)
+
+
+def import_model_code(source: ModelSource, task: str = "text-classification") -> None:
     """Import the modeling code a build of ``source`` will run, without allocating weights.
 
     Called before a memory baseline (so it holds the libraries, not the model) and before the
     first cell (so the first variant's build time is not the cost of importing transformers).
     """
     import torch
-    from transformers import AutoConfig, AutoModelForSequenceClassification
+    from transformers import AutoConfig
+
+    from quantbench import tasks
 
     config = AutoConfig.from_pretrained(source.path, trust_remote_code=source.trust_remote_code)
     with torch.device("meta"):
-        AutoModelForSequenceClassification.from_config(config, trust_remote_code=source.trust_remote_code)
+        tasks.get(task).model_class().from_config(config, trust_remote_code=source.trust_remote_code)

@@ -3,8 +3,12 @@
 Registered through the ``pytest11`` entry point, so ``pytest bench/`` finds it. Benchmark
 functions ask for one of two fixtures and get parametrized by the suite:
 
-* ``cell``: one per model × method × backend × device × batch size × sequence length;
-* ``variant_cell``: one per model × method × backend × device (accuracy, fairness).
+* ``cell``: a text-classification cell, one per model × method × backend × device × batch
+  size × sequence length;
+* ``generation_cell``: a text-generation cell, one per model × method × backend × device ×
+  batch size × prompt length × new tokens;
+* ``variant_cell``: one per model × method × backend × device, every task (accuracy, fairness);
+* ``lm_variant_cell``: the same for text-generation models only (perplexity, KL).
 """
 
 from __future__ import annotations
@@ -24,12 +28,18 @@ from quantbench.suite import Suite, load_suite
 # option name -> (env var, parser, help)
 _LIST_OPTIONS = {
     "model": (str, "model names from the suite"),
-    "quant": (str, "quantization methods (fp32, dynamic_int8, static_int8, nf4, bnb_int8, fp16, bf16)"),
+    "quant": (str, "quantization methods (fp32, fp16, bf16, dynamic_int8, static_int8, int8wo, int8dq, nf4, "
+                   "bnb_int8)"),
     "backend": (str, "backends (pytorch, onnxruntime)"),
     "device": (str, "devices (cpu, cuda, mps)"),
     "batch_size": (int, "batch sizes"),
-    "seq_len": (int, "sequence lengths"),
+    "seq_len": (int, "sequence lengths (classification)"),
+    "prompt_len": (int, "prompt lengths in tokens (generation)"),
+    "new_tokens": (int, "new tokens per row (generation)"),
 }
+#: fixture name -> (one cell per variant?, the task it serves; None: every task)
+_CELL_FIXTURES = {"cell": (False, "text-classification"), "generation_cell": (False, "text-generation"),
+                  "variant_cell": (True, None), "lm_variant_cell": (True, "text-generation")}
 _STATE = pytest.StashKey["QuantbenchState"]()
 
 
@@ -95,7 +105,7 @@ class QuantbenchState:
     output_path: Any = None  # the run file pytest-benchmark wrote
     journal: Any = None  # quantbench.journal.Journal, when journaling
     resumed: dict[str, dict[str, Any]] = field(default_factory=dict)  # cell key -> journal record
-    latency_shapes: dict[tuple, list] = field(default_factory=dict)  # variant key -> [(batch, seq)] to run
+    latency_shapes: dict[tuple, list] = field(default_factory=dict)  # variant key -> [(batch, seq, new)] to run
     models_in_run: set = field(default_factory=set)
     started: float = field(default_factory=time.perf_counter)
 
@@ -177,12 +187,13 @@ def _open_journal(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    per_variant = "variant_cell" in metafunc.fixturenames
-    if not per_variant and "cell" not in metafunc.fixturenames:
+    fixture = next((name for name in _CELL_FIXTURES if name in metafunc.fixturenames), None)
+    if fixture is None:
         return
+    per_variant, task = _CELL_FIXTURES[fixture]
     st = state(metafunc.config)
     try:
-        planned = cells_mod.expand(st.suite, st.filters(), per_variant=per_variant)
+        planned = cells_mod.expand(st.suite, st.filters(), per_variant=per_variant, task=task)
     except (QuantbenchError, pytest.UsageError) as exc:
         # Raised here, pytest would show a collection error with a traceback per module; keep
         # the message and stop once collection is over, with one line.
@@ -191,21 +202,35 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     params = [pytest.param(p.cell, id=p.cell.id,
                            marks=[pytest.mark.skip(reason=p.skip_reason)] if p.skip_reason else [])
               for p in planned]
-    metafunc.parametrize("variant_cell" if per_variant else "cell", params)
+    metafunc.parametrize(fixture, params)
 
 
-_TEST_ORDER = {"test_latency": 0, "test_accuracy": 1, "test_fairness": 2}
+# fp32's perplexity pass comes before accuracy: the KL of later variants needs its log-probs.
+_TEST_ORDER = {"test_latency": 0, "test_generation": 0, "test_perplexity": 1, "test_accuracy": 2, "test_fairness": 3}
+
+
+def _cell_of(item: pytest.Item):
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    cell = next((params[name] for name in _CELL_FIXTURES if name in params), None)
+    return cell if isinstance(cell, cells_mod.Cell) else None
+
+
+def _serves_no_cell(item: pytest.Item) -> bool:
+    """A benchmark function with no cell in this suite (test_generation in a classification suite)."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return any(name in params for name in _CELL_FIXTURES) and _cell_of(item) is None
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run cells grouped by variant (so each is built once), fp32 first, latency before accuracy."""
-    def cell_of(item):
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        return params.get("cell") or params.get("variant_cell")
-
+    cell_of = _cell_of
     st = state(config)
     if st.collection_error:
         pytest.exit(st.collection_error, returncode=pytest.ExitCode.USAGE_ERROR)
+    idle = [item for item in items if _serves_no_cell(item)]
+    if idle:  # deselected, not shown as "empty parameter set" skips
+        config.hook.pytest_deselected(items=idle)
+        items[:] = [item for item in items if not _serves_no_cell(item)]
     if not any(cell_of(item) for item in items):
         return
     variant_order = {}
@@ -218,7 +243,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         if cell is None:
             return (0, index)
         return (1, variant_order.get(cell.variant_key, len(variant_order)),
-                _TEST_ORDER.get(getattr(item, "originalname", item.name), 9), cell.batch_size, cell.seq_len, index)
+                _TEST_ORDER.get(getattr(item, "originalname", item.name), 9), cell.batch_size, cell.seq_len,
+                cell.new_tokens, index)
 
     items[:] = [item for _, item in sorted(enumerate(items), key=key)]
     _deselect(config, items, cell_of)
@@ -227,7 +253,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         if cell is not None:
             st.models_in_run.add(cell.model)
         if cell is not None and not cell.per_variant:
-            st.latency_shapes.setdefault(cell.variant_key, []).append((cell.batch_size, cell.seq_len))
+            st.latency_shapes.setdefault(cell.variant_key, []).append((cell.batch_size, cell.seq_len, cell.new_tokens))
 
 
 def _deselect(config: pytest.Config, items: list[pytest.Item], cell_of) -> None:
@@ -267,7 +293,7 @@ def quantbench_pool(request: pytest.FixtureRequest):
             try:
                 from quantbench.models import import_model_code
 
-                import_model_code(pool.source(model))
+                import_model_code(pool.source(model), st.suite.model(model).task)
             except QuantbenchError:
                 pass  # every cell of this model then fails with the reason, and the rest goes on
     yield pool
@@ -285,8 +311,7 @@ def quantbench_evaluator(quantbench_pool):
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
-    params = getattr(getattr(item, "callspec", None), "params", {})
-    cell = params.get("cell") or params.get("variant_cell")
+    cell = _cell_of(item)
     if cell is None or (report.when != "call" and report.passed):
         return report
     if report.when == "call" or report.failed or report.skipped:

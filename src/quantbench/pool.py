@@ -1,9 +1,11 @@
-"""Builds each variant once per run and keeps one in memory at a time.
+"""A variant's lifecycle: build it once per run, reuse it, release it; one in memory at a time.
 
 Cells run grouped by variant (see :mod:`quantbench.cells`), so the pool builds a variant when
 its first cell asks, reuses it for every batch size, and releases it before building the next.
 The resident-memory baseline is taken after that release and before the build, so one
-variant's memory is never charged to another.
+variant's memory is never charged to another. The pool also holds the run's shared resources
+(splits, resolved checkpoints, tokenizers, drift references); what a cell feeds its variant is
+its task's business (quantbench.tasks).
 """
 
 from __future__ import annotations
@@ -36,10 +38,16 @@ class Built:
     build_peak_rss: int  # bytes, the peak while building
 
 
+def shape_name(shape: tuple[int, int, int]) -> str:
+    """``8x64`` (batch x tokens), or ``8x64+32`` for a generation shape with 32 new tokens."""
+    batch, tokens, new_tokens = shape
+    return f"{batch}x{tokens}" + (f"+{new_tokens}" if new_tokens else "")
+
+
 class VariantPool:
-    def __init__(self, suite: Suite, *, latency_shapes: dict[tuple, list[tuple[int, int]]] | None = None):
+    def __init__(self, suite: Suite, *, latency_shapes: dict[tuple, list[tuple[int, int, int]]] | None = None):
         self.suite = suite
-        # variant key -> the (batch, seq) shapes its latency cells will run: one memory worker
+        # variant key -> the (batch, tokens, new tokens) shapes its cells will run: one memory worker
         # per variant measures them all.
         self.latency_shapes = latency_shapes or {}
         self._current: tuple[tuple, Built] | None = None
@@ -74,16 +82,14 @@ class VariantPool:
 
         return make_reference(backend, device, self.suite.measure.threads)
 
-    def texts_for(self, cell: Cell) -> list[str]:
-        """``batch_size`` evaluation texts (cycled if the split is smaller)."""
-        texts = self.splits.test.texts
-        return [texts[i % len(texts)] for i in range(cell.batch_size)]
+    def task(self, model_name: str):
+        from quantbench import tasks
 
-    def encode(self, model_name: str, texts: list[str], seq_len: int, *, fixed: bool = True) -> dict[str, np.ndarray]:
-        """Tokenize to numpy; ``fixed`` pads every row to ``seq_len`` so the shape is the cell's."""
-        encoded = self.tokenizer(model_name)(texts, padding="max_length" if fixed else True, truncation=True,
-                                             max_length=seq_len, return_tensors="np")
-        return dict(encoded)
+        return tasks.get(self.suite.model(model_name).task)
+
+    def cell_inputs(self, cell: Cell) -> dict[str, np.ndarray]:
+        """The cell's inputs as tokenizer output (numpy), built by its task."""
+        return self.task(cell.model).cell_inputs(self.splits, self.tokenizer(cell.model), cell)
 
     def get(self, cell: Cell) -> Built:
         key = cell.variant_key
@@ -108,7 +114,8 @@ class VariantPool:
         return BuildSettings(device=cell.device, threads=self.suite.measure.threads,
                              options=self.suite.method_options.get(cell.quant, {}),
                              calibration=self.splits.calibration if cell.quant == "static_int8" else None,
-                             calibration_method=self.suite.calibration.method, seq_len=spec.max_seq_len)
+                             calibration_method=self.suite.calibration.method, seq_len=spec.max_seq_len,
+                             task=spec.task)
 
     def _build(self, cell: Cell) -> Built:
         builder = registry.recipe(cell.quant, cell.backend).load()
@@ -128,30 +135,6 @@ class VariantPool:
             self._current = None
         release_memory()
 
-    def predict(self, cell: Cell, texts: list[str], *, progress: bool = True) -> np.ndarray:
-        """Logits for ``texts``, in input order, batched by the cell's batch size.
-
-        Texts are batched in order of length so each batch pads little (same logits, less
-        work); the result is put back in the caller's order.
-        """
-        import torch
-        from tqdm.auto import tqdm
-
-        variant = self.get(cell).variant
-        order = np.argsort([len(t) for t in texts], kind="stable")
-        logits = np.empty((len(texts), 0), dtype=np.float32)
-        starts = range(0, len(texts), cell.batch_size)
-        with torch.inference_mode():
-            for start in tqdm(starts, desc=f"evaluate {cell.variant_id}", unit="batch", disable=not progress,
-                              leave=False):
-                index = order[start:start + cell.batch_size]
-                encoding = self.encode(cell.model, [texts[i] for i in index], cell.seq_len, fixed=False)
-                batch = variant.logits(encoding)
-                if logits.shape[1] == 0:
-                    logits = np.empty((len(texts), batch.shape[1]), dtype=np.float32)
-                logits[index] = batch
-        return logits
-
     def memory(self, cell: Cell) -> dict[str, Any]:
         """Peak RSS (MB over a pre-build baseline) of this cell's shape, measured once per variant.
 
@@ -161,18 +144,21 @@ class VariantPool:
         from quantbench.measures.isolated import measure_in_worker
 
         key = cell.variant_key
+        this_shape = (cell.batch_size, cell.seq_len, cell.new_tokens)
         if key not in self._memory:
-            shapes = sorted(set(self.latency_shapes.get(key, [])) | {(cell.batch_size, cell.seq_len)})
-            texts = self.splits.test.texts
-            encodings = {f"{bs}x{seq}": self.encode(cell.model, [texts[i % len(texts)] for i in range(bs)], seq)
-                         for bs, seq in shapes}
+            shapes = sorted(set(self.latency_shapes.get(key, [])) | {this_shape})
+            cells = {shape_name(s): dataclasses.replace(cell, batch_size=s[0], seq_len=s[1], new_tokens=s[2])
+                     for s in shapes}
+            encodings = {name: self.cell_inputs(c) for name, c in cells.items()}
+            new_tokens = {name: c.new_tokens for name, c in cells.items()}
             settings = dataclasses.replace(self.settings(cell), measure_size=False)
-            self._memory[key] = measure_in_worker(cell, self.source(cell.model), settings, encodings)
+            self._memory[key] = measure_in_worker(cell, self.source(cell.model), settings, encodings,
+                                                  new_tokens=new_tokens)
         result = self._memory[key]
-        shape = f"{cell.batch_size}x{cell.seq_len}"
+        shape = shape_name(this_shape)
         if shape not in result["peak_mb"]:  # a shape the plan did not foresee: measure it alone
             del self._memory[key]
-            self.latency_shapes.setdefault(key, []).append((cell.batch_size, cell.seq_len))
+            self.latency_shapes.setdefault(key, []).append(this_shape)
             return self.memory(cell)
         return {"peak_rss_mb": result["peak_mb"][shape], "build_peak_rss_mb": result["build_peak_mb"],
                 "rss_baseline_mb": result["baseline_mb"], "memory_isolation": "worker"}

@@ -42,21 +42,19 @@ def _call(pool: VariantPool, built: Built, cell: Cell) -> Callable[[], Any]:
             raise MemoryError(f"injected fault ({INJECT_OOM_ENV}): simulated out-of-memory in {cell.id}")
 
         return out_of_memory
+    task = pool.task(cell.model)
     if pool.suite.measure.end_to_end:
-        texts = pool.texts_for(cell)
+        texts = task.texts_for(pool.splits, cell)
+        tokenizer = pool.tokenizer(cell.model)
 
         def end_to_end():
-            out = variant.forward(variant.prepare(pool.encode(cell.model, texts, cell.seq_len)))
-            variant.synchronize()
-            return out
+            return task.run_once(variant, variant.prepare(task.encode(tokenizer, texts, cell.seq_len)), cell)
 
         return end_to_end
-    inputs = variant.prepare(pool.encode(cell.model, pool.texts_for(cell), cell.seq_len))
+    inputs = variant.prepare(pool.cell_inputs(cell))
 
     def model_only():
-        out = variant.forward(inputs)
-        variant.synchronize()
-        return out
+        return task.run_once(variant, inputs, cell)
 
     return model_only
 

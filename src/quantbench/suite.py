@@ -11,25 +11,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from quantbench import registry
-from quantbench.errors import SuiteError
+from quantbench import registry, tasks
+from quantbench.errors import SuiteError, UnknownNameError
 from quantbench.yaml_text import parse_yaml
 
 SUITES_DIR = Path(__file__).resolve().parents[2] / "suites"
 MODEL_SOURCES = ("embedded", "path", "hub")
 DATASET_SOURCES = ("embedded", "csv", "jsonl", "hf")
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
-TASKS = ("sequence-classification",)
+#: What ``source: embedded`` means per task (an ``embedded:`` key picks one by name).
+EMBEDDED_MODELS = {"minilm-tweets": tasks.CLASSIFICATION, "smollm2": tasks.GENERATION}
+DEFAULT_EMBEDDED = {tasks.CLASSIFICATION: "minilm-tweets", tasks.GENERATION: "smollm2"}
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
     source: str  # one of MODEL_SOURCES
-    location: str | None = None  # local path or hub id; None for the embedded model
-    task: str = "sequence-classification"
+    location: str | None = None  # local path or hub id; the embedded model's name for source: embedded
+    task: str = tasks.CLASSIFICATION
     max_seq_len: int = 128
     trust_remote_code: bool = False
+
+    @property
+    def is_generation(self) -> bool:
+        return self.task == tasks.GENERATION
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,22 @@ class CalibrationSettings:
 
 
 @dataclass(frozen=True)
+class QualitySettings:
+    """How much held-out text the language-model quality figures read (generation models)."""
+
+    texts: int = 64  # perplexity, KL and top-1 agreement
+    continuation_prompts: int = 16  # greedy continuation agreement with fp32
+    continuation_tokens: int = 16
+    zero_shot_texts: int = 300  # zero-shot sentiment accuracy
+    probe_pairs: int | None = None  # counterfactual pairs scored (None: all); a seeded subset otherwise
+
+
+#: The recommendation's rule for generation models: every listed figure within its budget.
+DEFAULT_QUALITY_BUDGET = {"kl_divergence": 0.05, "perplexity_delta_pct": 3.0}
+QUALITY_BUDGET_KEYS = ("kl_divergence", "perplexity_delta_pct", "top1_agreement_min", "accuracy_delta_pts_min")
+
+
+@dataclass(frozen=True)
 class Suite:
     name: str
     path: Path | None
@@ -92,6 +114,15 @@ class Suite:
     metrics: tuple[str, ...] = ("accuracy", "f1", "precision", "recall")
     description: str = ""
     digest: str = ""
+    # generation axes (batch_sizes are shared with classification)
+    prompt_lens: tuple[int, ...] = (64,)
+    new_tokens: tuple[int, ...] = (32,)
+    quality: QualitySettings = field(default_factory=QualitySettings)
+    quality_budget: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_QUALITY_BUDGET))
+
+    @property
+    def tasks(self) -> dict[str, str]:
+        return {m.name: m.task for m in self.models}
 
     def model(self, name: str) -> ModelSpec:
         return next(m for m in self.models if m.name == name)
@@ -102,7 +133,9 @@ class Suite:
                 "quantization": list(self.quantization), "backends": list(self.backends),
                 "devices": list(self.devices), "batch_sizes": list(self.batch_sizes),
                 "seq_lens": list(self.seq_lens), "dataset": self.dataset.name,
-                "models": [m.name for m in self.models],
+                "models": [m.name for m in self.models], "tasks": self.tasks,
+                "prompt_lens": list(self.prompt_lens), "new_tokens": list(self.new_tokens),
+                "quality_budget": dict(self.quality_budget),
                 "fairness_tolerance": self.fairness.get("tolerance", 0.02)}
 
 
@@ -177,15 +210,24 @@ class _Reader:
 
 
 def _read_model(reader: _Reader) -> ModelSpec:
-    reader.check_keys(("name", "source", "path", "hub_id", "task", "max_seq_len", "trust_remote_code"))
+    reader.check_keys(("name", "source", "path", "hub_id", "embedded", "task", "max_seq_len", "trust_remote_code"))
     name = reader.get("name", str, required=True)
     source = reader.choice("source", MODEL_SOURCES, "embedded")
+    try:
+        task = tasks.canonical(reader.get("task", str, tasks.CLASSIFICATION))
+    except UnknownNameError:
+        raise reader.fail("task", f"{reader.data['task']!r} is not allowed; allowed values: "
+                                  f"{', '.join(tasks.names())}") from None
     location = None
     if source == "path":
         location = reader.get("path", str, required=True)
     elif source == "hub":
         location = reader.get("hub_id", str, required=True)
-    task = reader.choice("task", TASKS, "sequence-classification")
+    else:
+        location = reader.choice("embedded", tuple(EMBEDDED_MODELS), DEFAULT_EMBEDDED[task])
+        if EMBEDDED_MODELS[location] != task:
+            raise reader.fail("embedded", f"the embedded model {location!r} is a {EMBEDDED_MODELS[location]} "
+                                          f"model, not {task}")
     return ModelSpec(name=name, source=source, location=location, task=task,
                      max_seq_len=reader.positive_int("max_seq_len", 128),
                      trust_remote_code=reader.get("trust_remote_code", bool, False))
@@ -253,11 +295,40 @@ def _read_exclusions(reader: _Reader, axes: dict[str, tuple]) -> tuple[dict[str,
     return tuple(rules)
 
 
+def _read_quality(reader: _Reader) -> QualitySettings:
+    reader.check_keys(("texts", "continuation_prompts", "continuation_tokens", "zero_shot_texts", "probe_pairs"))
+    defaults = QualitySettings()
+    probe_pairs = reader.get("probe_pairs", int)
+    if probe_pairs is not None and probe_pairs < 1:
+        raise reader.fail("probe_pairs", f"must be a positive integer or null, got {probe_pairs}")
+    return QualitySettings(texts=reader.positive_int("texts", defaults.texts),
+                           continuation_prompts=reader.positive_int("continuation_prompts",
+                                                                    defaults.continuation_prompts),
+                           continuation_tokens=reader.positive_int("continuation_tokens", defaults.continuation_tokens),
+                           zero_shot_texts=reader.positive_int("zero_shot_texts", defaults.zero_shot_texts),
+                           probe_pairs=probe_pairs)
+
+
+def _read_quality_budget(reader: _Reader) -> dict[str, float]:
+    reader.check_keys(QUALITY_BUDGET_KEYS)
+    if not reader.data:
+        return dict(DEFAULT_QUALITY_BUDGET)
+    budget = {}
+    for key in reader.data:
+        value = reader.get(key, (int, float))
+        if value is None:
+            continue
+        if key in ("kl_divergence", "perplexity_delta_pct") and value < 0:
+            raise reader.fail(key, f"must be >= 0, got {value!r}")
+        budget[key] = float(value)
+    return budget
+
+
 def parse_suite(data: Any, *, where: str, path: Path | None = None, digest: str = "") -> Suite:
     top = _Reader(where, data)
     top.check_keys(("name", "description", "models", "dataset", "quantization", "backends", "devices",
                     "batch_sizes", "seq_lens", "measure", "calibration", "method_options", "exclude",
-                    "fairness", "gates", "metrics"))
+                    "fairness", "gates", "metrics", "prompt_lens", "new_tokens", "quality", "quality_budget"))
     raw_models = top.get("models", list, required=True)
     if not raw_models:
         raise top.fail("models", "must list at least one model")
@@ -283,7 +354,7 @@ def parse_suite(data: Any, *, where: str, path: Path | None = None, digest: str 
                 raise top.fail(f"method_options.{method}.{key}",
                                f"unknown option; allowed: {', '.join(allowed) or '(none)'}")
     axes = {"model": names, "quant": quantization, "backend": backends, "device": devices,
-            "batch_size": (), "seq_len": ()}
+            "batch_size": (), "seq_len": (), "prompt_len": (), "new_tokens": (), "task": ()}
     fairness = top.section("fairness")
     fairness.check_keys(("probe", "probe_path", "tolerance"))
     gates = top.get("gates", dict)
@@ -304,6 +375,8 @@ def parse_suite(data: Any, *, where: str, path: Path | None = None, digest: str 
         fairness={"probe": fairness.get("probe", bool, True), "probe_path": fairness.get("probe_path", str),
                   "tolerance": float(fairness.get("tolerance", (int, float), 0.02))},
         gates=gates, metrics=metric_names, digest=digest,
+        prompt_lens=top.list_of("prompt_lens", int, (64,)), new_tokens=top.list_of("new_tokens", int, (32,)),
+        quality=_read_quality(top.section("quality")), quality_budget=_read_quality_budget(top.section("quality_budget")),
     )
 
 

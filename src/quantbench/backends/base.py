@@ -30,6 +30,7 @@ class ModelSource:
     fingerprint: str  # content hash of config and weights: part of every artifact's cache key
     trust_remote_code: bool = False
     base_model: str | None = None
+    baseline_note: str | None = None  # what "fp32" means when it is not the original weights (GGUF)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ class WorkerDied(QuantbenchError):
 
 
 def _measure(builder_name: tuple[str, str], source, settings, encodings: dict, passes: int,
-             variant_id: str) -> dict[str, Any]:
+             variant_id: str, new_tokens: dict[str, int]) -> dict[str, Any]:
     from quantbench import registry
     from quantbench.measures.memory import PeakRSS, release_memory, rss_bytes
 
@@ -41,7 +41,7 @@ def _measure(builder_name: tuple[str, str], source, settings, encodings: dict, p
 
     builder = registry.recipe(*builder_name).load()
     # Modules load once per process, weights once per variant: the baseline holds the former.
-    import_model_code(source)
+    import_model_code(source, settings.task)
     if builder_name[1] == "onnxruntime":
         import onnxruntime  # noqa: F401
     release_memory()
@@ -54,8 +54,12 @@ def _measure(builder_name: tuple[str, str], source, settings, encodings: dict, p
             inputs = variant.prepare(encoding)
             release_memory()
             with PeakRSS() as peak:
-                for _ in range(passes):
-                    variant.forward(inputs)
+                # One generate already grows the KV cache to its full size; a forward pass is short.
+                for _ in range(1 if new_tokens.get(shape) else passes):
+                    if new_tokens.get(shape):  # generation: weights plus the KV cache it grows
+                        variant.generate(inputs, new_tokens=new_tokens[shape])
+                    else:
+                        variant.forward(inputs)
                     variant.synchronize()
             peaks[shape] = round((peak.peak - baseline) / MB, 2)
     return {"baseline_mb": round(baseline / MB, 2), "build_peak_mb": round((build_peak.peak - baseline) / MB, 2),
@@ -84,16 +88,17 @@ def _context():
 
 
 def measure_in_worker(cell: Cell, source, settings, encodings: dict[str, dict], *, passes: int = 3,
-                      timeout_s: float = 900.0) -> dict[str, Any]:
+                      timeout_s: float = 900.0, new_tokens: dict[str, int] | None = None) -> dict[str, Any]:
     """Peak RSS over the worker's pre-build baseline for each named input of ``cell``'s variant.
 
     ``encodings`` maps a shape name (``"8x64"``) to tokenizer output; the worker gets the inputs
-    ready-made, so it loads no dataset and no tokenizer.
+    ready-made, so it loads no dataset and no tokenizer. ``new_tokens`` names the shapes that
+    generate (that many tokens per row) instead of running one forward pass.
     """
     context = _context()
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=_worker, args=(sender, (cell.quant, cell.backend), source, settings, encodings, passes,
-                                                      cell.variant_id),
+                                                      cell.variant_id, new_tokens or {}),
                               name=f"quantbench-memory-{cell.variant_id}", daemon=True)
     process.start()
     sender.close()

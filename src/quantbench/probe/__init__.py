@@ -7,7 +7,7 @@ word lists are quantbench's own (``quantbench/data/probe_templates.yaml``).
 
 from quantbench.probe._analyze import SUMMARY_RULES, analyze_probe
 from quantbench.probe._describe import describe_probe, describe_probe_markdown
-from quantbench.probe._load import POLARITIES, Probe, ProbeSentence, build_probe, load_probe
+from quantbench.probe._load import POLARITIES, Probe, ProbeSentence, build_probe, load_probe, subset_pairs
 
 __all__ = [
     "Probe",
@@ -15,6 +15,7 @@ __all__ = [
     "POLARITIES",
     "SUMMARY_RULES",
     "load_probe",
+    "subset_pairs",
     "build_probe",
     "analyze_probe",
     "describe_probe",

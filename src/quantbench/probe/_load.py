@@ -235,3 +235,22 @@ def load_probe(path: str | Path | None = None) -> Probe:
         source = str(path)
     return build_probe(parse_yaml(text, where=f"probe file {source}"), source=source)
 
+
+
+def subset_pairs(probe: Probe, pairs: int | None, *, seed: int = 0) -> Probe:
+    """A seeded sample of ``pairs`` whole counterfactual pairs (both sentences of each), re-indexed.
+
+    Scoring 1,880 sentences per variant is cheap for a classifier and slow for an LLM on a CPU;
+    a sample keeps every pair intact, so flip rates stay well defined. ``None`` keeps all.
+    """
+    import dataclasses
+    import random
+
+    pair_ids = sorted({s.pair_id for s in probe.sentences})
+    if pairs is None or pairs >= len(pair_ids):
+        return probe
+    keep = set(random.Random(seed).sample(pair_ids, pairs))
+    chosen = [s for s in probe.sentences if s.pair_id in keep]
+    sentences = tuple(dataclasses.replace(s, index=i) for i, s in enumerate(chosen))
+    return Probe(sentences=sentences, dimensions=probe.dimensions, source=probe.source,
+                 name=f"{probe.name} ({pairs} of {len(pair_ids)} pairs, seed {seed})")

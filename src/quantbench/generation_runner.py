@@ -1,0 +1,103 @@
+"""One generation cell, end to end: build (or reuse) the variant, check, warm up, time, measure.
+
+Each round is one ``generate`` call (greedy, KV cache on, exactly ``new_tokens`` per row) on
+prompts already tokenized and on the device, under ``torch.inference_mode``. pytest-benchmark
+times the whole call (the generate latency); the task's step timer splits each round into the
+time to first token and the decode time per token, so every figure keeps its raw rounds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from quantbench.cells import Cell
+from quantbench.measures import latency, memory
+from quantbench.measures.drift import RoundPairing
+from quantbench.pool import VariantPool
+from quantbench.runner import _memory, build_facts, check_finite, drift_figures
+
+MB = memory.MB
+
+
+def percentiles_ms(seconds: list[float]) -> dict[str, Any]:
+    """p50/p90/p95/p99 and mean in ms, plus the raw rounds (seconds)."""
+    ms = np.asarray(seconds, dtype=float) * 1000.0
+    p50, p90, p95, p99 = np.percentile(ms, [50, 90, 95, 99])
+    return {"p50": round(float(p50), 4), "p90": round(float(p90), 4), "p95": round(float(p95), 4),
+            "p99": round(float(p99), 4), "mean": round(float(ms.mean()), 4),
+            "raw_s": [round(float(s), 9) for s in seconds]}
+
+
+def generation_figures(e2e_s: list[float], ttft_s: list[float], tpot_s: list[float], cell: Cell) -> dict[str, Any]:
+    """Latencies with percentiles and tokens/s, from the rounds (decode throughput counts
+    batch x (new tokens - 1): the first token belongs to the prefill)."""
+    ttft, tpot = percentiles_ms(ttft_s), percentiles_ms(tpot_s) if tpot_s else None
+    e2e_p50_s = float(np.median(e2e_s))
+    out: dict[str, Any] = {
+        **latency.summarize(e2e_s, batch_size=cell.batch_size, seq_len=cell.seq_len),
+        "ttft_ms": ttft, **{f"ttft_{q}_ms": ttft[q] for q in ("p50", "p90", "p95", "p99")},
+        "total_tokens_per_s": round(cell.batch_size * cell.new_tokens / e2e_p50_s, 3),
+        "prefill_tokens_per_s": round(cell.batch_size * cell.seq_len / (ttft["p50"] / 1000.0), 3),
+    }
+    # summarize's throughput figures count classification samples; for generation they would mislead.
+    for key in ("throughput_samples_per_s", "throughput_tokens_per_s"):
+        out.pop(key)
+    if tpot:
+        out.update({"tpot_ms": tpot, **{f"tpot_{q}_ms": tpot[q] for q in ("p50", "p90", "p95", "p99")},
+                    "decode_tokens_per_s": round(cell.batch_size / (tpot["p50"] / 1000.0), 3)})
+    return out
+
+
+def measure_generation(benchmark, pool: VariantPool, cell: Cell) -> dict[str, Any]:
+    """Run one generation cell through pytest-benchmark; return (and record) its extra_info."""
+    import torch
+
+    from quantbench.runner import INJECT_OOM_ENV
+    from quantbench.tasks.text_generation import StepTimer
+
+    settings = pool.suite.measure
+    built = pool.get(cell)
+    variant = built.variant
+    task = pool.task(cell.model)
+    inputs = variant.prepare(pool.cell_inputs(cell))
+    timer = StepTimer(variant.synchronize)
+
+    def call():
+        import os
+
+        if os.environ.get(INJECT_OOM_ENV) == cell.id:
+            raise MemoryError(f"injected fault ({INJECT_OOM_ENV}): simulated out-of-memory in {cell.id}")
+        return task.run_once(variant, inputs, cell, timer)
+
+    benchmark.params = cell.params()
+    benchmark.group = "generation"
+    with torch.inference_mode():
+        check_finite(variant.to_numpy(variant.forward(inputs)[:, -1]), cell)
+        memory_figures = _memory(pool, built, cell, call)
+        pairing = (RoundPairing(pool.drift_reference(cell.backend, cell.device), settings.reference_every_s)
+                   if settings.drift_reference else None)
+        estimate = latency.warm_up(call, settings.warmup_rounds)
+        timer.reset()  # warm-up steps are not rounds
+        rounds = latency.plan_rounds(estimate, settings)
+        benchmark.pedantic(call, setup=pairing, rounds=rounds, iterations=1, warmup_rounds=0)
+    samples = list(benchmark.stats.stats.data)
+    source = pool.source(cell.model)
+    extra = {
+        "cell_id": cell.id, "dataset": cell.dataset, "task": cell.task, "base_model": source.base_model,
+        "model_fingerprint": source.fingerprint, **({"baseline_note": source.baseline_note} if source.baseline_note else {}),
+        "timed_region": "generate", "batch_size": cell.batch_size, "prompt_len": cell.seq_len,
+        "new_tokens": cell.new_tokens,
+        "generation": {"greedy": True, "use_cache": True, "min_new_tokens": cell.new_tokens,
+                       "max_new_tokens": cell.new_tokens, "prompts": "held-out text (prompt split), cut to prompt_len"},
+        **generation_figures(samples, timer.ttft_s, timer.tpot_s, cell),
+        **(drift_figures(pairing) if pairing else {}),
+        "warmup_rounds": settings.warmup_rounds,
+        "threads": torch.get_num_threads() if cell.backend == "pytorch" else (settings.threads or "ort-default"),
+        **build_facts(built),
+        **memory_figures,
+        "harness_rss_mb": round(memory.rss_bytes() / MB, 2),
+    }
+    benchmark.extra_info.update(extra)
+    return extra

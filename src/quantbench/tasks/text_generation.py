@@ -1,0 +1,102 @@
+"""Text generation: a causal LM timed on greedy generation and scored on held-out text.
+
+* **Inputs of a cell:** ``batch_size`` rows of real held-out text, each exactly ``prompt_len``
+  tokens (tweets of the prompt split joined by newlines, then cut), so no row is padded. The
+  prompt split is the dataset's training split: no quality figure reads it (data.py keeps the
+  splits disjoint).
+* **Timed call:** one ``generate`` of ``new_tokens`` tokens per row, greedy, KV cache on,
+  ``min_new_tokens == max_new_tokens``. A logits processor timestamps each step, so one round
+  gives the time to first token (prefill) and the decode time per token, as optimum-benchmark's
+  per-token tracker does. On CUDA each stamp synchronizes first.
+* **Quality:** lm_quality.py (perplexity, KL and agreement against fp32, zero-shot labels).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from quantbench.errors import QuantbenchError
+from quantbench.tasks import GENERATION
+from quantbench.tasks.base import Task
+
+
+class StepTimer:
+    """A transformers LogitsProcessor that records when each generation step's logits arrive."""
+
+    def __init__(self, synchronize):
+        self.synchronize = synchronize
+        self.started = 0.0
+        self.stamps: list[float] = []
+        self.ttft_s: list[float] = []  # one per round
+        self.tpot_s: list[float] = []  # one per round: decode seconds per token after the first
+
+    def start(self) -> None:
+        self.stamps = []
+        self.started = time.perf_counter()
+
+    def __call__(self, input_ids, scores):
+        self.synchronize()
+        self.stamps.append(time.perf_counter())
+        return scores
+
+    def finish(self, new_tokens: int) -> None:
+        if len(self.stamps) != new_tokens:
+            raise QuantbenchError(f"generate made {len(self.stamps)} steps, expected {new_tokens}")
+        self.ttft_s.append(self.stamps[0] - self.started)
+        if new_tokens > 1:
+            self.tpot_s.append((self.stamps[-1] - self.stamps[0]) / (new_tokens - 1))
+
+    def reset(self) -> None:
+        self.ttft_s, self.tpot_s = [], []
+
+
+class TextGeneration(Task):
+    def prompt_ids(self, texts: list[str], tokenizer, prompt_len: int, rows: int) -> np.ndarray:
+        """``rows`` prompts of exactly ``prompt_len`` tokens: consecutive texts joined, then cut.
+
+        Row ``i`` starts at text ``i``, so rows differ. Raises when the texts run out.
+        """
+        token_lists = [tokenizer(t + "\n", add_special_tokens=False)["input_ids"] for t in texts]
+        bos = bos_id(tokenizer)
+        prompts = []
+        for row in range(rows):
+            ids = [] if bos is None else [bos]
+            index = row
+            while len(ids) < prompt_len:
+                if index >= len(token_lists):
+                    raise QuantbenchError(f"the prompt split has too little text for {rows} prompts of "
+                                          f"{prompt_len} tokens")
+                ids.extend(token_lists[index])
+                index += 1
+            prompts.append(ids[:prompt_len])
+        return np.asarray(prompts, dtype=np.int64)
+
+    def cell_inputs(self, splits, tokenizer, cell) -> dict[str, np.ndarray]:
+        ids = self.prompt_ids(splits.train.texts, tokenizer, cell.seq_len, cell.batch_size)
+        return {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+
+    def run_once(self, variant, inputs: Any, cell, timer: StepTimer | None = None) -> Any:
+        """The timed call: one greedy generate of ``cell.new_tokens`` tokens per row."""
+        if timer is not None:
+            timer.start()
+        out = variant.generate(inputs, new_tokens=cell.new_tokens, logits_processor=[timer] if timer else None)
+        variant.synchronize()
+        if timer is not None:
+            timer.finish(cell.new_tokens)
+        return out
+
+
+def bos_id(tokenizer) -> int | None:
+    """The token every scored text starts from: BOS, else EOS (GPT-2 style), else none."""
+    for name in ("bos_token_id", "eos_token_id"):
+        value = getattr(tokenizer, name, None)
+        if value is not None:
+            return int(value)
+    return None
+
+
+TASK = TextGeneration(name=GENERATION, auto_class="AutoModelForCausalLM", ort_class="ORTModelForCausalLM",
+                      architecture_suffixes=("ForCausalLM", "LMHeadModel"), pipeline_tag="text-generation")
