@@ -74,7 +74,9 @@ def score_texts(variant, tokenizer, texts: list[str], *, batch_size: int, max_le
     import torch
 
     scores = TextScores(texts=len(texts), bytes=sum(len(t.encode("utf-8")) for t in texts))
-    rows = [_ids(tokenizer, t, max_len) for t in texts]
+    # Batched in order of length so each batch pads little; the order is the same for every
+    # variant, so positions line up with the reference's.
+    rows = sorted((_ids(tokenizer, t, max_len) for t in texts), key=len)
     pad = variant.pad_token_id
     offset = 0
     with torch.inference_mode():
@@ -161,6 +163,8 @@ def label_logliks(variant, tokenizer, texts: list[str], label_names: list[str], 
     # Keep the prompt's end (the question) when a text is long: cut the text, not the question.
     longest = max(len(ids) for ids in label_ids)
     prompts = [p if len(p) + longest <= max_len else p[:1] + p[len(p) - (max_len - longest - 1):] for p in prompts]
+    order = np.argsort([len(p) for p in prompts], kind="stable")  # little padding per batch
+    prompts = [prompts[i] for i in order]
     out = np.zeros((len(texts), len(label_names)), dtype=np.float64)
     # Single-token labels (the usual case) need one forward per prompt, read at its last position;
     # longer labels append each label and sum its tokens (one forward per label).
@@ -181,4 +185,6 @@ def label_logliks(variant, tokenizer, texts: list[str], label_names: list[str], 
                     first = len(row) - len(label)  # position of the label's first token
                     positions = torch.arange(first - 1, len(row) - 1)
                     out[start + i, j] = float(logp[i, positions, torch.as_tensor(label)].sum())
-    return out
+    restored = np.empty_like(out)
+    restored[order] = out
+    return restored
