@@ -394,6 +394,23 @@ def resolve_suite_path(name_or_path: str) -> Path:
     raise SuiteError(f"unknown suite {name_or_path!r}: not a file, and not one of {', '.join(known) or '(none)'}")
 
 
+def _check_saved_architecture(model: ModelSpec) -> None:
+    """A local checkpoint whose head is of another task fails at collection, in one line.
+
+    Reads config.json only (no transformers import, so collection stays fast); the build checks
+    again with the loaded config, for hub and embedded models too.
+    """
+    import json
+
+    config = Path(model.location) / "config.json"
+    if config.is_file():
+        try:
+            architectures = json.loads(config.read_text(encoding="utf-8")).get("architectures") or []
+        except (OSError, ValueError, AttributeError):
+            return  # an unreadable config fails later with transformers' own message
+        tasks.get(model.task).check_architectures(list(architectures), model=model.name, path=model.location)
+
+
 def load_suite(name_or_path: str) -> Suite:
     path = resolve_suite_path(name_or_path)
     text = path.read_text(encoding="utf-8")
@@ -417,6 +434,8 @@ def _resolve_paths(suite: Suite) -> Suite:
     for m in models:
         if m.source == "path" and not Path(m.location).is_dir():
             raise SuiteError(f"{suite.path}: models[{m.name}].path: not a directory: {m.location}")
+        if m.source == "path":
+            _check_saved_architecture(m)
     dataset = suite.dataset
     if dataset.path:
         dataset = dataclasses.replace(dataset, path=resolve(dataset.path))

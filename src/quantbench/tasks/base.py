@@ -33,7 +33,9 @@ class Task:
 
     def check_architecture(self, config, *, model: str, path: Path | str) -> None:
         """Refuse a checkpoint whose saved head is of another task (named in one line)."""
-        architectures = list(getattr(config, "architectures", None) or [])
+        self.check_architectures(list(getattr(config, "architectures", None) or []), model=model, path=path)
+
+    def check_architectures(self, architectures: list[str], *, model: str, path: Path | str) -> None:
         if not architectures:
             return  # a config without a head name (a bare encoder): the Auto class decides
         if not any(a.endswith(self.architecture_suffixes) for a in architectures):
