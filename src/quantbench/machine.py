@@ -10,7 +10,7 @@ from typing import Any
 import psutil
 
 LIBRARIES = ("torch", "transformers", "onnxruntime", "bitsandbytes", "optimum", "optimum-onnx", "accelerate",
-             "evaluate", "fairlearn", "datasets", "pytest-benchmark", "quantbench")
+             "evaluate", "fairlearn", "datasets", "pytest-benchmark", "torchao", "gguf", "quantbench")
 
 
 def _version(name: str) -> str | None:

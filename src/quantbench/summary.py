@@ -1,4 +1,4 @@
-"""The compact table printed at the end of `pytest bench/`: one row per latency cell."""
+"""The compact tables printed at the end of `pytest bench/`: one row per latency or generation cell."""
 
 from __future__ import annotations
 
@@ -28,6 +28,30 @@ def render_summary(records: list[dict[str, Any]]) -> list[str]:
         speedup = f"{ref / e['latency_ms']['p50']:.2f}x" if ref else "-"
         lines.append(f"{r['cell_id']:<58} {e['latency_ms']['p50']:>9.2f} {e['throughput_samples_per_s']:>10.1f} "
                      f"{e['peak_rss_mb']:>8.1f} {e['disk_size_mb']:>8.1f} {e['quantized_layers']:>7} {speedup:>8}")
+    return lines + render_generation_summary(records)
+
+
+def _generation_key(params: dict[str, Any], *, quant: str | None = None, backend: str | None = None) -> tuple:
+    return (params["model"], quant or params["quant"], backend or params["backend"], params["device"],
+            params["batch_size"], params["prompt_len"], params["new_tokens"])
+
+
+def render_generation_summary(records: list[dict[str, Any]]) -> list[str]:
+    """Generation cells; decode speed-up against fp32 pytorch of the same model, device and shape."""
+    rows = [r for r in records if r["test"] == "test_generation" and r.get("extra_info")]
+    if not rows:
+        return []
+    tpot = {_generation_key(r["params"]): r["extra_info"].get("tpot_p50_ms") for r in rows}
+    header = (f"{'generation cell':<52} {'TTFT ms':>8} {'TPOT ms':>8} {'dec tok/s':>9} {'mem MB':>8} "
+              f"{'size MB':>8} {'qlayers':>7} {'speed-up':>8}")
+    lines = ["", header, "-" * len(header)]
+    for r in rows:
+        e = r["extra_info"]
+        ref = tpot.get(_generation_key(r["params"], quant="fp32", backend="pytorch"))
+        speedup = f"{ref / e['tpot_p50_ms']:.2f}x" if ref and e.get("tpot_p50_ms") else "-"
+        lines.append(f"{r['cell_id']:<52} {e['ttft_p50_ms']:>8.1f} {e.get('tpot_p50_ms', float('nan')):>8.2f} "
+                     f"{e.get('decode_tokens_per_s', float('nan')):>9.1f} {e['peak_rss_mb']:>8.1f} "
+                     f"{e['disk_size_mb']:>8.1f} {e['quantized_layers']:>7} {speedup:>8}")
     return lines
 
 
@@ -36,7 +60,7 @@ def setup_summary(records: list[dict[str, Any]], model_setup: dict[str, dict[str
     variants: dict[str, dict[str, Any]] = {}
     for r in records:
         e = r.get("extra_info") or {}
-        if r["test"] == "test_latency" and "build_seconds" in e:
+        if r["test"] in ("test_latency", "test_generation") and "build_seconds" in e:
             variants.setdefault(r["cell_id"].rsplit("-bs", 1)[0], e)
     built = sum(e["build_seconds"] for e in variants.values() if not e.get("build_cached"))
     saved = sum(e.get("build_seconds_saved", 0.0) for e in variants.values() if e.get("build_cached"))
@@ -49,7 +73,8 @@ def setup_summary(records: list[dict[str, Any]], model_setup: dict[str, dict[str
 
 
 def render_setup(setup: dict[str, Any]) -> str:
-    tuned = ", ".join(f"{name} {'from cache' if s.get('cached') else 'fine-tuned now'} ({s['seconds']:.0f} s "
+    tuned = ", ".join(f"{name} {'from cache' if s.get('cached') else s.get('what', 'fine-tune') + ' now'} "
+                      f"({s['seconds']:.0f} s "
                       f"{'saved' if s.get('cached') else 'spent'})" for name, s in setup["models"].items())
     return (f"setup: {setup['variants_built']} variant(s) built, {setup['variants_from_cache']} from the artifact "
             f"cache; {setup['build_seconds']:.1f} s building, {setup['build_seconds_saved']:.1f} s saved by the cache"
