@@ -70,7 +70,8 @@ def test_llm_sweep_scores_quality_against_fp32(llm_run):
 def test_pytest_benchmark_compare_reads_the_llm_run(llm_run, tmp_path):
     path = tmp_path / "llm.json"
     path.write_text(json.dumps(llm_run))
-    proc = subprocess.run([sys.executable, "-m", "pytest_benchmark.cli", "compare", str(path)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-c", "from pytest_benchmark.cli import main; main()", "compare", str(path)],
+                          capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "test_generation" in proc.stdout
