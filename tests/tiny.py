@@ -69,3 +69,27 @@ def tiny_suite(model_dir: Path, data_csv: Path, **overrides: Any) -> dict[str, A
 def write_suite(path: Path, suite: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(suite, sort_keys=False))
     return path
+
+
+def make_tiny_llama(path: Path, *, seed: int = 0) -> Path:
+    """A 2-layer Llama causal LM (random weights, tied embeddings) with a word-level tokenizer."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    path.mkdir(parents=True, exist_ok=True)
+    specials = ["<pad>", "<unk>", "<s>", "</s>"]
+    vocab = {token: i for i, token in enumerate([*specials, *WORDS, "positive", "negative", "tweet", "sentiment",
+                                                 "or", "(", ")", ":"])}
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(),
+                                                     pre_tokenizers.Punctuation()])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", unk_token="<unk>",
+                                        bos_token="<s>", eos_token="</s>")
+    tokenizer.save_pretrained(path)
+    config = LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                         pad_token_id=0, bos_token_id=2, eos_token_id=3, tie_word_embeddings=True)
+    torch.manual_seed(seed)
+    LlamaForCausalLM(config).eval().save_pretrained(path, safe_serialization=True)
+    return path

@@ -213,9 +213,12 @@ class Evaluator:
             tokens = self._continuations(cell, variant)
         if not np.isfinite(scores.nll):
             raise QuantbenchError(f"{cell.variant_id}: the log-likelihood of the held-out text is NaN or Inf")
-        figures = lm_quality.quality_figures(scores, reference[0])
-        if cell.quant == "fp32":  # fp32 against itself, by definition (not computed: it is the reference)
-            figures.update(kl_divergence=0.0, kl_divergence_p99=0.0, top1_agreement=1.0)
+        if cell.quant == "fp32":  # the reference itself: its deltas are zero by definition
+            figures = {**lm_quality.quality_figures(scores, None), "fp32_perplexity": round(scores.perplexity, 4),
+                       "perplexity_delta_pct": 0.0, "kl_divergence": 0.0, "kl_divergence_p99": 0.0,
+                       "top1_agreement": 1.0}
+        else:
+            figures = lm_quality.quality_figures(scores, reference[0])
         return {"cell_id": cell.id, "dataset": cell.dataset, **figures,
                 **lm_quality.continuation_agreement(tokens, reference[1])}
 
@@ -225,7 +228,10 @@ class Evaluator:
         quality = self.pool.suite.quality
         prompts = lm_quality.continuation_prompts(
             self.pool.tokenizer(cell.model), self.pool.splits.test.texts, count=quality.continuation_prompts,
-            length=min(12, cell.seq_len))
+            length=min(quality.continuation_prompt_tokens, cell.seq_len))
+        if len(prompts) == 0:
+            raise QuantbenchError(f"no test text has {quality.continuation_prompt_tokens} tokens for a continuation "
+                                  "prompt; lower quality.continuation_prompt_tokens")
         return lm_quality.greedy_continuations(variant, prompts, new_tokens=quality.continuation_tokens,
                                                batch_size=cell.batch_size)
 

@@ -84,6 +84,7 @@ class QualitySettings:
     texts: int = 64  # perplexity, KL and top-1 agreement
     continuation_prompts: int = 16  # greedy continuation agreement with fp32
     continuation_tokens: int = 16
+    continuation_prompt_tokens: int = 12  # each prompt: the first tokens (BOS included) of a test text
     zero_shot_texts: int = 300  # zero-shot sentiment accuracy
     probe_pairs: int | None = None  # counterfactual pairs scored (None: all); a seeded subset otherwise
 
@@ -296,7 +297,8 @@ def _read_exclusions(reader: _Reader, axes: dict[str, tuple]) -> tuple[dict[str,
 
 
 def _read_quality(reader: _Reader) -> QualitySettings:
-    reader.check_keys(("texts", "continuation_prompts", "continuation_tokens", "zero_shot_texts", "probe_pairs"))
+    reader.check_keys(("texts", "continuation_prompts", "continuation_tokens", "continuation_prompt_tokens",
+                       "zero_shot_texts", "probe_pairs"))
     defaults = QualitySettings()
     probe_pairs = reader.get("probe_pairs", int)
     if probe_pairs is not None and probe_pairs < 1:
@@ -305,6 +307,8 @@ def _read_quality(reader: _Reader) -> QualitySettings:
                            continuation_prompts=reader.positive_int("continuation_prompts",
                                                                     defaults.continuation_prompts),
                            continuation_tokens=reader.positive_int("continuation_tokens", defaults.continuation_tokens),
+                           continuation_prompt_tokens=reader.positive_int("continuation_prompt_tokens",
+                                                                          defaults.continuation_prompt_tokens),
                            zero_shot_texts=reader.positive_int("zero_shot_texts", defaults.zero_shot_texts),
                            probe_pairs=probe_pairs)
 

@@ -14,7 +14,8 @@ def llm_suite(model_dir, data_csv, **overrides):
     suite["models"] = [{"name": "tinylm", "source": "path", "path": str(model_dir), "task": "text-generation",
                         "max_seq_len": 48}]
     suite.update(prompt_lens=[8], new_tokens=[4], fairness={"probe": True},
-                 quality={"texts": 12, "continuation_prompts": 4, "continuation_tokens": 4, "zero_shot_texts": 20,
+                 quality={"texts": 12, "continuation_prompts": 4, "continuation_tokens": 4,
+                             "continuation_prompt_tokens": 4, "zero_shot_texts": 20,
                           "probe_pairs": 10})
     suite.update(overrides)
     return suite

@@ -1,4 +1,9 @@
-"""PyTorch variants: fp32/fp16/bf16, torch dynamic INT8, and bitsandbytes NF4 and LLM.int8."""
+"""PyTorch variants: fp32/fp16/bf16, torch dynamic INT8, and bitsandbytes NF4 and LLM.int8.
+
+The model class comes from the suite's task (a sequence classifier, or a causal LM wrapped in
+:class:`~quantbench.backends.base.CausalLMVariant`). A causal LM's lm_head stays in float unless
+the method option ``quantize_lm_head`` is set; the record says which (``quant_config.lm_head``).
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,9 @@ import numpy as np
 import torch
 
 from quantbench import devices
-from quantbench.backends.base import (BuildInfo, BuildSettings, ModelSource, Variant, directory_size,
-                                      require_quantized)
+from quantbench.errors import QuantbenchError
+from quantbench.backends.base import (BuildInfo, BuildSettings, CausalLMVariant, ModelSource, Variant,
+                                      directory_size, require_quantized)
 
 
 class PyTorchVariant(Variant):
@@ -54,15 +60,49 @@ def logical_param_count(path: Path) -> int:
     return total
 
 
-def _load(source: ModelSource, **kwargs) -> torch.nn.Module:
-    from transformers import AutoModelForSequenceClassification
-
-    from quantbench import cache
+def _load(source: ModelSource, settings: BuildSettings, **kwargs) -> torch.nn.Module:
+    from quantbench import cache, tasks
 
     if Path(source.path).resolve().is_relative_to(cache.cache_root().resolve()):
         kwargs["use_safetensors"] = True  # from our cache: safetensors only, never a pickle
-    return AutoModelForSequenceClassification.from_pretrained(
+    return tasks.get(settings.task).model_class().from_pretrained(
         source.path, trust_remote_code=source.trust_remote_code, **kwargs)
+
+
+def is_causal(settings: BuildSettings) -> bool:
+    from quantbench import tasks
+
+    return settings.task == tasks.GENERATION
+
+
+def pad_token_id(model) -> int:
+    """The id generate pads with: the model's pad token, else its EOS (the GGUF has no pad)."""
+    for value in (model.generation_config.pad_token_id, model.config.pad_token_id, model.config.eos_token_id):
+        if isinstance(value, (list, tuple)):
+            value = value[0] if value else None
+        if value is not None:
+            return int(value)
+    raise QuantbenchError("the causal LM has neither a pad nor an EOS token id; generate cannot pad")
+
+
+def skipped_linear_names(model, settings: BuildSettings) -> set[str]:
+    """Linear modules a method leaves in float: a causal LM's lm_head, unless quantize_lm_head."""
+    if not is_causal(settings) or settings.options.get("quantize_lm_head", False):
+        return set()
+    return {"lm_head"}
+
+
+def lm_head_config(model, settings: BuildSettings, quantized_type: type | None = None) -> dict[str, Any]:
+    """What a causal LM's record says about its lm_head and embeddings (nothing for a classifier)."""
+    if not is_causal(settings):
+        return {}
+    head = getattr(model, "lm_head", None)
+    if quantized_type is not None and head is not None:
+        state = "quantized" if isinstance(head, quantized_type) else "float"
+    else:
+        state = "float" if "lm_head" in skipped_linear_names(model, settings) else "quantized"
+    return {"lm_head": state, "embeddings": "float",
+            "tied_embeddings": bool(getattr(model.config, "tie_word_embeddings", False))}
 
 
 def _saved_size(model: torch.nn.Module, save: Callable[[torch.nn.Module, Path], None]) -> int:
@@ -82,16 +122,22 @@ def _save_state_dict(model: torch.nn.Module, out: Path) -> None:
 
 
 def _finish(model, source: ModelSource, settings: BuildSettings, *, quant: str, started: float, layers: int,
-            config: dict[str, Any], save=_save_pretrained) -> PyTorchVariant:
+            config: dict[str, Any], save=_save_pretrained) -> Variant:
     size = _saved_size(model, save) if settings.measure_size else 0
     info = BuildInfo(disk_size_bytes=size, param_count=logical_param_count(source.path),
                      quantized_layers=layers, quant_config=config, build_seconds=time.perf_counter() - started)
+    if is_causal(settings):
+        model.eval()
+        pad = pad_token_id(model)
+        model.generation_config.pad_token_id = pad  # generate() would otherwise warn every call
+        return CausalLMVariant(model, quant=quant, backend="pytorch", device=settings.device, info=info,
+                               pad_token_id=pad)
     return PyTorchVariant(model, quant=quant, device=settings.device, info=info)
 
 
 def _build_float(source: ModelSource, settings: BuildSettings, quant: str, dtype: torch.dtype) -> PyTorchVariant:
     started = time.perf_counter()
-    model = _load(source, dtype=dtype).to("cuda:0" if settings.device == "cuda" else settings.device)
+    model = _load(source, settings, dtype=dtype).to("cuda:0" if settings.device == "cuda" else settings.device)
     layers = 0
     if dtype != torch.float32:
         layers = require_quantized(quant, sum(isinstance(m, torch.nn.Linear) and m.weight.dtype == dtype
@@ -118,15 +164,20 @@ def build_dynamic_int8(source: ModelSource, settings: BuildSettings) -> PyTorchV
     from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantLinear
 
     started = time.perf_counter()
-    model = _load(source, dtype=torch.float32)
+    model = _load(source, settings, dtype=torch.float32)
+    skip = skipped_linear_names(model, settings)
+    # By name, so lm_head can stay float; for a classifier every Linear is quantized, as before.
+    spec = {name: torch.ao.quantization.default_dynamic_qconfig for name, module in model.named_modules()
+            if isinstance(module, torch.nn.Linear) and name not in skip}
     with warnings.catch_warnings():
         # Deprecated in favour of torchao, still correct in torch 2.x; kept behind the registry.
         warnings.simplefilter("ignore", DeprecationWarning)
-        quantized = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        quantized = torch.ao.quantization.quantize_dynamic(model, spec, dtype=torch.qint8)
     layers = require_quantized("dynamic_int8", sum(isinstance(m, DynamicQuantLinear) for m in quantized.modules()),
                                "dynamic int8 Linear modules")
     config = {"method": "dynamic_int8", "library": "torch.ao.quantization.quantize_dynamic",
-              "modules": ["Linear"], "weight_dtype": "qint8", "engine": torch.backends.quantized.engine}
+              "modules": ["Linear"], "weight_dtype": "qint8", "engine": torch.backends.quantized.engine,
+              **lm_head_config(quantized, settings, DynamicQuantLinear)}
     return _finish(quantized, source, settings, quant="dynamic_int8", started=started, layers=layers,
                    config=config, save=_save_state_dict)
 
@@ -140,9 +191,12 @@ def _build_bnb(source: ModelSource, settings: BuildSettings, *, quant: str, bnb_
     started = time.perf_counter()
     # Non-quantized parts stay float32 on the CPU; bitsandbytes' default fp16 is a GPU habit.
     dtype = torch.float32 if settings.device == "cpu" else torch.float16
-    model = _load(source, quantization_config=bnb_config, device_map=_device_map(settings.device), dtype=dtype)
+    model = _load(source, settings, quantization_config=bnb_config, device_map=_device_map(settings.device),
+                  dtype=dtype)
     layers = require_quantized(quant, sum(isinstance(m, module_type) for m in model.modules()),
                                f"{module_type.__name__} modules")
+    # transformers keeps lm_head (and a tied one) in float under bitsandbytes: recorded, not assumed.
+    config = {**config, **lm_head_config(model, settings, module_type)}
     return _finish(model, source, settings, quant=quant, started=started, layers=layers, config=config)
 
 
