@@ -1,14 +1,17 @@
 """ONNX Runtime variants: optimum-onnx exports the model, ORTQuantizer quantizes it.
 
 The fp32 export and each quantized model are cached on disk under a key that hashes the
-checkpoint, the method's settings, the calibration data and the library versions. Timing
-calls ``InferenceSession.run`` directly: the runtime itself, with no wrapper in the way.
+checkpoint, the method's settings, the calibration data and the library versions. A classifier
+is timed through ``InferenceSession.run`` directly: the runtime itself, with no wrapper in the
+way. A causal LM is exported with its KV cache and run through ``ORTModelForCausalLM``, whose
+``generate`` feeds the cache back step by step (the same session options apply).
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import platform
+import shutil
 import time
 from collections import Counter
 from pathlib import Path
@@ -17,8 +20,9 @@ from typing import Any
 import numpy as np
 
 from quantbench import cache
-from quantbench.backends.base import (BuildInfo, BuildSettings, ModelSource, Variant, directory_size,
-                                      require_quantized)
+from quantbench import tasks
+from quantbench.backends.base import (BuildInfo, BuildSettings, CausalLMVariant, ModelSource, Variant,
+                                      directory_size, require_quantized)
 from quantbench.backends.pytorch import logical_param_count
 from quantbench.errors import QuantbenchError
 
@@ -123,23 +127,46 @@ class OrtVariant(Variant):
         self.session = None
 
 
-def _export_fp32(source: ModelSource) -> tuple[Path, bool, float]:
-    """The fp32 ONNX export of ``source`` (cached); returns (dir, was_cached, seconds)."""
-    entry = cache.entry_path("onnx", f"{source.name}-fp32-{cache.content_key(source.fingerprint, _versions())}")
+def _is_causal(settings: BuildSettings) -> bool:
+    return settings.task == tasks.GENERATION
+
+
+def _export_fp32(source: ModelSource, settings: BuildSettings) -> tuple[Path, bool, float]:
+    """The fp32 ONNX export of ``source`` for the task (cached); returns (dir, was_cached, seconds)."""
+    # A causal LM's export (with KV cache) is another artifact; the classifier's key is unchanged.
+    task_key = ("text-generation-with-past",) if _is_causal(settings) else ()
+    entry = cache.entry_path("onnx", f"{source.name}-fp32-{cache.content_key(source.fingerprint, _versions(), *task_key)}")
     if cache.is_complete(entry):
         return entry, True, 0.0
-    from optimum.onnxruntime import ORTModelForSequenceClassification  # heavy; only to export
+    model_class = tasks.get(settings.task).ort_model_class()  # heavy; only to export
     started = time.perf_counter()
     with cache.building(entry, {"model": source.name, "fingerprint": source.fingerprint, "versions": _versions()}) as out:
-        model = ORTModelForSequenceClassification.from_pretrained(
-            source.path, export=True, trust_remote_code=source.trust_remote_code, provider="CPUExecutionProvider")
+        extra = {"use_cache": True} if _is_causal(settings) else {}
+        model = model_class.from_pretrained(source.path, export=True, trust_remote_code=source.trust_remote_code,
+                                            provider="CPUExecutionProvider", **extra)
         model.save_pretrained(out)
         del model
     return entry, False, time.perf_counter() - started
 
 
+def _causal_variant(onnx_path: Path, settings: BuildSettings, *, quant: str, info: BuildInfo) -> CausalLMVariant:
+    from optimum.onnxruntime import ORTModelForCausalLM
+
+    from quantbench.backends.pytorch import pad_token_id
+
+    provider = "CUDAExecutionProvider" if settings.device == "cuda" else "CPUExecutionProvider"
+    model = ORTModelForCausalLM.from_pretrained(onnx_path.parent, file_name=onnx_path.name, use_cache=True,
+                                                provider=provider, session_options=session_options(settings.threads))
+    if settings.device == "cuda" and model.providers[0] != "CUDAExecutionProvider":
+        raise QuantbenchError(f"onnxruntime did not start on CUDA (providers: {model.providers})")
+    pad = pad_token_id(model)
+    model.generation_config.pad_token_id = pad
+    return CausalLMVariant(model, quant=quant, backend="onnxruntime", device=settings.device, info=info,
+                           pad_token_id=pad)
+
+
 def _variant(onnx_path: Path, source: ModelSource, settings: BuildSettings, *, quant: str, started: float,
-             cached: bool, config: dict[str, Any], quantized: bool, saved_seconds: float = 0.0) -> OrtVariant:
+             cached: bool, config: dict[str, Any], quantized: bool, saved_seconds: float = 0.0) -> Variant:
     count, histogram = count_quantized_ops(onnx_path)
     if quantized:
         require_quantized(quant, count, "quantized ONNX ops")
@@ -148,12 +175,16 @@ def _variant(onnx_path: Path, source: ModelSource, settings: BuildSettings, *, q
                      quant_config={**config, "onnx_ops": histogram, "session_config": SESSION_CONFIG}, cached=cached, artifact=str(onnx_path),
                      saved_seconds=round(saved_seconds, 2),
                      build_seconds=time.perf_counter() - started)
+    if _is_causal(settings):
+        variant = _causal_variant(onnx_path, settings, quant=quant, info=info)
+        info.build_seconds = time.perf_counter() - started
+        return variant
     return OrtVariant(onnx_path, quant=quant, device=settings.device, threads=settings.threads, info=info)
 
 
 def build_fp32(source: ModelSource, settings: BuildSettings) -> OrtVariant:
     started = time.perf_counter()
-    export_dir, cached, seconds = _export_fp32(source)
+    export_dir, cached, seconds = _export_fp32(source, settings)
     return _variant(export_dir / "model.onnx", source, settings, quant="fp32", started=started, cached=cached,
                     config={"method": "fp32", "format": "onnx"}, quantized=False,
                     saved_seconds=seconds if cached else 0.0)
@@ -177,6 +208,9 @@ def _quantize(source: ModelSource, settings: BuildSettings, *, static: bool) -> 
     per_channel = bool(settings.options.get("per_channel", False))
     config: dict[str, Any] = {"method": quant, "library": "optimum-onnx ORTQuantizer", "isa": isa,
                               "per_channel": per_channel}
+    if _is_causal(settings):
+        config.update(task=settings.task, lm_head="quantized", embeddings="float",
+                      note="ORTQuantizer quantizes every MatMul, lm_head included")
     if static:
         split = settings.calibration
         if split is None or len(split) == 0:
@@ -191,12 +225,15 @@ def _quantize(source: ModelSource, settings: BuildSettings, *, static: bool) -> 
         meta = cache.read_meta(entry)
         config, saved = meta["config"], float(meta.get("build_seconds", 0.0))
     else:
-        export_dir, _, export_seconds = _export_fp32(source)
+        export_dir, _, export_seconds = _export_fp32(source, settings)
         meta = {"config": config, "versions": _versions()}
         with cache.building(entry, meta) as out:
-            config.update(_run_quantizer(export_dir, out, source, settings, static=static, isa=isa,
-                                         per_channel=per_channel),
+            run = _run_decoder_static if static and _is_causal(settings) else _run_quantizer
+            config.update(run(export_dir, out, source, settings, static=static, isa=isa, per_channel=per_channel),
                           export_seconds=round(export_seconds, 2))
+            for name in ("config.json", "generation_config.json"):  # ORTModelForCausalLM reads them
+                if (export_dir / name).is_file():
+                    shutil.copy2(export_dir / name, out / name)
             meta["build_seconds"] = round(time.perf_counter() - started, 2)
     return _variant(entry / "model_quantized.onnx", source, settings, quant=quant, started=started, cached=cached,
                     config=config, quantized=True, saved_seconds=saved)
@@ -221,6 +258,63 @@ def _run_quantizer(export_dir: Path, out: Path, source: ModelSource, settings: B
         (out / "augmented_model.onnx").unlink(missing_ok=True)
     quantizer.quantize(save_dir=out, quantization_config=qconfig, calibration_tensors_range=ranges)
     return {"format": qconfig.format.name, "operators": list(qconfig.operators_to_quantize)}
+
+
+class _DecoderCalibration:
+    """Feeds a causal LM's ONNX graph one calibration text at a time, with an empty KV cache.
+
+    optimum's ``ORTQuantizer.fit`` feeds only the columns of a ``datasets.Dataset``; a decoder
+    with past_key_values inputs also needs position ids and zero-length cache tensors, which a
+    Dataset cannot hold. So static calibration of a decoder calls ONNX Runtime's own
+    ``quantize_static`` with this reader (the prefill pass: what the cache then starts from).
+    """
+
+    def __init__(self, onnx_path: Path, rows: list[list[int]]):
+        import onnx
+
+        graph = onnx.load(str(onnx_path), load_external_data=False).graph
+        self.past = {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.input
+                     if i.name.startswith("past_key_values")}
+        self.names = {i.name for i in graph.input}
+        self.rows = iter(rows)
+
+    def get_next(self):
+        row = next(self.rows, None)
+        if row is None:
+            return None
+        ids = np.asarray([row], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids),
+                "position_ids": np.arange(ids.shape[1], dtype=np.int64)[None]}
+        for name, (_, heads, _, head_dim) in self.past.items():
+            feed[name] = np.zeros((1, heads, 0, head_dim), dtype=np.float32)
+        return {k: v for k, v in feed.items() if k in self.names}
+
+
+def _run_decoder_static(export_dir: Path, out: Path, source: ModelSource, settings: BuildSettings, *, static: bool,
+                        isa: str, per_channel: bool) -> dict[str, Any]:
+    """Static int8 (QDQ) for a causal LM: ONNX Runtime's quantize_static on calibration texts."""
+    from onnxruntime.quantization import CalibrationMethod, quantize_static
+    from optimum.onnxruntime.configuration import AutoQuantizationConfig
+    from transformers import AutoTokenizer
+
+    from quantbench.tasks.text_generation import bos_id
+
+    qconfig = getattr(AutoQuantizationConfig, isa)(is_static=True, per_channel=per_channel)
+    tokenizer = AutoTokenizer.from_pretrained(source.path, trust_remote_code=source.trust_remote_code)
+    bos = bos_id(tokenizer)
+    rows = [([bos] if bos is not None else []) + tokenizer(t, add_special_tokens=False)["input_ids"]
+            for t in settings.calibration.texts]
+    rows = [r[:settings.seq_len] for r in rows if len(r) > 1]
+    method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+              "percentile": CalibrationMethod.Percentile}[settings.calibration_method]
+    quantize_static(str(export_dir / "model.onnx"), str(out / "model_quantized.onnx"),
+                    _DecoderCalibration(export_dir / "model.onnx", rows), quant_format=qconfig.format,
+                    op_types_to_quantize=list(qconfig.operators_to_quantize), per_channel=qconfig.per_channel,
+                    reduce_range=qconfig.reduce_range, activation_type=qconfig.activations_dtype,
+                    weight_type=qconfig.weights_dtype, calibrate_method=method)
+    return {"format": qconfig.format.name, "operators": list(qconfig.operators_to_quantize),
+            "library": "onnxruntime.quantization.quantize_static (decoder with KV-cache inputs)",
+            "calibration_rows": len(rows)}
 
 
 def build_dynamic_int8(source: ModelSource, settings: BuildSettings) -> OrtVariant:
