@@ -17,7 +17,7 @@ import jinja2
 from markupsafe import Markup
 
 from quantbench.reports import charts
-from quantbench.reports.model import Analysis, VariantSummary, short_labels
+from quantbench.reports.model import Analysis, VariantSummary, pareto_front, short_labels
 from quantbench.results import METRICS
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -52,10 +52,14 @@ class Column:
 
 COLUMNS = (
     Column("model", "Model", False), Column("quant", "Quant", False), Column("backend", "Backend", False),
-    Column("device", "Device", False), Column("batch_size", "Batch"), Column("seq_len", "Seq"),
+    Column("device", "Device", False), Column("batch_size", "Batch"), Column("seq_len", "Seq / prompt"),
+    Column("new_tokens", "New tokens"),
     Column("latency_p50_ms", "p50 ms"), Column("latency_p95_ms", "p95 ms"),
-    Column("throughput_samples_per_s", "samples/s"), Column("peak_rss_mb", "Peak RSS MB"),
-    Column("disk_size_mb", "Disk MB"), Column("accuracy", "Accuracy"),
+    Column("throughput_samples_per_s", "samples/s"),
+    Column("ttft_p50_ms", "TTFT ms"), Column("tpot_p50_ms", "TPOT ms"), Column("decode_tokens_per_s", "decode tok/s"),
+    Column("peak_rss_mb", "Peak RSS MB"),
+    Column("disk_size_mb", "Disk MB"), Column("perplexity", "PPL"), Column("kl_divergence", "KL"),
+    Column("top1_agreement", "Top-1"), Column("accuracy", "Accuracy"),
     Column("accuracy_delta_pts", "Δ acc pts"), Column("dp_difference", "DP diff"),
     Column("eo_difference", "EO diff"), Column("flip_rate", "Flip rate"),
     Column("speedup", "Speed-up vs fp32"),
@@ -66,7 +70,7 @@ def _cell(row, column: Column) -> dict[str, Any]:
     if column.key in ("model", "quant", "backend", "device"):
         text = getattr(row.variant, column.key)
         return {"text": text, "sort": text}
-    if column.key in ("batch_size", "seq_len"):
+    if column.key in ("batch_size", "seq_len", "new_tokens"):
         value = getattr(row, column.key)
         return {"text": "—" if value is None else str(value), "sort": "" if value is None else value}
     value = row.speedup if column.key == "speedup" else row.metrics.get(column.key)
@@ -129,8 +133,8 @@ def build_charts(analysis: Analysis) -> list[dict[str, Any]]:
     panels: dict[tuple, dict] = {}
     for row in analysis.rows:
         p50 = row.metrics.get("latency_p50_ms")
-        if p50 is None or row.batch_size is None:
-            continue
+        if p50 is None or row.batch_size is None or row.test == "test_generation":
+            continue  # generation cells get their own TTFT and tokens/s charts
         v = row.variant
         panel = panels.setdefault((v.model, v.device, v.machine, row.seq_len), {})
         panel.setdefault((v.quant, v.backend), {})[row.batch_size] = p50
@@ -149,6 +153,7 @@ def build_charts(analysis: Analysis) -> list[dict[str, Any]]:
                               y_title="p50 latency (ms)"))
     if not panels:
         add("latency", "Latency vs batch size", "", None, "No latency measured in this run.")
+    _generation_charts(analysis, add, kind_color, labels)
 
     variants = analysis.variants[:MAX_BARS]
     more = f" Showing {MAX_BARS} of {len(analysis.variants)} variants." if len(analysis.variants) > MAX_BARS else ""
@@ -202,6 +207,48 @@ def build_charts(analysis: Analysis) -> list[dict[str, Any]]:
     return out
 
 
+def _generation_charts(analysis: Analysis, add, kind_color: dict, labels: dict) -> None:
+    """TTFT and decode tokens/s against batch size, and quality loss against decode speed-up."""
+    for metric, title, unit, better in (("ttft_p50_ms", "Time to first token (p50)", "ms", "Lower"),
+                                        ("decode_tokens_per_s", "Decode tokens/s", "tokens/s", "Higher")):
+        panels: dict[tuple, dict] = {}
+        for row in analysis.rows:
+            value = row.metrics.get(metric)
+            if value is None or row.test != "test_generation":
+                continue
+            v = row.variant
+            panel = panels.setdefault((v.model, v.device, v.machine, row.seq_len, row.new_tokens), {})
+            panel.setdefault((v.quant, v.backend), {})[row.batch_size] = value
+        for i, ((model, device, machine, prompt, new), series) in enumerate(sorted(panels.items(), key=str)):
+            if i == MAX_LINE_CHARTS:
+                break
+            chart_id = f"{metric.split('_')[0]}-{i}"
+            where = " · ".join(str(x) for x in (model, device, machine, f"prompt {prompt}", f"{new} new tokens") if x)
+            ordered = sorted(series.items())
+            add(chart_id, f"{title} vs batch size — {where}", f"{better} is better.",
+                charts.line_chart(chart_id=chart_id, title=f"{title} vs batch size, {where}",
+                                  categories=sorted({b for pts in series.values() for b in pts}, key=_num_key),
+                                  series=[(f"{q} · {b}", pts) for (q, b), pts in ordered],
+                                  colors=[kind_color[k] for k, _ in ordered], x_title="batch size",
+                                  y_title=f"{title} ({unit})"))
+    generation = [s for s in analysis.variants if s.is_generation and s.speedup is not None]
+    if not generation:
+        return
+    use_kl = all(s.quality.get("kl_divergence") is not None for s in generation)
+    name, axis = ("kl_divergence", "KL vs fp32 (nats)") if use_kl else ("perplexity_delta_pct", "ΔPPL vs fp32 (%)")
+    scored = [s for s in generation if s.quality.get(name) is not None]
+    # Both axes maximised for the front: speed-up, and the negated quality loss.
+    front = pareto_front([(s.speedup, -s.quality[name]) for s in scored])
+    points = [(labels[s.variant], s.speedup, s.quality[name], on) for s, on in zip(scored, front)]
+    add("generation-pareto", f"{'KL divergence' if use_kl else 'Perplexity change'} vs decode speed-up",
+        "Decode speed-up is fp32's TPOT p50 over the variant's (geometric mean over batch sizes), against fp32 on "
+        "pytorch for the same model and device. Down and right is better; the Pareto front holds the variants "
+        "nothing else beats on both.",
+        charts.scatter_chart(chart_id="generation-pareto", title="Quality loss vs decode speed-up", points=points,
+                             x_title="decode speed-up over fp32 (x)", y_title=axis) if points else None,
+        "" if points else "Needs perplexity/KL and generation timings for the same variants.")
+
+
 def _bars(add, chart_id: str, title: str, caption: str, bars: list, unit: str, colors: list[str]) -> None:
     if any(v is not None for _, v in bars):
         add(chart_id, title, caption, charts.bar_chart(chart_id=chart_id, title=title, bars=bars, unit=unit,
@@ -239,6 +286,9 @@ def context(analysis: Analysis, *, command: str | None = None) -> dict[str, Any]
         "recommendations": analysis.recommendations,
         "has_accuracy": analysis.has_accuracy,
         "tolerance": analysis.fairness_tolerance,
+        "quality_budget": analysis.quality_budget,
+        "baseline_notes": sorted({str(r.extra_info["baseline_note"]) for r in run.records
+                                  if r.extra_info.get("baseline_note")}),
         "fairness_rows": fairness_rows,
         "failed": run.failed,
         "skipped": run.skipped,
@@ -246,7 +296,8 @@ def context(analysis: Analysis, *, command: str | None = None) -> dict[str, Any]
         "metrics_help": {c.key: METRICS[c.key].description for c in COLUMNS if c.key in METRICS},
         # Machine-readable copy of the table for anyone scripting against the page.
         "data": {"cells": [{"id": r.cell_id, "test": r.test, "variant": r.variant.label,
-                            "batch_size": r.batch_size, "seq_len": r.seq_len, "speedup": r.speedup,
+                            "batch_size": r.batch_size, "seq_len": r.seq_len, "new_tokens": r.new_tokens,
+                            "speedup": r.speedup,
                             "metrics": r.metrics} for r in analysis.rows]},
     }
 

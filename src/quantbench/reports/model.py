@@ -4,9 +4,13 @@ Pure functions over a :class:`~quantbench.results.Run`; no HTML here, so the HTM
 ``report.json`` and the model cards all tell the same story.
 
 A sweep writes two kinds of records for one variant (model x quant x backend x device):
-*performance* records, one per batch size and sequence length (``test_latency``), and
-*quality* records (``test_accuracy``, maybe ``test_fairness``) measured once per variant.
-A table row is one performance record joined with its variant's quality figures.
+*performance* records, one per batch size and sequence length (``test_latency``) or per batch
+size, prompt length and new tokens (``test_generation``), and *quality* records
+(``test_accuracy``, ``test_fairness``, ``test_perplexity``) measured once per variant. A table
+row is one performance record joined with its variant's quality figures.
+
+A generation model's speed-up is its decode speed (TPOT p50) against fp32's, and its
+recommendation uses the suite's quality budget (KL, ΔPPL) instead of the 99 %-accuracy rule.
 """
 
 from __future__ import annotations
@@ -24,6 +28,12 @@ FAIRNESS_GUARDS = ("dp_difference", "eo_difference", "flip_rate")
 #: A recommended variant keeps at least this share of the fp32 accuracy.
 ACCURACY_KEEP = 0.99
 DEFAULT_FAIRNESS_TOLERANCE = 0.02
+#: The recommendation's rule for generation models when a run names none (suite.py has the same).
+DEFAULT_QUALITY_BUDGET = {"kl_divergence": 0.05, "perplexity_delta_pct": 3.0}
+#: budget key -> (metric, True when the figure must stay at or below the budget)
+_BUDGET_RULES = {"kl_divergence": ("kl_divergence", True), "perplexity_delta_pct": ("perplexity_delta_pct", True),
+                 "top1_agreement_min": ("top1_agreement", False),
+                 "accuracy_delta_pts_min": ("accuracy_delta_pts", False)}
 REFERENCE_QUANT = "fp32"
 REFERENCE_BACKEND = "pytorch"
 
@@ -57,11 +67,16 @@ class Row:
     test: str
     cell_id: str
     batch_size: Any
-    seq_len: Any
+    seq_len: Any  # the sequence length, or a generation cell's prompt length
     dataset: str | None
     metrics: dict[str, float]
     speedup: float | None = None
     reference: str | None = None  # cell_id of the fp32 row the speed-up divides by
+    new_tokens: Any = None  # generation cells only
+
+    @property
+    def shape(self) -> tuple:
+        return (self.test, self.batch_size, self.seq_len, self.new_tokens)
 
 
 @dataclass
@@ -83,6 +98,10 @@ class VariantSummary:
     @property
     def dataset(self) -> str | None:
         return self.quality_extra.get("dataset") or self.perf_extra.get("dataset")
+
+    @property
+    def is_generation(self) -> bool:
+        return any(r.test == "test_generation" for r in self.rows) or "perplexity" in self.quality
 
     def metric(self, name: str) -> float | None:
         """A variant-level figure: quality first, else the worst (max) over its cells."""
@@ -109,6 +128,7 @@ class Analysis:
     variants: list[VariantSummary]
     recommendations: list[Recommendation]
     fairness_tolerance: float
+    quality_budget: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_QUALITY_BUDGET))
 
     @property
     def has_accuracy(self) -> bool:
@@ -157,7 +177,14 @@ def pareto_front(points: list[tuple[float, float]]) -> list[bool]:
 
 
 def _latency(metrics: dict[str, float]) -> float | None:
-    return metrics.get("latency_p50_ms", metrics.get("latency_mean_ms"))
+    """What a speed-up divides: decode time per token for generation, else the batch latency."""
+    return metrics.get("tpot_p50_ms", metrics.get("latency_p50_ms", metrics.get("latency_mean_ms")))
+
+
+def _row(variant: Variant, record: BenchmarkRecord, metrics: dict[str, float]) -> Row:
+    p = record.params
+    return Row(variant, record.test, record.cell_id, p.get("batch_size"), p.get("seq_len", p.get("prompt_len")),
+               record.extra_info.get("dataset"), metrics, new_tokens=p.get("new_tokens"))
 
 
 def analyse(run: Run) -> Analysis:
@@ -168,8 +195,7 @@ def analyse(run: Run) -> Analysis:
         variant = variant_of(record)
         summary = summaries.setdefault(variant, VariantSummary(variant))
         if is_perf_record(record):
-            row = Row(variant, record.test, record.cell_id, record.params.get("batch_size"),
-                      record.params.get("seq_len"), record.extra_info.get("dataset"), dict(record.metrics))
+            row = _row(variant, record, dict(record.metrics))
             rows.append(row)
             summary.rows.append(row)
             summary.perf_extra = summary.perf_extra or record.extra_info
@@ -181,8 +207,7 @@ def analyse(run: Run) -> Analysis:
     for record in quality_records:
         summary = summaries[variant_of(record)]
         if not summary.rows:
-            row = Row(summary.variant, record.test, record.cell_id, record.params.get("batch_size"),
-                      record.params.get("seq_len"), record.extra_info.get("dataset"), {})
+            row = _row(summary.variant, record, {})
             rows.append(row)
             summary.rows.append(row)
     for summary in summaries.values():
@@ -197,8 +222,9 @@ def analyse(run: Run) -> Analysis:
         summary.on_pareto_front = front
 
     tolerance = float(run.suite.get("fairness_tolerance", DEFAULT_FAIRNESS_TOLERANCE))
+    budget = dict(run.suite.get("quality_budget") or DEFAULT_QUALITY_BUDGET)
     variants = sorted(summaries.values(), key=lambda s: s.variant)
-    return Analysis(run, rows, variants, recommend(variants, tolerance=tolerance), tolerance)
+    return Analysis(run, rows, variants, recommend(variants, tolerance=tolerance, budget=budget), tolerance, budget)
 
 
 def _speedups(summaries: dict[Variant, VariantSummary]) -> None:
@@ -207,10 +233,10 @@ def _speedups(summaries: dict[Variant, VariantSummary]) -> None:
         summary.reference = ref_variant
         if ref_variant is None:
             continue
-        ref_rows = {(r.test, r.batch_size, r.seq_len): r for r in summaries[ref_variant].rows}
+        ref_rows = {r.shape: r for r in summaries[ref_variant].rows}
         ratios = []
         for row in summary.rows:
-            ref = ref_rows.get((row.test, row.batch_size, row.seq_len))
+            ref = ref_rows.get(row.shape)
             mine, theirs = _latency(row.metrics), _latency(ref.metrics) if ref else None
             if mine and theirs:
                 row.speedup, row.reference = theirs / mine, ref.cell_id
@@ -251,8 +277,40 @@ def _keeps_fairness(summary: VariantSummary, ref: VariantSummary | None, toleran
     return True, ""
 
 
-def recommend(variants: list[VariantSummary], *, tolerance: float) -> list[Recommendation]:
-    """Per device (and model): the fastest variant keeping 99% of fp32 accuracy and fairness."""
+def _within_budget(summary: VariantSummary, budget: dict[str, float]) -> tuple[bool, str]:
+    """A generation variant's quality against the suite's budget (fp32 is within it by definition)."""
+    if summary.variant.is_fp32:
+        return True, ""
+    for key, limit in budget.items():
+        metric, at_most = _BUDGET_RULES[key]
+        value = summary.quality.get(metric)
+        if value is None:
+            return False, f"no {metric} measured"
+        if (value > limit) if at_most else (value < limit):
+            unit = " %" if metric == "perplexity_delta_pct" else ""
+            return False, f"{metric} {value:+.4g}{unit} {'>' if at_most else '<'} budget {limit:g}{unit}"
+    return True, ""
+
+
+def _quality_note(summary: VariantSummary) -> str:
+    if summary.is_generation:
+        kl, ppl = summary.quality.get("kl_divergence"), summary.quality.get("perplexity_delta_pct")
+        return f"KL {fmt_float(kl)}, ΔPPL {fmt_float(ppl, '+.2f')} %"
+    return f"accuracy {summary.accuracy:.4f}"
+
+
+def fmt_float(value: float | None, spec: str = ".4g") -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def recommend(variants: list[VariantSummary], *, tolerance: float,
+              budget: dict[str, float] | None = None) -> list[Recommendation]:
+    """Per device (and model): the fastest variant keeping fp32's quality and fairness.
+
+    Quality means 99 % of fp32 accuracy for a classifier and the quality budget for a
+    generation model (whose speed is its decode speed).
+    """
+    budget = DEFAULT_QUALITY_BUDGET if budget is None else budget
     by_variant = {s.variant: s for s in variants}
     groups: dict[tuple[str, str], list[VariantSummary]] = {}
     for summary in variants:
@@ -260,7 +318,8 @@ def recommend(variants: list[VariantSummary], *, tolerance: float) -> list[Recom
     out = []
     for (device, model), members in sorted(groups.items()):
         fastest_first = sorted(members, key=lambda s: -(s.speedup or 0))
-        if not any(s.accuracy is not None for s in members):
+        generation = any(s.is_generation for s in members)
+        if not generation and not any(s.accuracy is not None for s in members):
             top = fastest_first[0] if fastest_first and fastest_first[0].speedup else None
             speed = f" By speed alone the fastest is {top.variant.label} ({top.speedup:.2f}x fp32)." if top else ""
             out.append(Recommendation(device, model, "no-accuracy", None,
@@ -273,22 +332,24 @@ def recommend(variants: list[VariantSummary], *, tolerance: float) -> list[Recom
             if summary.speedup is None:
                 rejected.append((summary.variant.label, "no speed-up over fp32 measured"))
                 continue
-            ok, why = _keeps_accuracy(summary, ref)
+            ok, why = _within_budget(summary, budget) if generation else _keeps_accuracy(summary, ref)
             if ok:
                 ok, why = _keeps_fairness(summary, ref, tolerance)
             if not ok:
                 rejected.append((summary.variant.label, why))
             elif chosen is None:
                 chosen = summary
+        rule = ("stays within the quality budget (" + ", ".join(f"{k} {v:g}" for k, v in budget.items()) + ")"
+                if generation else "keeps 99% of fp32 accuracy")
         if chosen is None:
             out.append(Recommendation(device, model, "none", None,
-                                      "No variant keeps 99% of fp32 accuracy without worsening fairness.",
-                                      rejected))
+                                      f"No variant {rule} without worsening fairness.", rejected))
         else:
+            speed = "decode speed" if generation else "speed"
             out.append(Recommendation(
                 device, model, "ok", chosen,
-                f"use {chosen.variant.quant} on {chosen.variant.backend}: {chosen.speedup:.2f}× the fp32 speed, accuracy "
-                f"{chosen.accuracy:.4f}, fairness within {tolerance:g} of fp32.", rejected))
+                f"use {chosen.variant.quant} on {chosen.variant.backend}: {chosen.speedup:.2f}× the fp32 {speed}, "
+                f"{_quality_note(chosen)}, fairness within {tolerance:g} of fp32.", rejected))
     return out
 
 

@@ -22,6 +22,10 @@ from quantbench.results import METRICS
 
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md.j2"
 TASK = "text-classification"
+GENERATION_TASK = "text-generation"
+#: Language-model quality figures of a generation variant (test_perplexity), for ``model-index``.
+LM_METRICS = ("perplexity", "bits_per_byte", "perplexity_delta_pct", "kl_divergence", "top1_agreement",
+              "continuation_agreement")
 #: Figures that go into ``model-index``; all measured once per variant.
 ACCURACY_METRICS = ("accuracy", "f1_macro", "precision_macro", "recall_macro", "agreement_with_fp32",
                     "accuracy_delta_pts")
@@ -69,28 +73,44 @@ def _base_model(summary: VariantSummary, suite: dict[str, Any]) -> str | None:
     return None
 
 
+def task_of(summary: VariantSummary) -> str:
+    return GENERATION_TASK if summary.is_generation else TASK
+
+
 def eval_results(summary: VariantSummary) -> list[EvalResult]:
     dataset = summary.dataset or "unknown"
     split = summary.quality_extra.get("split") or "test"
     out = []
-    for name in ACCURACY_METRICS + FAIRNESS_METRICS:
+    names = (LM_METRICS if summary.is_generation else ()) + ACCURACY_METRICS + FAIRNESS_METRICS
+    for name in names:
         value = summary.quality.get(name)
         if value is None:
             continue
         on_probe = name in PROBE_METRICS
         out.append(EvalResult(
-            task_type=TASK, dataset_type=slug(PROBE_DATASET if on_probe else dataset),
+            task_type=task_of(summary), dataset_type=slug(PROBE_DATASET if on_probe else dataset),
             dataset_name=PROBE_DATASET if on_probe else dataset, dataset_split=None if on_probe else split,
             metric_type=name, metric_name=METRICS[name].description, metric_value=value))
     return out
 
 
 def _performance_rows(summary: VariantSummary) -> list[list[str]]:
+    if summary.is_generation:
+        return _generation_rows(summary)
     rows = sorted(summary.rows, key=lambda r: (str(r.test), _n(r.batch_size), _n(r.seq_len)))
     return [[md(r.batch_size), md(r.seq_len), fmt(r.metrics.get("latency_p50_ms")),
              fmt(r.metrics.get("latency_p95_ms")), fmt(r.metrics.get("throughput_samples_per_s")),
              fmt(r.metrics.get("peak_rss_mb")), "—" if r.speedup is None else f"{r.speedup:.2f}×"]
             for r in rows if any(k in r.metrics for k in ("latency_p50_ms", "throughput_samples_per_s"))]
+
+
+def _generation_rows(summary: VariantSummary) -> list[list[str]]:
+    """Batch, prompt / new tokens, TTFT, TPOT, decode tokens/s, peak RSS and decode speed-up."""
+    rows = sorted((r for r in summary.rows if r.test == "test_generation"),
+                  key=lambda r: (_n(r.batch_size), _n(r.seq_len), _n(r.new_tokens)))
+    return [[md(r.batch_size), md(f"{r.seq_len} / {r.new_tokens}"), fmt(r.metrics.get("ttft_p50_ms")),
+             fmt(r.metrics.get("tpot_p50_ms")), fmt(r.metrics.get("decode_tokens_per_s")),
+             fmt(r.metrics.get("peak_rss_mb")), "—" if r.speedup is None else f"{r.speedup:.2f}×"] for r in rows]
 
 
 def _n(value: Any) -> tuple:
@@ -120,7 +140,7 @@ def card_context(summary: VariantSummary, analysis: Analysis, *, command: str | 
     extra = {**summary.quality_extra, **summary.perf_extra}
     quant_config = extra.get("quant_config")
     accuracy_rows = []
-    for name in ACCURACY_METRICS:
+    for name in (LM_METRICS if summary.is_generation else ()) + ACCURACY_METRICS:
         mine = summary.quality.get(name)
         theirs = ref.quality.get(name) if ref else None
         if mine is None and theirs is None:
@@ -132,6 +152,8 @@ def card_context(summary: VariantSummary, analysis: Analysis, *, command: str | 
     gpu = qb.get("gpu")
     return {
         "title": md(f"{v.model} · {v.quant} · {v.backend} · {v.device}"),
+        "task": task_of(summary),
+        "baseline_note": md(extra.get("baseline_note")) if extra.get("baseline_note") else "",
         "model": md(v.model), "quant": md(v.quant), "backend": md(v.backend), "device": md(v.device),
         "machine_label": md(v.machine) if v.machine else "",
         "base_model": md(_base_model(summary, run.suite)),
@@ -179,7 +201,7 @@ def card_data(summary: VariantSummary, analysis: Analysis) -> ModelCardData:
         # Only a Hub repo id is valid here; a local path is mentioned in the body instead.
         base_model=base if base and _HUB_ID.match(base) and not Path(base).exists() else None,
         tags=[v.quant, v.backend, "quantbench"] + (["quantization"] if not v.is_fp32 else []),
-        pipeline_tag=TASK,
+        pipeline_tag=task_of(summary),
         eval_results=eval_results(summary) or None,
     )
 
