@@ -164,3 +164,88 @@ def make_run(*, seed: int = 0, models=("minilm",), devices=("cpu",), batch_sizes
             "skipped": skipped or [],
         },
     }
+
+
+# Generation variants: (decode seconds per token at bs1, relative prefill cost, size, proof count,
+# perplexity, KL against fp32).
+_LLM_VARIANTS = {
+    ("fp32", "pytorch"): (0.037, 1.00, 1.00, 0, 286.0, 0.0),
+    ("int8wo", "pytorch"): (0.038, 1.00, 0.41, 210, 284.0, 0.005),
+    ("dynamic_int8", "pytorch"): (0.024, 0.50, 0.41, 210, 1250.0, 1.79),
+    ("nf4", "pytorch"): (0.090, 2.00, 0.30, 210, 300.0, 0.04),
+    ("fp32", "onnxruntime"): (0.030, 0.80, 1.00, 0, 286.0, 0.0),
+    ("dynamic_int8", "onnxruntime"): (0.022, 0.50, 0.30, 270, 310.0, 0.08),
+}
+
+
+def generation_bench(model: str, quant: str, backend: str, device: str, batch_size: int, *, rng: random.Random,
+                     prompt_len: int = 64, new_tokens: int = 32, decode_scale: float = 1.0, rounds: int = 10,
+                     noise: float = 0.03) -> dict[str, Any]:
+    tpot_s, prefill, size, layers, _, _ = _LLM_VARIANTS[(quant, backend)]
+    tpot = [tpot_s * (1 + 0.1 * (batch_size - 1)) * decode_scale * (1 + rng.gauss(0, noise)) for _ in range(rounds)]
+    ttft = [0.12 * prefill * batch_size ** 0.8 * (1 + rng.gauss(0, noise)) for _ in range(rounds)]
+    e2e = [a + b * (new_tokens - 1) for a, b in zip(ttft, tpot)]
+    lat, t_ms, d_ms = _latency_block(e2e), _latency_block(ttft), _latency_block(tpot)
+    cell_id = f"{model}-tweets-{quant}-{backend}-{device}-bs{batch_size}-p{prompt_len}-n{new_tokens}"
+    extra = {
+        "cell_id": cell_id, "dataset": "tweets", "task": "text-generation", "base_model": "org/tiny-llm",
+        "baseline_note": "fp32 = test weights dequantized", "latency_ms": lat,
+        "ttft_ms": {**t_ms, "raw_s": ttft}, "tpot_ms": {**d_ms, "raw_s": tpot},
+        **{f"ttft_{q}_ms": t_ms[q] for q in ("p50", "p90", "p95", "p99")},
+        **{f"tpot_{q}_ms": d_ms[q] for q in ("p50", "p90", "p95", "p99")},
+        "decode_tokens_per_s": batch_size / (d_ms["p50"] / 1000),
+        "total_tokens_per_s": batch_size * new_tokens / (lat["p50"] / 1000),
+        "prefill_tokens_per_s": batch_size * prompt_len / (t_ms["p50"] / 1000),
+        "peak_rss_mb": 540 * size + 4 * batch_size, "disk_size_mb": 513 * size, "param_count": 134_515_008,
+        "quantized_layers": layers, "quant_config": {"method": quant}, "rounds": rounds, "build_seconds": 2.0,
+    }
+    return {
+        "group": "generation", "name": f"test_generation[{cell_id}]",
+        "fullname": f"bench/test_generation.py::test_generation[{cell_id}]",
+        "params": {"model": model, "quant": quant, "backend": backend, "device": device, "batch_size": batch_size,
+                   "prompt_len": prompt_len, "new_tokens": new_tokens, "task": "text-generation"},
+        "param": cell_id, "extra_info": extra, "options": {}, "stats": _stats(e2e),
+    }
+
+
+def perplexity_bench(model: str, quant: str, backend: str, device: str, *, perplexity_scale: float = 1.0
+                     ) -> dict[str, Any]:
+    _, _, _, _, ppl, kl = _LLM_VARIANTS[(quant, backend)]
+    fp32 = _LLM_VARIANTS[("fp32", backend)][4]
+    ppl *= perplexity_scale
+    cell_id = f"{model}-tweets-{quant}-{backend}-{device}"
+    extra = {"cell_id": cell_id, "dataset": "tweets", "perplexity": ppl, "bits_per_byte": 2.55 * ppl / 286,
+             "perplexity_delta_pct": 100 * (ppl / fp32 - 1), "fp32_perplexity": fp32, "kl_divergence": kl,
+             "kl_divergence_p99": kl * 5, "top1_agreement": 1.0 - min(kl, 0.7), "continuation_agreement": 1 - kl / 2,
+             "n_texts": 32, "n_tokens": 1050}
+    return {"group": "lm-quality", "name": f"test_perplexity[{cell_id}]",
+            "fullname": f"bench/test_perplexity.py::test_perplexity[{cell_id}]",
+            "params": {"model": model, "quant": quant, "backend": backend, "device": device,
+                       "task": "text-generation"},
+            "param": cell_id, "extra_info": extra, "options": {}, "stats": _stats([4.0, 4.1, 4.2])}
+
+
+def make_generation_run(*, seed: int = 0, model: str = "tinyllm", variants=tuple(_LLM_VARIANTS),
+                        batch_sizes=(1, 8), decode_scale: float | dict = 1.0, perplexity_scale: float | dict = 1.0,
+                        rounds: int = 10, noise: float = 0.03, with_classification: bool = False) -> dict[str, Any]:
+    """A run file of generation cells (and, with ``with_classification``, a classifier's too)."""
+    rng = random.Random(seed)
+    run = make_run(seed=seed, variants=(("fp32", "pytorch"), ("dynamic_int8", "pytorch"))) \
+        if with_classification else make_run(seed=seed, variants=())
+
+    def pick(value, quant):
+        return value.get(quant, 1.0) if isinstance(value, dict) else value
+
+    for quant, backend in variants:
+        for bs in batch_sizes:
+            run["benchmarks"].append(generation_bench(model, quant, backend, "cpu", bs, rng=rng, rounds=rounds,
+                                                      noise=noise, decode_scale=pick(decode_scale, quant)))
+        run["benchmarks"].append(perplexity_bench(model, quant, backend, "cpu",
+                                                  perplexity_scale=pick(perplexity_scale, quant)))
+        acc = accuracy_bench(model, quant, backend, "cpu", accuracy=0.80, fp32_accuracy=0.80)
+        acc["params"] = {k: v for k, v in acc["params"].items() if k not in ("batch_size", "seq_len")}
+        acc["params"]["task"] = "text-generation"
+        run["benchmarks"].append(acc)
+    run["quantbench"]["suite"] = {"name": "llm", "tasks": {model: "text-generation"},
+                                  "quality_budget": {"kl_divergence": 0.05, "perplexity_delta_pct": 3.0}}
+    return run

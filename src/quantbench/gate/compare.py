@@ -50,7 +50,20 @@ def _moves_with_samples(metric: str) -> bool:
 
 #: Metrics that are the median of the rounds (or batch / median): the samples' ratio CI is
 #: theirs. A tail percentile gets the p-value but no CI, as the CI is not about the tail.
-MEDIAN_BASED = frozenset({"latency_p50_ms", "throughput_samples_per_s", "throughput_tokens_per_s"})
+MEDIAN_BASED = frozenset({"latency_p50_ms", "throughput_samples_per_s", "throughput_tokens_per_s", "ttft_p50_ms",
+                          "tpot_p50_ms", "decode_tokens_per_s", "total_tokens_per_s", "prefill_tokens_per_s"})
+#: Generation metrics computed from the step timer's rounds (extra_info[block]["raw_s"]), not from
+#: the whole generate call that pytest-benchmark timed.
+_ROUND_BLOCKS = {"ttft": "ttft_ms", "prefill": "ttft_ms", "tpot": "tpot_ms", "decode": "tpot_ms"}
+
+
+def samples_for(record: BenchmarkRecord, metric: str) -> tuple[str, list[float]]:
+    """(source name, raw per-round seconds) that ``metric`` is computed from."""
+    block = _ROUND_BLOCKS.get(metric.split("_", 1)[0])
+    raw = (record.extra_info.get(block) or {}).get("raw_s") if block else None
+    if block and isinstance(raw, list) and raw:
+        return block, [float(x) for x in raw]
+    return "rounds", record.samples_s
 
 
 def _sample_ci(metric: str, evidence: Evidence) -> tuple[float, float] | None:
@@ -224,7 +237,7 @@ def gate_runs(baseline: Run, current: Run, *, policy: Policy, strict_machine: bo
                 rows.append(R.Row(cell=cell, key=key, metric=None, verdict=R.MISSING,
                                   outcome=missing_outcome, note=why))
             continue
-        evidence: Evidence | None = None
+        evidence_by_source: dict[str, Evidence] = {}
         cell_drift: Correction | None = drift.correction(key) if drift else None
         for metric in METRICS:  # METRICS order keeps the table stable and readable
             rule = policy.rule_for(metric=metric, test=base.test, cell_id=base.cell_id, params=base.params)
@@ -241,10 +254,15 @@ def gate_runs(baseline: Run, current: Run, *, policy: Policy, strict_machine: bo
                                   note="metric not in the current run"))
                 continue
             sampled = METRICS[metric].kind in SAMPLED_KINDS
-            if sampled and evidence is None:  # one test per cell: p50, p95, throughput share it
-                cur_samples = cell_drift.current_samples(cur.samples_s) if cell_drift else cur.samples_s
-                evidence = compare_samples(base.samples_s, cur_samples, alpha=policy.alpha,
-                                           min_rounds=policy.min_rounds)
+            evidence = None
+            if sampled:  # one test per cell and source of rounds: p50, p95, throughput share it
+                source, base_samples = samples_for(base, metric)
+                if source not in evidence_by_source:
+                    cur_samples = samples_for(cur, metric)[1]
+                    cur_samples = cell_drift.current_samples(cur_samples) if cell_drift else cur_samples
+                    evidence_by_source[source] = compare_samples(base_samples, cur_samples, alpha=policy.alpha,
+                                                                 min_rounds=policy.min_rounds)
+                evidence = evidence_by_source[source]
             rows.append(judge_metric(metric=metric, rule=rule, base=base, cur=cur, policy=policy,
                                      evidence=evidence if sampled else None, cell=cell,
                                      drift=cell_drift if sampled else None,
