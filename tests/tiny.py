@@ -59,7 +59,7 @@ def tiny_suite(model_dir: Path, data_csv: Path, **overrides: Any) -> dict[str, A
         "seq_lens": [16],
         "calibration": {"samples": 16},
         "measure": {"warmup_rounds": 2, "min_rounds": 3, "max_rounds": 5, "min_time_s": 0.0, "max_time_s": 1.0,
-                    "eval_batch_size": 16},
+                    "eval_batch_size": 16, "efficiency": False},
         "fairness": {"probe": False},
     }
     suite.update(overrides)

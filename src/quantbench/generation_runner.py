@@ -58,6 +58,8 @@ def measure_generation(benchmark, pool: VariantPool, cell: Cell) -> dict[str, An
     from quantbench.tasks.text_generation import StepTimer
 
     settings = pool.suite.measure
+    # The machine's limits are measured (once, then cached) before any variant is built or timed.
+    pool.machine_limits(cell.device)
     built = pool.get(cell)
     variant = built.variant
     task = pool.task(cell.model)
@@ -99,5 +101,6 @@ def measure_generation(benchmark, pool: VariantPool, cell: Cell) -> dict[str, An
         **memory_figures,
         "harness_rss_mb": round(memory.rss_bytes() / MB, 2),
     }
+    extra.update(pool.efficiency(cell, extra))
     benchmark.extra_info.update(extra)
     return extra

@@ -69,6 +69,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for name, (_kind, what) in _LIST_OPTIONS.items():
         group.addoption(f"--{name.replace('_', '-')}", dest=f"quantbench_{name}", default=None, metavar="LIST",
                         help=f"narrow the sweep to these comma-separated {what} (env QUANTBENCH_{name.upper()})")
+    group.addoption("--price-per-hour", dest="quantbench_price_per_hour", default=None, metavar="USD",
+                    help="machine price in USD per hour: adds cost per million inferences / output tokens "
+                         "(env QUANTBENCH_PRICE_PER_HOUR; default: the suite's cost.price_per_hour)")
     group.addoption("--threads", dest="quantbench_threads", default=None, metavar="N",
                     help="torch and ONNX Runtime intra-op threads (env QUANTBENCH_THREADS; default: the suite's)")
     group.addoption("--results-jsonl", dest="quantbench_results_jsonl", default=None, metavar="PATH",
@@ -113,12 +116,20 @@ class QuantbenchState:
     def suite(self) -> Suite:
         if self._suite is None:
             suite = load_suite(option(self.config, "suite") or "default")
+            import dataclasses
+
             threads = option(self.config, "threads")
             if threads:
-                import dataclasses
-
                 n = parse_list("threads", threads, int)[0]
                 suite = dataclasses.replace(suite, measure=dataclasses.replace(suite.measure, threads=n))
+            price = option(self.config, "price_per_hour")
+            if price:
+                from quantbench.efficiency.cost import parse_price
+
+                try:
+                    suite = dataclasses.replace(suite, price_per_hour=parse_price(price, where="--price-per-hour"))
+                except QuantbenchError as exc:
+                    raise pytest.UsageError(str(exc)) from None
             self._suite = suite
         return self._suite
 
@@ -347,6 +358,9 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     from quantbench.machine import machine_info as quantbench_machine_info
 
     machine_info["quantbench"] = quantbench_machine_info()
+    st = state(config)
+    if st._pool is not None and st._pool.limits:  # measured (or read from the cache) during the run
+        machine_info["quantbench"]["limits"] = st._pool.limits
 
 
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json: dict[str, Any]) -> None:

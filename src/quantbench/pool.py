@@ -54,6 +54,7 @@ class VariantPool:
         self._failed: dict[tuple, str] = {}
         self._memory: dict[tuple, dict[str, Any]] = {}
         self.setup: dict[str, dict[str, Any]] = {}  # model name -> fine-tune facts (embedded model)
+        self.limits: dict[str, dict[str, Any]] = {}  # device -> this machine's measured limits
 
     @functools.cached_property
     def splits(self) -> Splits:
@@ -81,6 +82,34 @@ class VariantPool:
         from quantbench.measures.drift import make_reference
 
         return make_reference(backend, device, self.suite.measure.threads)
+
+    def machine_limits(self, device: str) -> dict[str, Any] | None:
+        """This machine's peaks for ``device`` (measured once, cached on disk); None when turned off."""
+        if not self.suite.measure.efficiency:
+            return None
+        if device not in self.limits:
+            from quantbench.efficiency import machine_limits
+
+            self.limits[device] = machine_limits(device=device, threads=self.suite.measure.threads)
+        return self.limits[device]
+
+    def efficiency(self, cell: Cell, extra_info: dict[str, Any]) -> dict[str, Any]:
+        """Efficiency and cost figures of a finished cell (an impossible share is recorded as an error)."""
+        import json
+
+        from quantbench.efficiency import EfficiencyError, cell_efficiency, cost_figures
+
+        out = cost_figures(extra_info, self.suite.price_per_hour)
+        limits = self.machine_limits(cell.device)
+        if limits is None:
+            return out
+        config = json.loads((self.source(cell.model).path / "config.json").read_text())
+        try:
+            return {**out, **cell_efficiency(config=config, task=cell.task, params=cell.params(),
+                                             extra_info=extra_info, limits=limits)}
+        except EfficiencyError as exc:
+            log.warning("quantbench: %s", exc)
+            return {**out, "efficiency_error": str(exc)}
 
     def task(self, model_name: str):
         from quantbench import tasks

@@ -102,6 +102,8 @@ def measure_latency(benchmark, pool: VariantPool, cell: Cell) -> dict[str, Any]:
     import torch
 
     settings = pool.suite.measure
+    # The machine's limits are measured (once, then cached) before any variant is built or timed.
+    pool.machine_limits(cell.device)
     built = pool.get(cell)
     call = _call(pool, built, cell)
     benchmark.params = cell.params()  # plain values, so the JSON's params are readable
@@ -133,5 +135,6 @@ def measure_latency(benchmark, pool: VariantPool, cell: Cell) -> dict[str, Any]:
         # The harness's own footprint: it must stay flat over a long sweep (variants are released).
         "harness_rss_mb": round(memory.rss_bytes() / MB, 2),
     }
+    extra.update(pool.efficiency(cell, extra))
     benchmark.extra_info.update(extra)
     return extra

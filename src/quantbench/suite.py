@@ -69,6 +69,8 @@ class MeasureSettings:
     # out what the machine did; ``reference_every_s`` apart at most.
     drift_reference: bool = True
     reference_every_s: float = 0.25
+    # Measure this machine's peak matmul and bandwidth once (cached) and record each cell's share.
+    efficiency: bool = True
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ class Suite:
     new_tokens: tuple[int, ...] = (32,)
     quality: QualitySettings = field(default_factory=QualitySettings)
     quality_budget: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_QUALITY_BUDGET))
+    price_per_hour: float | None = None  # USD per machine-hour: cost per million inferences / tokens
 
     @property
     def tasks(self) -> dict[str, str]:
@@ -136,7 +139,7 @@ class Suite:
                 "seq_lens": list(self.seq_lens), "dataset": self.dataset.name,
                 "models": [m.name for m in self.models], "tasks": self.tasks,
                 "prompt_lens": list(self.prompt_lens), "new_tokens": list(self.new_tokens),
-                "quality_budget": dict(self.quality_budget),
+                "quality_budget": dict(self.quality_budget), "price_per_hour": self.price_per_hour,
                 "fairness_tolerance": self.fairness.get("tolerance", 0.02)}
 
 
@@ -259,7 +262,8 @@ def _read_dataset(reader: _Reader) -> DatasetSpec:
 
 def _read_measure(reader: _Reader) -> MeasureSettings:
     reader.check_keys(("warmup_rounds", "min_rounds", "max_rounds", "min_time_s", "max_time_s", "threads",
-                       "end_to_end", "eval_batch_size", "memory", "drift_reference", "reference_every_s"))
+                       "end_to_end", "eval_batch_size", "memory", "drift_reference", "reference_every_s",
+                       "efficiency"))
     warmup = reader.get("warmup_rounds", int, 3)
     if warmup < 1:
         raise reader.fail("warmup_rounds", f"must be at least 1 (timings need a warm-up), got {warmup}")
@@ -280,7 +284,8 @@ def _read_measure(reader: _Reader) -> MeasureSettings:
         threads=threads, end_to_end=reader.get("end_to_end", bool, False),
         eval_batch_size=reader.positive_int("eval_batch_size", 64),
         memory=reader.choice("memory", ("worker", "inprocess"), "worker"),
-        drift_reference=reader.get("drift_reference", bool, True), reference_every_s=float(every_s))
+        drift_reference=reader.get("drift_reference", bool, True), reference_every_s=float(every_s),
+        efficiency=reader.get("efficiency", bool, True))
 
 
 def _read_exclusions(reader: _Reader, axes: dict[str, tuple]) -> tuple[dict[str, Any], ...]:
@@ -313,6 +318,14 @@ def _read_quality(reader: _Reader) -> QualitySettings:
                            probe_pairs=probe_pairs)
 
 
+def _read_cost(reader: _Reader) -> float | None:
+    reader.check_keys(("price_per_hour",))
+    price = reader.get("price_per_hour", (int, float))
+    if price is not None and not price > 0:
+        raise reader.fail("price_per_hour", f"must be a positive price in USD per hour, got {price!r}")
+    return None if price is None else float(price)
+
+
 def _read_quality_budget(reader: _Reader) -> dict[str, float]:
     reader.check_keys(QUALITY_BUDGET_KEYS)
     if not reader.data:
@@ -332,7 +345,7 @@ def parse_suite(data: Any, *, where: str, path: Path | None = None, digest: str 
     top = _Reader(where, data)
     top.check_keys(("name", "description", "models", "dataset", "quantization", "backends", "devices",
                     "batch_sizes", "seq_lens", "measure", "calibration", "method_options", "exclude",
-                    "fairness", "gates", "metrics", "prompt_lens", "new_tokens", "quality", "quality_budget"))
+                    "fairness", "gates", "metrics", "prompt_lens", "new_tokens", "quality", "quality_budget", "cost"))
     raw_models = top.get("models", list, required=True)
     if not raw_models:
         raise top.fail("models", "must list at least one model")
@@ -381,6 +394,7 @@ def parse_suite(data: Any, *, where: str, path: Path | None = None, digest: str 
         gates=gates, metrics=metric_names, digest=digest,
         prompt_lens=top.list_of("prompt_lens", int, (64,)), new_tokens=top.list_of("new_tokens", int, (32,)),
         quality=_read_quality(top.section("quality")), quality_budget=_read_quality_budget(top.section("quality_budget")),
+        price_per_hour=_read_cost(top.section("cost")),
     )
 
 

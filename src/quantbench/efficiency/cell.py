@@ -1,0 +1,94 @@
+"""Per-cell efficiency: achieved FLOP/s and bytes/s, their share of this machine's peaks, intensity.
+
+Which peak a cell is measured against is the arithmetic its kernels do: fp32 for fp32 and for
+the weight-only methods that dequantize to float before the matmul (int8wo, nf4, bnb_int8 on a
+CPU), bf16 for bf16, and int8 for the methods whose matmuls are int8 x int8 (dynamic_int8,
+static_int8, int8dq), measured with ONNX Runtime's MatMulInteger for ORT cells and torch's
+``_int_mm`` for torch cells. A share above 1 means the count or the peak is wrong: it raises
+:class:`EfficiencyError` and is never recorded as a figure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quantbench.efficiency import flops
+from quantbench.efficiency.limits import peak
+from quantbench.errors import QuantbenchError
+
+MB = 1024 * 1024
+INT8_MATMUL = ("dynamic_int8", "static_int8", "int8dq")
+
+
+class EfficiencyError(QuantbenchError):
+    """A share of a peak above 1: the FLOP count or the measured peak is wrong."""
+
+
+def compute_peak_name(quant: str, backend: str, quant_config: dict[str, Any] | None = None) -> str:
+    if quant in INT8_MATMUL:
+        return "matmul_int8_ort" if backend == "onnxruntime" else "matmul_int8"
+    if quant in ("bf16", "fp16"):
+        return f"matmul_{quant}"
+    compute = str((quant_config or {}).get("compute_dtype") or "float32")
+    return {"float16": "matmul_fp16", "bfloat16": "matmul_bf16"}.get(compute, "matmul_fp32")
+
+
+def bandwidth_peak(limits: dict[str, Any] | None) -> float | None:
+    values = [v for v in (peak(limits, "bandwidth_copy"), peak(limits, "bandwidth_triad")) if v]
+    return max(values) if values else None
+
+
+def _share(cell: str, what: str, achieved: float, limit: float | None) -> float | None:
+    if not limit:
+        return None
+    share = achieved / limit
+    if share > 1.0:
+        raise EfficiencyError(f"{cell}: {what} {achieved:.1f} is {share:.2f}x the measured peak {limit:.1f}: "
+                              "the count or the peak is wrong")
+    return round(share, 4)
+
+
+def cell_efficiency(*, config: dict[str, Any], task: str, params: dict[str, Any], extra_info: dict[str, Any],
+                    limits: dict[str, Any] | None) -> dict[str, Any]:
+    """Flat figures to merge into a latency or generation record's extra_info."""
+    cell = str(extra_info.get("cell_id") or params)
+    generation = task == "text-generation"
+    shape = flops.shape_of(config, classifier=not generation)
+    weight_bytes = float(extra_info["disk_size_mb"]) * MB
+    peak_name = compute_peak_name(params["quant"], params["backend"], extra_info.get("quant_config"))
+    compute_peak = peak(limits, peak_name)
+    batch = int(params["batch_size"])
+    out: dict[str, Any] = {"compute_peak": peak_name, "compute_peak_gflops": compute_peak}
+    if not generation:
+        total = flops.encoder_flops(shape, batch=batch, seq=int(params["seq_len"]))
+        seconds = float(extra_info["latency_ms"]["p50"]) / 1000
+        achieved = total / seconds / 1e9
+        out.update(flops_per_call=total, achieved_gflops=round(achieved, 3),
+                   compute_share=_share(cell, "achieved GFLOP/s", achieved, compute_peak),
+                   arithmetic_intensity=round(total / weight_bytes, 3))
+        return out
+    prompt, new = int(params["prompt_len"]), int(params["new_tokens"])
+    prefill, decode = flops.generate_flops(shape, batch=batch, prompt=prompt, new_tokens=new)
+    seconds = float(extra_info["latency_ms"]["p50"]) / 1000
+    achieved = (prefill + decode) / seconds / 1e9
+    prefill_achieved = prefill / (float(extra_info["ttft_p50_ms"]) / 1000) / 1e9
+    out.update(flops_per_call=prefill + decode, achieved_gflops=round(achieved, 3),
+               compute_share=_share(cell, "achieved GFLOP/s", achieved, compute_peak),
+               prefill_flops=prefill, prefill_gflops=round(prefill_achieved, 3),
+               prefill_compute_share=_share(cell, "prefill GFLOP/s", prefill_achieved, compute_peak),
+               arithmetic_intensity=round(prefill / weight_bytes, 3))
+    if new > 1 and extra_info.get("tpot_p50_ms"):
+        tpot = float(extra_info["tpot_p50_ms"]) / 1000
+        context = prompt + new / 2  # the mean context over the decode steps
+        kv_bytes = flops.kv_cache_bytes_read(shape, batch=batch, context=round(context),
+                                             bytes_per_element=2 if params["quant"] in ("bf16", "fp16") else 4)
+        step_bytes = weight_bytes + kv_bytes  # every weight is read once per step, for the whole batch
+        step_flops = decode / (new - 1)
+        bandwidth = step_bytes / tpot / 1e9
+        out.update(decode_gflops=round(step_flops / tpot / 1e9, 3),
+                   decode_compute_share=_share(cell, "decode GFLOP/s", step_flops / tpot / 1e9, compute_peak),
+                   decode_bytes_per_token=round(step_bytes / batch), decode_bandwidth_gbs=round(bandwidth, 3),
+                   bandwidth_peak_gbs=bandwidth_peak(limits),
+                   bandwidth_share=_share(cell, "decode GB/s", bandwidth, bandwidth_peak(limits)),
+                   decode_arithmetic_intensity=round(step_flops / step_bytes, 3))
+    return out
