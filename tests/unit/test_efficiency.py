@@ -63,16 +63,16 @@ def test_a_share_above_one_is_an_error_never_a_figure():
 
 
 def test_decode_bandwidth_counts_weights_once_per_step_plus_the_kv_cache():
-    extra = {"cell_id": "g", "latency_ms": {"p50": 1000.0}, "ttft_p50_ms": 100.0, "tpot_p50_ms": 10.0,
-             "disk_size_mb": 0.05}
+    extra = {"cell_id": "g", "latency_ms": {"p50": 1000.0}, "ttft_p50_ms": 100.0, "tpot_p50_ms": 100.0,
+             "disk_size_mb": 500.0}
     out = cell_efficiency(config=LLAMA, task="text-generation", limits=LIMITS, extra_info=extra,
                           params={"quant": "fp32", "backend": "pytorch", "batch_size": 2, "prompt_len": 4,
                                   "new_tokens": 3})
     shape = flops.shape_of(LLAMA, classifier=False)
-    step = 0.05 * 1024 * 1024 + flops.kv_cache_bytes_read(shape, batch=2, context=6, bytes_per_element=4)
+    step = 500 * 1024 * 1024 + flops.kv_cache_bytes_read(shape, batch=2, context=6, bytes_per_element=4)
     assert out["decode_bytes_per_token"] == round(step / 2)
-    assert out["decode_bandwidth_gbs"] == pytest.approx(step / 0.010 / 1e9, rel=1e-3)
-    assert out["bandwidth_share"] == pytest.approx(step / 0.010 / 1e9 / 12.0, abs=1e-4)
+    assert out["decode_bandwidth_gbs"] == pytest.approx(step / 0.100 / 1e9, rel=1e-3)
+    assert out["bandwidth_share"] == pytest.approx(step / 0.100 / 1e9 / 12.0, abs=1e-4)
     assert 0 < out["compute_share"] <= 1 and out["flops_per_call"] == sum(
         flops.generate_flops(shape, batch=2, prompt=4, new_tokens=3))
 
