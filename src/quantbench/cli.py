@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "quantbench.reports.commands",
     "quantbench.gate.commands",
     "quantbench.cache_commands",
+    "quantbench.efficiency.commands",
 )
 
 

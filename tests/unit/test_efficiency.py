@@ -108,3 +108,51 @@ def test_a_real_small_measurement_has_every_limit_with_its_spread():
     for entry in measured["limits"].values():
         assert entry["peak"] == max(entry["repetitions"]) > 0 and len(entry["repetitions"]) == 3
         assert entry["min"] <= entry["median"] <= entry["peak"] and entry["method"] and entry["size"]
+
+
+def test_compare_prices_each_machine_and_names_the_cheapest(tmp_path, capsys):
+    from quantbench import cli
+    from tests.run_factory import make_run
+
+    slow, fast = make_run(seed=1), make_run(seed=2, latency_scale=0.5)  # fast: twice the throughput
+    (tmp_path / "a.json").write_text(json.dumps(slow))
+    (tmp_path / "b.json").write_text(json.dumps(fast))
+    code = cli.main(["compare", f"{tmp_path / 'a.json'}@1.0", f"{tmp_path / 'b.json'}@3.0", "--label", "A",
+                     "--label", "B", "-o", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert code == 0
+    table = json.loads((tmp_path / "out" / "cost.json").read_text())
+    by = {(r["machine"], r["cell"]): r["cost_per_million"] for r in table["rows"]}
+    cell = "minilm-tweets-dynamic_int8-onnxruntime-cpu-bs8-seq64"
+    # B is under twice as fast at three times the price: it costs more per inference.
+    assert by[("B", cell)] > by[("A", cell)]
+    thr = next(b["extra_info"]["throughput_samples_per_s"] for b in fast["benchmarks"] if b["param"] == cell)
+    assert by[("B", cell)] == pytest.approx(3.0 / 3600 / thr * 1e6, rel=1e-4)
+    cheapest = table["cheapest"]["minilm"]
+    assert cheapest["machine"] == "A" and cheapest["meets_quality"]
+    assert "cheapest for minilm within its quality rule" in out and "USD per million inferences" in out
+    with pytest.raises(SystemExit):
+        cli.main(["compare"])
+    assert cli.main(["compare", f"{tmp_path / 'a.json'}@free", "-o", str(tmp_path / "o2")]) == 2
+    assert "is not a price in USD per hour" in capsys.readouterr().err
+
+
+def test_report_draws_the_roofline_with_every_cell(tmp_path):
+    import re
+
+    from quantbench.reports import write_reports
+    from tests.run_factory import make_run
+
+    run = make_run(seed=3)
+    run["machine_info"]["quantbench"]["limits"] = {"cpu": {"limits": {
+        "matmul_fp32": {"peak": 140.0}, "matmul_int8_ort": {"peak": 800.0}, "bandwidth_triad": {"peak": 14.0}}}}
+    latency = [b for b in run["benchmarks"] if b["name"].startswith("test_latency")]
+    for i, bench in enumerate(latency):
+        bench["extra_info"].update(arithmetic_intensity=10.0 + i, achieved_gflops=20.0 + i, compute_share=0.1)
+    (tmp_path / "r.json").write_text(json.dumps(run))
+    write_reports(tmp_path / "r.json", tmp_path / "rep", model_cards=False)
+    html = (tmp_path / "rep" / "index.html").read_text()
+    svg = re.search(r'<svg class="chart" data-chart="roofline-cpu".*?</svg>', html, re.S).group(0)
+    assert svg.count('class="mark"') == len(latency)
+    assert {'data-roof="matmul_fp32"', 'data-roof="matmul_int8_ort"', 'data-roof="bandwidth"'} <= set(
+        re.findall(r'data-roof="[^"]+"', svg))

@@ -69,7 +69,8 @@ def _matmul_torch(dtype_name: str, n: int, repeats: int, device: str) -> dict[st
         seconds = _time(lambda: torch.mm(a, b), sync, repeats)
         method = f"torch.mm {dtype}"
     flops = 2 * n ** 3
-    return _spread(f"matmul_{dtype_name}", [flops / s / 1e9 for s in seconds], "GFLOP/s", method, f"{n}x{n}x{n}")
+    unit = "GOP/s" if dtype_name == "int8" else "GFLOP/s"
+    return _spread(f"matmul_{dtype_name}", [flops / s / 1e9 for s in seconds], unit, method, f"{n}x{n}x{n}")
 
 
 def _matmul_ort_int8(n: int, repeats: int, threads: int | None) -> dict[str, Any] | None:
@@ -96,7 +97,7 @@ def _matmul_ort_int8(n: int, repeats: int, threads: int | None) -> dict[str, Any
     feed = {"a": rng.integers(0, 255, (n, n), dtype=np.uint8), "b": rng.integers(-127, 127, (n, n), dtype=np.int8)}
     seconds = _time(lambda: session.run(None, feed), lambda: None, repeats)
     del onnx
-    return _spread("matmul_int8_ort", [2 * n ** 3 / s / 1e9 for s in seconds], "GFLOP/s",
+    return _spread("matmul_int8_ort", [2 * n ** 3 / s / 1e9 for s in seconds], "GOP/s",
                    "onnxruntime MatMulInteger (uint8 x int8 -> int32)", f"{n}x{n}x{n}")
 
 

@@ -31,7 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "compare", help="compare runs from different machines side by side",
         description="Align cells across runs (test x model x quant x backend x batch x seq) and write "
                     "index.html and compare.json with ratios against the first run.")
-    compare.add_argument("runs", nargs="+", type=Path, metavar="RUN.json")
+    compare.add_argument("runs", nargs="+", metavar="RUN.json[@USD_PER_HOUR]",
+                         help="run files; RUN.json@2.50 prices that machine at 2.50 USD per hour")
+    compare.add_argument("--prices", metavar="YAML", help="a YAML mapping of run file -> USD per hour")
     compare.add_argument("-o", "--out", type=Path, default=DEFAULT_COMPARE_DIR, metavar="DIR",
                          help=f"output directory (default: {DEFAULT_COMPARE_DIR})")
     compare.add_argument("--label", action="append", metavar="TEXT",
@@ -59,10 +61,26 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from quantbench.reports.compare import write_compare
+    import json
 
-    written = write_compare(args.runs, args.out, labels=args.label)
-    print(f"wrote {written['index.html']} and {written['compare.json']}")
+    from quantbench.efficiency.pricing import cost_table, read_prices, render_cost_table, split_priced
+    from quantbench.reports.compare import labels_for, write_compare
+    from quantbench.results import load_runs
+
+    priced = [split_priced(arg) for arg in args.runs]
+    paths = [path for path, _ in priced]
+    from_file = read_prices(args.prices) if args.prices else {}
+    prices = [price if price is not None else from_file.get(path) for path, price in priced]
+    written = write_compare(paths, args.out, labels=args.label)
+    if any(p is not None for p in prices):
+        runs = load_runs(paths)
+        table = cost_table(runs, labels_for(runs, args.label), prices)
+        for line in render_cost_table(table):
+            print(line)
+        (args.out / "cost.json").write_text(json.dumps(table, indent=2, default=str))
+        written["cost.json"] = args.out / "cost.json"
+    print(f"wrote {written['index.html']} and {written['compare.json']}"
+          + (" and cost.json" if "cost.json" in written else ""))
     return 0
 
 

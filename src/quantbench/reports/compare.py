@@ -22,9 +22,10 @@ from quantbench.reports.model import record_machine
 from quantbench.results import METRICS, BenchmarkRecord, Run, load_run
 
 COMPARE_SCHEMA_VERSION = 1
-_BASE = ("model", "quant", "backend", "batch_size", "seq_len")
+_BASE = ("model", "quant", "backend", "batch_size", "seq_len", "prompt_len", "new_tokens")
 #: Sections opened by default in the HTML; the rest are folded.
-HEADLINE = ("latency_p50_ms", "latency_p95_ms", "throughput_samples_per_s", "peak_rss_mb", "accuracy")
+HEADLINE = ("latency_p50_ms", "latency_p95_ms", "throughput_samples_per_s", "ttft_p50_ms", "tpot_p50_ms",
+            "decode_tokens_per_s", "peak_rss_mb", "accuracy", "perplexity", "compute_share")
 
 
 def machine_label(run: Run) -> str:
@@ -68,7 +69,8 @@ class AlignedCell:
     def label(self) -> str:
         """Distinguishing parts first (quant, backend, batch), so a truncated chart label still tells cells apart."""
         p = self.params
-        bits = [f"{p.get('quant')}/{p.get('backend')}", f"bs{p.get('batch_size')}", f"seq{p.get('seq_len')}",
+        shape = f"seq{p.get('seq_len')}" if p.get("prompt_len") is None else f"p{p['prompt_len']}-n{p.get('new_tokens')}"
+        bits = [f"{p.get('quant')}/{p.get('backend')}", f"bs{p.get('batch_size')}", shape,
                 p.get("device"), p.get("machine"), p.get("model"), self.test.removeprefix("test_")]
         return " ".join(str(b) for b in bits if b not in (None, ""))
 

@@ -58,7 +58,10 @@ COLUMNS = (
     Column("throughput_samples_per_s", "samples/s"),
     Column("ttft_p50_ms", "TTFT ms"), Column("tpot_p50_ms", "TPOT ms"), Column("decode_tokens_per_s", "decode tok/s"),
     Column("peak_rss_mb", "Peak RSS MB"),
-    Column("disk_size_mb", "Disk MB"), Column("perplexity", "PPL"), Column("kl_divergence", "KL"),
+    Column("disk_size_mb", "Disk MB"), Column("achieved_gflops", "GFLOP/s"), Column("compute_share", "Share of peak"),
+    Column("bandwidth_share", "Share of bandwidth"), Column("cost_per_million_inferences", "USD / M inferences"),
+    Column("cost_per_million_output_tokens", "USD / M tokens"),
+    Column("perplexity", "PPL"), Column("kl_divergence", "KL"),
     Column("top1_agreement", "Top-1"), Column("accuracy", "Accuracy"),
     Column("accuracy_delta_pts", "Δ acc pts"), Column("dp_difference", "DP diff"),
     Column("eo_difference", "EO diff"), Column("flip_rate", "Flip rate"),
@@ -154,6 +157,18 @@ def build_charts(analysis: Analysis) -> list[dict[str, Any]]:
     if not panels:
         add("latency", "Latency vs batch size", "", None, "No latency measured in this run.")
     _generation_charts(analysis, add, kind_color, labels)
+    limits = (analysis.run.machine_info.get("quantbench") or {}).get("limits") or {}
+    for device, measured in sorted(limits.items()):
+        from quantbench.reports.roofline import roofline_chart
+
+        svg = roofline_chart(chart_id=f"roofline-{device}", limits=measured,
+                             rows=[r for r in analysis.rows if r.variant.device == device],
+                             colors={f"{q} · {b}": c for (q, b), c in kind_color.items()})
+        add(f"roofline-{device}", f"Roofline — {device}",
+            "This machine's measured peaks (flat roofs: fp32, bf16, int8 matmul) and memory bandwidth (dashed), "
+            "with every cell placed by arithmetic intensity and achieved GFLOP/s; generation cells appear as "
+            "prefill and decode points. See docs/efficiency.md.", svg,
+            "" if svg else "No cell carries efficiency figures for this device.")
 
     variants = analysis.variants[:MAX_BARS]
     more = f" Showing {MAX_BARS} of {len(analysis.variants)} variants." if len(analysis.variants) > MAX_BARS else ""
