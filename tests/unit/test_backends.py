@@ -48,12 +48,14 @@ def test_dynamic_int8_quantizes_every_linear(source, encoding):
 def test_nf4_and_llm_int8_on_cpu(source, encoding):
     pytest.importorskip("bitsandbytes")
     nf4 = build(pt.build_nf4, source, double_quant=True)
-    # bitsandbytes keeps the classifier head in full precision.
-    assert nf4.info.quantized_layers == LINEARS - 1
+    # transformers 4.57 keeps the classifier head in full precision under bitsandbytes, 5.x does
+    # not: the record says which, and the count must match it.
+    head_float = nf4.info.quant_config["classifier_head"] == "float"
+    assert nf4.info.quantized_layers == LINEARS - head_float
     assert nf4.info.quant_config["double_quant"] is True and nf4.info.quant_config["quant_type"] == "nf4"
     assert np.isfinite(nf4.logits(encoding)).all()
     int8 = build(pt.build_bnb_int8, source)
-    assert int8.info.quantized_layers == LINEARS - 1
+    assert int8.info.quantized_layers == LINEARS - (int8.info.quant_config["classifier_head"] == "float")
     assert np.isfinite(int8.logits(encoding)).all()
 
 
@@ -70,6 +72,7 @@ def test_a_build_that_quantizes_nothing_is_refused():
 
 def test_ort_sessions_stop_spinning_between_runs(source, encoding, isolated_cache):
     """Idle ORT threads must not spin between rounds (they would slow the drift reference)."""
+    pytest.importorskip("optimum.onnxruntime", reason="the onnx extra is not installed")
     from quantbench.backends import onnxruntime as ort_backend
 
     variant = build(ort_backend.build_fp32, source)

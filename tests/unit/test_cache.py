@@ -19,6 +19,7 @@ def source(tiny_model):
 
 
 def test_corrupted_onnx_artifact_is_detected_and_rebuilt(source, isolated_cache):
+    pytest.importorskip("optimum.onnxruntime", reason="the onnx extra is not installed")
     from quantbench.backends import onnxruntime as ort_backend
 
     settings = BuildSettings(device="cpu", threads=1)

@@ -195,8 +195,12 @@ def _build_bnb(source: ModelSource, settings: BuildSettings, *, quant: str, bnb_
                   dtype=dtype)
     layers = require_quantized(quant, sum(isinstance(m, module_type) for m in model.modules()),
                                f"{module_type.__name__} modules")
-    # transformers keeps lm_head (and a tied one) in float under bitsandbytes: recorded, not assumed.
+    # Which heads transformers leaves in float under bitsandbytes differs between versions (4.57
+    # keeps a classifier head in float, 5.x quantizes it): recorded, not assumed.
     config = {**config, **lm_head_config(model, settings, module_type)}
+    head = getattr(model, "classifier", None)
+    if not is_causal(settings) and isinstance(head, torch.nn.Module):
+        config["classifier_head"] = "quantized" if isinstance(head, module_type) else "float"
     return _finish(model, source, settings, quant=quant, started=started, layers=layers, config=config)
 
 
