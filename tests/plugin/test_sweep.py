@@ -23,6 +23,7 @@ def latency_ids(data) -> list[str]:
 
 
 def test_sweep_writes_pytest_benchmark_json_with_cells(pytester, bench_dir, tiny_model, tiny_data, isolated_cache):
+    pytest.importorskip("optimum.onnxruntime", reason="this sweep covers ONNX Runtime cells: needs the onnx extra")
     suite = tiny_suite(tiny_model, tiny_data, quantization=["fp32", "dynamic_int8", "static_int8"],
                        backends=["pytorch", "onnxruntime"], devices=["cpu", "cuda"])
     result, data = run_sweep(pytester, suite)
