@@ -113,6 +113,19 @@ def _generation_rows(summary: VariantSummary) -> list[list[str]]:
              fmt(r.metrics.get("peak_rss_mb")), "—" if r.speedup is None else f"{r.speedup:.2f}×"] for r in rows]
 
 
+def _efficiency_rows(summary: VariantSummary) -> list[list[str]]:
+    """Per cell: achieved GFLOP/s, share of the machine's peak and bandwidth, cost per million."""
+    rows = []
+    for r in sorted(summary.rows, key=lambda r: (_n(r.batch_size), _n(r.seq_len), _n(r.new_tokens))):
+        m = r.metrics
+        cost = m.get("cost_per_million_output_tokens", m.get("cost_per_million_inferences"))
+        if m.get("achieved_gflops") is None and cost is None:
+            continue
+        rows.append([md(r.batch_size), fmt(m.get("achieved_gflops")), fmt(m.get("compute_share")),
+                     fmt(m.get("bandwidth_share")), fmt(cost)])
+    return rows
+
+
 def _n(value: Any) -> tuple:
     return (0, value, "") if isinstance(value, (int, float)) else (1, 0, str(value))
 
@@ -169,6 +182,8 @@ def card_context(summary: VariantSummary, analysis: Analysis, *, command: str | 
         "is_reference": ref is not None and ref.variant == v,
         "reference": md(ref.variant.label if ref else None),
         "performance_rows": _performance_rows(summary),
+        "efficiency_rows": _efficiency_rows(summary),
+        "cost_unit": "output tokens" if summary.is_generation else "inferences",
         "speedup": "—" if summary.speedup is None else f"{summary.speedup:.2f}×",
         "accuracy_rows": accuracy_rows,
         "fairness_rows": fairness_rows,
