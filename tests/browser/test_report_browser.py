@@ -73,3 +73,32 @@ def test_the_harness_sees_errors(tmp_path):
     check, console = load_in_chromium(bad)
     assert check is None
     assert any("bad" in line for line in console) and any("Uncaught" in line for line in console)
+
+
+def test_generation_and_roofline_charts_render_with_every_mark(tmp_path):
+    from tests.run_factory import make_generation_run
+
+    data = make_generation_run(seed=7, with_classification=True)
+    data["machine_info"]["quantbench"]["limits"] = {"cpu": {"limits": {
+        "matmul_fp32": {"peak": 330.0}, "matmul_bf16": {"peak": 2000.0}, "matmul_int8_ort": {"peak": 2200.0},
+        "bandwidth_copy": {"peak": 25.0}, "bandwidth_triad": {"peak": 29.0}}}}
+    cells = 0
+    for bench in data["benchmarks"]:
+        extra = bench["extra_info"]
+        if bench["name"].startswith("test_generation"):  # a prefill and a decode point each
+            extra.update(arithmetic_intensity=60.0, prefill_gflops=150.0, decode_arithmetic_intensity=0.5,
+                         decode_gflops=8.0, compute_share=0.1)
+            cells += 2
+        elif bench["name"].startswith("test_latency"):
+            extra.update(arithmetic_intensity=5.0, achieved_gflops=40.0, compute_share=0.1)
+            cells += 1
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps(data))
+    page = write_reports(run, tmp_path / "report", model_cards=False)["index.html"]
+    check, console = load_in_chromium(page)
+    assert console == [] and check is not None and check["errors"] == []
+    charts = {c["id"]: c for c in check["charts"]}
+    assert {"ttft-0", "decode-0", "generation-pareto", "roofline-cpu"} <= set(charts)
+    assert charts["roofline-cpu"]["marks"] == cells
+    for chart in charts.values():
+        assert chart["width"] > 100 and chart["height"] > 50 and chart["marks"] > 0, chart
