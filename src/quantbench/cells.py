@@ -113,10 +113,15 @@ def _shapes(suite: Suite, model, per_variant: bool) -> list[tuple[int, int, int]
     return [(b, s, 0) for b, s in itertools.product(suite.batch_sizes, suite.seq_lens)]
 
 
+#: Shape axes: a per-variant cell (accuracy, fairness) is measured once, whatever shapes are asked for.
+_SHAPE_AXES = ("batch_size", "seq_len", "prompt_len", "new_tokens")
+
+
 def _filtered_out(cell: Cell, filters: dict[str, tuple]) -> bool:
     """A filter on an axis the cell does not have (seq_len of a generation cell) does not drop it."""
     params = cell.params()
-    return any(axis in params and params[axis] not in values for axis, values in filters.items())
+    return any(axis in params and params[axis] not in values for axis, values in filters.items()
+               if not (cell.per_variant and axis in _SHAPE_AXES))
 
 
 def expand(suite: Suite, filters: dict[str, tuple] | None = None, *, per_variant: bool = False,

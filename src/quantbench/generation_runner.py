@@ -13,12 +13,11 @@ from typing import Any
 import numpy as np
 
 from quantbench.cells import Cell
-from quantbench.measures import latency, memory
+from quantbench.measures import latency
 from quantbench.measures.drift import RoundPairing
 from quantbench.pool import VariantPool
-from quantbench.runner import _memory, build_facts, check_finite, drift_figures
+from quantbench.runner import _memory, check_finite, record
 
-MB = memory.MB
 
 
 def percentiles_ms(seconds: list[float]) -> dict[str, Any]:
@@ -94,13 +93,5 @@ def measure_generation(benchmark, pool: VariantPool, cell: Cell) -> dict[str, An
         "generation": {"greedy": True, "use_cache": True, "min_new_tokens": cell.new_tokens,
                        "max_new_tokens": cell.new_tokens, "prompts": "held-out text (prompt split), cut to prompt_len"},
         **generation_figures(samples, timer.ttft_s, timer.tpot_s, cell),
-        **(drift_figures(pairing) if pairing else {}),
-        "warmup_rounds": settings.warmup_rounds,
-        "threads": torch.get_num_threads() if cell.backend == "pytorch" else (settings.threads or "ort-default"),
-        **build_facts(built),
-        **memory_figures,
-        "harness_rss_mb": round(memory.rss_bytes() / MB, 2),
     }
-    extra.update(pool.efficiency(cell, extra))
-    benchmark.extra_info.update(extra)
-    return extra
+    return record(benchmark, pool, cell, extra, built=built, memory_figures=memory_figures, pairing=pairing)

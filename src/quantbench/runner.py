@@ -127,6 +127,18 @@ def measure_latency(benchmark, pool: VariantPool, cell: Cell) -> dict[str, Any]:
         "cell_id": cell.id, "dataset": cell.dataset,
         "base_model": source.base_model, "model_fingerprint": source.fingerprint, "timed_region": "end_to_end" if settings.end_to_end else "model",
         **latency.summarize(samples, batch_size=cell.batch_size, seq_len=cell.seq_len),
+    }
+    return record(benchmark, pool, cell, extra, built=built, memory_figures=memory_figures, pairing=pairing)
+
+
+def record(benchmark, pool: VariantPool, cell: Cell, extra: dict[str, Any], *, built: Built,
+           memory_figures: dict[str, Any], pairing: RoundPairing | None) -> dict[str, Any]:
+    """What every timed cell records besides its timings (both tasks), written into extra_info."""
+    import torch
+
+    settings = pool.suite.measure
+    extra = {
+        **extra,
         **(drift_figures(pairing) if pairing else {}),
         "warmup_rounds": settings.warmup_rounds,
         "threads": torch.get_num_threads() if cell.backend == "pytorch" else (settings.threads or "ort-default"),

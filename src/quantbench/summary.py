@@ -72,8 +72,11 @@ def setup_summary(records: list[dict[str, Any]], model_setup: dict[str, dict[str
             "models": fine_tunes, "build_seconds": round(built, 1), "build_seconds_saved": round(saved, 1)}
 
 
+_DONE_NOW = {"fine-tune": "fine-tuned now", "GGUF conversion": "converted from GGUF now"}
+
+
 def render_setup(setup: dict[str, Any]) -> str:
-    tuned = ", ".join(f"{name} {'from cache' if s.get('cached') else s.get('what', 'fine-tune') + ' now'} "
+    tuned = ", ".join(f"{name} {'from cache' if s.get('cached') else _DONE_NOW.get(s.get('what'), 'built now')} "
                       f"({s['seconds']:.0f} s "
                       f"{'saved' if s.get('cached') else 'spent'})" for name, s in setup["models"].items())
     return (f"setup: {setup['variants_built']} variant(s) built, {setup['variants_from_cache']} from the artifact "

@@ -159,3 +159,9 @@ def test_suite_task_errors_name_the_value_and_the_allowed_ones():
     old = parse_suite({"models": [{"name": "m", "task": "sequence-classification"}]}, where="s.yaml")
     assert old.models[0].task == "text-classification"
     assert parse_suite({"models": [{"name": "m", "task": "text-generation"}]}, where="s").models[0].location == "smollm2"
+
+
+def test_shape_filters_keep_the_per_variant_cells():
+    suite = _llm_suite()
+    kept = cells.expand(suite, {"batch_size": (1,), "prompt_len": (16,), "seq_len": (32,)}, per_variant=True)
+    assert {p.cell.model for p in kept} == {"lm", "clf"}

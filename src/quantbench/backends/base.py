@@ -103,7 +103,31 @@ def require_quantized(quant: str, count: int, what: str) -> int:
     return count
 
 
-class CausalLMVariant(Variant):
+class TorchOutputs:
+    """Shared by variants whose outputs are torch tensors (PyTorch models, ORTModel wrappers)."""
+
+    device: str
+
+    def to_numpy(self, logits: Any) -> np.ndarray:
+        return logits.detach().float().cpu().numpy()
+
+    def synchronize(self) -> None:
+        from quantbench import devices
+
+        devices.synchronize(self.device)
+
+    def close(self) -> None:
+        import gc
+
+        self.model = None
+        gc.collect()
+        if self.device == "cuda":
+            import torch
+
+            torch.cuda.empty_cache()
+
+
+class CausalLMVariant(TorchOutputs, Variant):
     """A causal LM behind the transformers ``generate`` API: a torch model or an ORTModelForCausalLM.
 
     ``forward`` returns next-token logits for every position, shape (batch, tokens, vocab):
@@ -137,21 +161,3 @@ class CausalLMVariant(Variant):
                                   num_beams=1, use_cache=True, pad_token_id=self.pad_token_id,
                                   logits_processor=LogitsProcessorList(logits_processor or []))
         return out[:, inputs["input_ids"].shape[1]:]
-
-    def to_numpy(self, logits: Any) -> np.ndarray:
-        return logits.detach().float().cpu().numpy()
-
-    def synchronize(self) -> None:
-        from quantbench import devices
-
-        devices.synchronize(self.device)
-
-    def close(self) -> None:
-        import gc
-
-        self.model = None
-        gc.collect()
-        if self.device == "cuda":
-            import torch
-
-            torch.cuda.empty_cache()

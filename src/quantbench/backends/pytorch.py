@@ -7,7 +7,6 @@ the method option ``quantize_lm_head`` is set; the record says which (``quant_co
 
 from __future__ import annotations
 
-import gc
 import tempfile
 import time
 from pathlib import Path
@@ -16,13 +15,12 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from quantbench import devices
 from quantbench.errors import QuantbenchError
-from quantbench.backends.base import (BuildInfo, BuildSettings, CausalLMVariant, ModelSource, Variant,
-                                      directory_size, require_quantized)
+from quantbench.backends.base import (BuildInfo, BuildSettings, CausalLMVariant, ModelSource, TorchOutputs,
+                                      Variant, directory_size, require_quantized)
 
 
-class PyTorchVariant(Variant):
+class PyTorchVariant(TorchOutputs, Variant):
     backend = "pytorch"
 
     def __init__(self, model: torch.nn.Module, *, quant: str, device: str, info: BuildInfo):
@@ -34,18 +32,6 @@ class PyTorchVariant(Variant):
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.model(**inputs).logits
-
-    def to_numpy(self, logits: torch.Tensor) -> np.ndarray:
-        return logits.detach().float().cpu().numpy()
-
-    def synchronize(self) -> None:
-        devices.synchronize(self.device)
-
-    def close(self) -> None:
-        self.model = None
-        gc.collect()
-        if self.device == "cuda":
-            torch.cuda.empty_cache()
 
 
 def logical_param_count(path: Path) -> int:
