@@ -65,13 +65,15 @@ def roofline_chart(*, chart_id: str, limits: dict[str, Any], rows, colors: dict[
                  f'arithmetic intensity (FLOP per byte of weights, log)</text>'
                  f'<text x="14" y="{top + plot_h / 2}" transform="rotate(-90 14 {top + plot_h / 2})" '
                  f'text-anchor="middle" class="axis-title">achieved GFLOP/s (log)</text>')
-    for name, value in sorted(roofs.items(), key=lambda kv: kv[1]):
+    label_y = -math.inf
+    for name, value in sorted(roofs.items(), key=lambda kv: -kv[1]):
         knee = value / bandwidth  # where the bandwidth line meets this roof
         x0 = max(knee, x_lo)
+        label_y = max(y_of(value) + 4, label_y + 12)  # close roofs: labels stacked, not overlapping
         parts.append(f'<line class="roof" data-roof="{escape(name)}" x1="{x_of(x0):.1f}" x2="{right}" '
                      f'y1="{y_of(value):.1f}" y2="{y_of(value):.1f}" stroke="{ROOF_COLORS.get(name, "#555")}" '
                      f'stroke-width="2"><title>{escape(name)}: {fmt(value)} GFLOP/s measured peak</title></line>'
-                     f'<text x="{right + 4}" y="{y_of(value) + 4:.1f}" class="tick">{escape(name)} {fmt(value)}</text>')
+                     f'<text x="{right + 4}" y="{label_y:.1f}" class="tick">{escape(name)} {fmt(value)}</text>')
     top_roof = max(roofs.values())
     x_end = min(top_roof / bandwidth, x_hi)
     parts.append(f'<line class="roof" data-roof="bandwidth" x1="{x_of(x_lo):.1f}" y1="{y_of(max(bandwidth * x_lo, y_lo)):.1f}" '
