@@ -156,3 +156,16 @@ def test_report_draws_the_roofline_with_every_cell(tmp_path):
     assert svg.count('class="mark"') == len(latency)
     assert {'data-roof="matmul_fp32"', 'data-roof="matmul_int8_ort"', 'data-roof="bandwidth"'} <= set(
         re.findall(r'data-roof="[^"]+"', svg))
+
+
+def test_the_gate_does_not_read_measured_limits_as_another_machine():
+    from quantbench.gate.machine import machine_differences
+    from tests.run_factory import DEFAULT_MACHINE
+
+    base = json.loads(json.dumps(DEFAULT_MACHINE))
+    current = json.loads(json.dumps(DEFAULT_MACHINE))
+    base["quantbench"]["limits"] = {"cpu": {"cached": False, "limits": {"matmul_fp32": {"peak": 330.0}}}}
+    current["quantbench"]["limits"] = {"cpu": {"cached": True, "limits": {"matmul_fp32": {"peak": 300.0}}}}
+    assert machine_differences(base, current) == []
+    current["quantbench"]["torch_threads"] = 4
+    assert [d.field for d in machine_differences(base, current)] == ["quantbench.torch_threads"]

@@ -2,7 +2,9 @@
 
 Compared: every field of ``machine_info['quantbench']`` (cpu model, cores, RAM, gpu, torch
 threads, library versions...) plus ``python_version``. Not compared: the host name (CI runners
-change it every run) and quantbench's own version (a new commit is the point of gating).
+change it every run), quantbench's own version (a new commit is the point of gating), and the
+measured limits (``quantbench.limits``: measurements of the machine, not its identity; the CPU
+model, threads and versions they are keyed by are compared already).
 RAM is compared with a 2% tolerance, because the kernel reports slightly different totals on
 identical machines.
 """
@@ -15,6 +17,7 @@ from typing import Any, Mapping
 
 #: Dotted field names left out of the comparison, and why (see module docstring).
 IGNORED_FIELDS = frozenset({"quantbench.versions.quantbench"})
+IGNORED_PREFIXES = ("quantbench.limits.",)
 TOP_LEVEL_FIELDS = ("python_version",)
 FLOAT_TOLERANCE = 0.02
 ABSENT = "<absent>"
@@ -43,7 +46,7 @@ def _fields(machine_info: Mapping[str, Any]) -> dict[str, Any]:
     fields = {name: machine_info.get(name, ABSENT) for name in TOP_LEVEL_FIELDS}
     if "quantbench" in machine_info:
         fields.update(_flatten(machine_info["quantbench"], "quantbench"))
-    return {k: v for k, v in fields.items() if k not in IGNORED_FIELDS}
+    return {k: v for k, v in fields.items() if k not in IGNORED_FIELDS and not k.startswith(IGNORED_PREFIXES)}
 
 
 def _same(a: Any, b: Any) -> bool:
