@@ -29,7 +29,8 @@ def percentiles_ms(seconds: list[float]) -> dict[str, Any]:
             "raw_s": [round(float(s), 9) for s in seconds]}
 
 
-def generation_figures(e2e_s: list[float], ttft_s: list[float], tpot_s: list[float], cell: Cell) -> dict[str, Any]:
+def generation_figures(e2e_s: list[float], ttft_s: list[float], tpot_s: list[float], cell: Cell,
+                       step_s: list[float] | None = None) -> dict[str, Any]:
     """Latencies with percentiles and tokens/s, from the rounds (decode throughput counts
     batch x (new tokens - 1): the first token belongs to the prefill)."""
     ttft, tpot = percentiles_ms(ttft_s), percentiles_ms(tpot_s) if tpot_s else None
@@ -44,6 +45,9 @@ def generation_figures(e2e_s: list[float], ttft_s: list[float], tpot_s: list[flo
     for key in ("throughput_samples_per_s", "throughput_tokens_per_s"):
         out.pop(key)
     if tpot:
+        # Every decode step's own time: rounds x (new tokens - 1) samples, so a gate can test decode
+        # with a few rounds (5 rounds alone give no 99 % interval of a shift).
+        tpot["steps_s"] = [round(float(s), 9) for s in step_s or []]
         out.update({"tpot_ms": tpot, **{f"tpot_{q}_ms": tpot[q] for q in ("p50", "p90", "p95", "p99")},
                     "decode_tokens_per_s": round(cell.batch_size / (tpot["p50"] / 1000.0), 3)})
     return out
@@ -92,6 +96,6 @@ def measure_generation(benchmark, pool: VariantPool, cell: Cell) -> dict[str, An
         "new_tokens": cell.new_tokens,
         "generation": {"greedy": True, "use_cache": True, "min_new_tokens": cell.new_tokens,
                        "max_new_tokens": cell.new_tokens, "prompts": "held-out text (prompt split), cut to prompt_len"},
-        **generation_figures(samples, timer.ttft_s, timer.tpot_s, cell),
+        **generation_figures(samples, timer.ttft_s, timer.tpot_s, cell, timer.step_s),
     }
     return record(benchmark, pool, cell, extra, built=built, memory_figures=memory_figures, pairing=pairing)

@@ -43,6 +43,7 @@ def test_generation_sweep_records_prefill_decode_and_quality(pytester, bench_dir
                                    "new_tokens": 4, "task": "text-generation"}
         # Every latency keeps its raw rounds, one per pytest-benchmark round.
         assert len(extra["ttft_ms"]["raw_s"]) == len(extra["tpot_ms"]["raw_s"]) == len(rounds) == extra["rounds"]
+        assert len(extra["tpot_ms"]["steps_s"]) == len(rounds) * (4 - 1)  # every decode step of every round
         assert 0 < extra["ttft_p50_ms"] <= extra["latency_ms"]["p50"]
         assert extra["decode_tokens_per_s"] == pytest.approx(
             bench["params"]["batch_size"] / (extra["tpot_p50_ms"] / 1000), rel=1e-3)

@@ -86,3 +86,15 @@ def test_report_draws_generation_charts_and_cards_round_trip(tmp_path):
     bigger = json.loads((tmp_path / "report" / "github-action-benchmark-bigger.json").read_text())
     assert any("tpot_p50_ms" in e["name"] for e in smaller) and any("perplexity" in e["name"] for e in smaller)
     assert any("decode_tokens_per_s" in e["name"] for e in bigger)
+
+
+def test_five_rounds_are_enough_for_decode_because_every_step_is_a_sample():
+    baseline = make_generation_run(seed=8, rounds=5)
+    current = make_generation_run(seed=9, rounds=5, decode_scale={"int8wo": 2.0})
+    failed = {r.metric for r in gate(baseline, current).rows if r.outcome == "fail"}
+    assert {"tpot_p50_ms", "decode_tokens_per_s"} <= failed
+    # The control: with per-round times only, 5 rounds a side give no 99 % interval of the shift,
+    # so the same planted slowdown is judged within noise. This is why steps are recorded.
+    without = gate(make_generation_run(seed=8, rounds=5, steps=False),
+                   make_generation_run(seed=9, rounds=5, decode_scale={"int8wo": 2.0}, steps=False))
+    assert not any(r.outcome == "fail" and r.metric == "tpot_p50_ms" for r in without.rows)

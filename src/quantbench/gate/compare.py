@@ -52,18 +52,27 @@ def _moves_with_samples(metric: str) -> bool:
 #: theirs. A tail percentile gets the p-value but no CI, as the CI is not about the tail.
 MEDIAN_BASED = frozenset({"latency_p50_ms", "throughput_samples_per_s", "throughput_tokens_per_s", "ttft_p50_ms",
                           "tpot_p50_ms", "decode_tokens_per_s", "total_tokens_per_s", "prefill_tokens_per_s"})
-#: Generation metrics computed from the step timer's rounds (extra_info[block]["raw_s"]), not from
-#: the whole generate call that pytest-benchmark timed.
-_ROUND_BLOCKS = {"ttft": "ttft_ms", "prefill": "ttft_ms", "tpot": "tpot_ms", "decode": "tpot_ms"}
+#: Generation metrics computed from the step timer, not from the whole generate call that
+#: pytest-benchmark timed: (block in extra_info, its sample lists in order of preference). Decode is
+#: tested on every step's time when recorded, prefill on its per-round times.
+_ROUND_BLOCKS = {"ttft": ("ttft_ms", ("raw_s",)), "prefill": ("ttft_ms", ("raw_s",)),
+                 "tpot": ("tpot_ms", ("steps_s", "raw_s")), "decode": ("tpot_ms", ("steps_s", "raw_s"))}
 
 
-def samples_for(record: BenchmarkRecord, metric: str) -> tuple[str, list[float]]:
-    """(source name, raw per-round seconds) that ``metric`` is computed from."""
-    block = _ROUND_BLOCKS.get(metric.split("_", 1)[0])
-    raw = (record.extra_info.get(block) or {}).get("raw_s") if block else None
-    if block and isinstance(raw, list) and raw:
-        return block, [float(x) for x in raw]
-    return "rounds", record.samples_s
+def _block_samples(record: BenchmarkRecord, block: str, key: str) -> list[float] | None:
+    raw = (record.extra_info.get(block) or {}).get(key)
+    return [float(x) for x in raw] if isinstance(raw, list) and raw else None
+
+
+def paired_samples(base: BenchmarkRecord, cur: BenchmarkRecord, metric: str) -> tuple[str, list[float], list[float]]:
+    """(source name, baseline seconds, current seconds) that ``metric`` is computed from, the same
+    kind on both sides (a run without per-step times is compared per round)."""
+    block, keys = _ROUND_BLOCKS.get(metric.split("_", 1)[0], (None, ()))
+    for key in keys:
+        b, c = _block_samples(base, block, key), _block_samples(cur, block, key)
+        if b and c:
+            return f"{block}.{key}", b, c
+    return "rounds", base.samples_s, cur.samples_s
 
 
 def _sample_ci(metric: str, evidence: Evidence) -> tuple[float, float] | None:
@@ -256,9 +265,8 @@ def gate_runs(baseline: Run, current: Run, *, policy: Policy, strict_machine: bo
             sampled = METRICS[metric].kind in SAMPLED_KINDS
             evidence = None
             if sampled:  # one test per cell and source of rounds: p50, p95, throughput share it
-                source, base_samples = samples_for(base, metric)
+                source, base_samples, cur_samples = paired_samples(base, cur, metric)
                 if source not in evidence_by_source:
-                    cur_samples = samples_for(cur, metric)[1]
                     cur_samples = cell_drift.current_samples(cur_samples) if cell_drift else cur_samples
                     evidence_by_source[source] = compare_samples(base_samples, cur_samples, alpha=policy.alpha,
                                                                  min_rounds=policy.min_rounds)

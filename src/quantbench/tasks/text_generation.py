@@ -32,6 +32,7 @@ class StepTimer:
         self.stamps: list[float] = []
         self.ttft_s: list[float] = []  # one per round
         self.tpot_s: list[float] = []  # one per round: decode seconds per token after the first
+        self.step_s: list[float] = []  # every decode step of every round: what the gate tests decode on
 
     def start(self) -> None:
         self.stamps = []
@@ -48,9 +49,10 @@ class StepTimer:
         self.ttft_s.append(self.stamps[0] - self.started)
         if new_tokens > 1:
             self.tpot_s.append((self.stamps[-1] - self.stamps[0]) / (new_tokens - 1))
+            self.step_s.extend(b - a for a, b in zip(self.stamps, self.stamps[1:]))
 
     def reset(self) -> None:
-        self.ttft_s, self.tpot_s = [], []
+        self.ttft_s, self.tpot_s, self.step_s = [], [], []
 
 
 class TextGeneration(Task):
