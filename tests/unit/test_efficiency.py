@@ -131,6 +131,7 @@ def test_compare_prices_each_machine_and_names_the_cheapest(tmp_path, capsys):
     cheapest = table["cheapest"]["minilm"]
     assert cheapest["machine"] == "A" and cheapest["meets_quality"]
     assert "cheapest for minilm within its quality rule" in out and "USD per million inferences" in out
+    assert out.count("cheaper: A") == len(by) // 2  # every cell names the cheaper machine
     with pytest.raises(SystemExit):
         cli.main(["compare"])
     assert cli.main(["compare", f"{tmp_path / 'a.json'}@free", "-o", str(tmp_path / "o2")]) == 2

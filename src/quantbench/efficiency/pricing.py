@@ -82,12 +82,19 @@ def render_cost_table(table: dict[str, Any]) -> list[str]:
     if not table["rows"]:
         return []
     lines = [f"{'machine':<28} {'cell':<58} {'USD/hour':>8} {'USD per million':>16} {'share':>6}  quality"]
-    for row in sorted(table["rows"], key=lambda r: (r["cell"], r["machine"])):
-        share = row["compute_share"] if row["compute_share"] is not None else None
-        lines.append(f"{row['machine'][:28]:<28} {row['cell'][:58]:<58} {row['price_per_hour']:>8.2f} "
-                     f"{row['cost_per_million']:>10.4f} {row['unit'][:5]:<5} "
-                     f"{'—' if share is None else format(share, '.2f'):>6}  "
-                     f"{'ok' if row['meets_quality'] else 'no: ' + row['why_not']}")
+    by_cell: dict[str, list[dict[str, Any]]] = {}
+    for row in table["rows"]:
+        by_cell.setdefault(row["cell"], []).append(row)
+    for cell, rows in sorted(by_cell.items()):
+        for row in sorted(rows, key=lambda r: r["machine"]):
+            share = row["compute_share"]
+            lines.append(f"{row['machine'][:28]:<28} {cell[:58]:<58} {row['price_per_hour']:>8.2f} "
+                         f"{row['cost_per_million']:>10.4f} {row['unit'][:5]:<5} "
+                         f"{'—' if share is None else format(share, '.2f'):>6}  "
+                         f"{'ok' if row['meets_quality'] else 'no: ' + row['why_not']}")
+        if len(rows) > 1:
+            cheaper = min(rows, key=lambda r: r["cost_per_million"])
+            lines.append(f"{'':<28} {'':<58} cheaper: {cheaper['machine']}")
     for model, row in sorted(table["cheapest"].items()):
         lines.append(f"cheapest for {model} within its quality rule: {row['cell']} on {row['machine']} at "
                      f"{row['cost_per_million']:.4f} USD per million {row['unit']}")
