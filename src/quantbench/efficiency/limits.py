@@ -34,11 +34,22 @@ def _spread(name: str, values: list[float], unit: str, method: str, size: str) -
             "size": size, "repetitions": [round(v, 3) for v in values]}
 
 
-def _time(fn: Callable[[], Any], sync: Callable[[], None], repeats: int) -> list[float]:
+def _time(fn: Callable[[], Any], sync: Callable[[], None], repeats: int, *, device: str = "cpu") -> list[float]:
+    """Seconds per repetition after a warm-up; on CUDA from CUDA events around each repetition."""
     fn()  # warm-up: allocation, kernel choice
     sync()
     out = []
     for _ in range(repeats):
+        if device == "cuda":
+            import torch
+
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            out.append(start.elapsed_time(end) / 1000.0)
+            continue
         started = time.perf_counter()
         fn()
         sync()
@@ -59,14 +70,14 @@ def _matmul_torch(dtype_name: str, n: int, repeats: int, device: str) -> dict[st
         a = torch.randint(-64, 64, (n, n), dtype=torch.int8, device=dev)
         b = torch.randint(-64, 64, (n, n), dtype=torch.int8, device=dev)
         try:
-            seconds = _time(lambda: torch._int_mm(a, b), sync, repeats)
+            seconds = _time(lambda: torch._int_mm(a, b), sync, repeats, device=device)
         except RuntimeError:  # no int8 GEMM kernel on this device/build
             return None
         method = "torch._int_mm (int8 x int8 -> int32)"
     else:
         dtype = getattr(torch, {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[dtype_name])
         a, b = (torch.randn(n, n, device=dev).to(dtype) for _ in range(2))
-        seconds = _time(lambda: torch.mm(a, b), sync, repeats)
+        seconds = _time(lambda: torch.mm(a, b), sync, repeats, device=device)
         method = f"torch.mm {dtype}"
     flops = 2 * n ** 3
     unit = "GOP/s" if dtype_name == "int8" else "GFLOP/s"
@@ -111,8 +122,8 @@ def _bandwidth(repeats: int, mb: int, device: str) -> list[dict[str, Any]]:
     a, b, c = (torch.ones(n, device=dev) for _ in range(3))
     sync = lambda: devices.synchronize(device)  # noqa: E731
     size = f"3 arrays of {mb} MB float32"
-    copy = _time(lambda: a.copy_(b), sync, repeats)
-    triad = _time(lambda: torch.add(b, c, alpha=3.0, out=a), sync, repeats)
+    copy = _time(lambda: a.copy_(b), sync, repeats, device=device)
+    triad = _time(lambda: torch.add(b, c, alpha=3.0, out=a), sync, repeats, device=device)
     nbytes = n * 4
     return [_spread("bandwidth_copy", [2 * nbytes / s / 1e9 for s in copy], "GB/s",
                     "STREAM copy a = b (2 x bytes: read b, write a)", size),
