@@ -227,3 +227,19 @@ def test_every_cell_slower_on_a_steady_machine_fails():
     p50 = p50_rows(result)
     assert len(p50) == 18 and all(r.verdict == REGRESSION for r in p50)
     assert result.to_dict()["noise_floors"]["latency_p50_ms"] < 0.10
+
+
+@pytest.mark.parametrize("metric", ["throughput_samples_per_s", "decode_tokens_per_s", "total_tokens_per_s",
+                                    "prefill_tokens_per_s"])
+def test_a_rate_is_corrected_up_on_a_slower_machine(metric):
+    # The machine ran 2x slower: a rate measured there is half what the baseline machine would give.
+    from quantbench.gate.drift import Correction
+
+    assert Correction(factor=2.0).corrected(metric, 50.0) == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize("metric", ["latency_p50_ms", "ttft_p50_ms", "tpot_p50_ms"])
+def test_a_time_is_corrected_down_on_a_slower_machine(metric):
+    from quantbench.gate.drift import Correction
+
+    assert Correction(factor=2.0).corrected(metric, 50.0) == pytest.approx(25.0)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from quantbench.results import BenchmarkRecord
+from quantbench.results import METRICS, BenchmarkRecord
 
 #: Fewer cells with references than this and the reference floor is not estimated.
 MIN_CELLS_FOR_FLOOR = 3
@@ -51,8 +51,10 @@ class Correction:
         return np.asarray(samples, float) / self.factor
 
     def corrected(self, metric: str, current_value: float) -> float:
-        """``metric``'s current value as if the machine had run at the baseline's speed."""
-        return current_value * self.factor if metric.startswith("throughput") else current_value / self.factor
+        """``metric``'s current value as if the machine had run at the baseline's speed: a rate
+        (samples/s, tokens/s) rises by the factor, a time falls by it."""
+        rate = METRICS[metric].kind == "throughput" if metric in METRICS else metric.startswith("throughput")
+        return current_value * self.factor if rate else current_value / self.factor
 
 
 def _reference_times(record: BenchmarkRecord) -> np.ndarray | str:
