@@ -176,12 +176,15 @@ def label_logliks(variant, tokenizer, texts: list[str], label_names: list[str], 
             for start in range(0, len(rows), batch_size):
                 batch = rows[start:start + batch_size]
                 ids, mask = _pad(batch, variant.pad_token_id)
-                logits = variant.forward(variant.prepare({"input_ids": ids, "attention_mask": mask}))
+                inputs = variant.prepare({"input_ids": ids, "attention_mask": mask})
+                if single:  # only each prompt's last position is read
+                    last = variant.logits_at(inputs, [len(row) - 1 for row in batch])
+                    logp = torch.log_softmax(torch.as_tensor(last).float().cpu(), dim=-1)
+                    out[start:start + len(batch)] = logp[:, torch.as_tensor(label)].numpy()
+                    continue
+                logits = variant.forward(inputs)
                 logp = torch.log_softmax(torch.as_tensor(logits).float().cpu(), dim=-1)
                 for i, row in enumerate(batch):
-                    if single:
-                        out[start + i] = logp[i, len(row) - 1, torch.as_tensor(label)].numpy()
-                        continue
                     first = len(row) - len(label)  # position of the label's first token
                     positions = torch.arange(first - 1, len(row) - 1)
                     out[start + i, j] = float(logp[i, positions, torch.as_tensor(label)].sum())

@@ -72,6 +72,28 @@ def test_int8_logits_stay_close_to_fp32(source):
         assert np.abs(logits - reference).max() < 0.1 * np.abs(reference).max() + 1e-3, quant
 
 
+def padded(variant):
+    """Two right-padded rows of different lengths (the zero-shot scorer's batches)."""
+    ids = np.array([[2, 5, 6, 7, 8, 9], [2, 9, 8, 0, 0, 0]])
+    mask = (np.arange(6) < np.array([[6], [3]])).astype(np.int64)
+    return variant.prepare({"input_ids": ids, "attention_mask": mask})
+
+
+@pytest.mark.parametrize("quant, backend", [("fp32", "pytorch"), ("int8wo", "pytorch"), ("fp32", "onnxruntime")])
+def test_logits_at_reads_each_rows_own_position(source, quant, backend):
+    # The torch path computes the lm_head at the batch's distinct positions only
+    # (logits_to_keep); the ORT path indexes full logits. Both equal a full forward, row by row.
+    if backend == "onnxruntime":
+        pytest.importorskip("optimum.onnxruntime")
+    variant = build(quant, backend, source)
+    inputs = padded(variant)
+    full = variant.to_numpy(variant.forward(inputs))
+    last = variant.to_numpy(variant.logits_at(inputs, [5, 2]))
+    assert last.shape == (2, 37)
+    np.testing.assert_allclose(last, full[[0, 1], [5, 2]], rtol=1e-4, atol=1e-5)
+    assert not np.allclose(last[1], full[1, 5], atol=1e-3)  # the padded tail is not what it reads
+
+
 @pytest.mark.parametrize("quant", ["fp32", "dynamic_int8", "static_int8"])
 def test_onnxruntime_builds_causal_lms_with_kv_cache(source, quant):
     pytest.importorskip("optimum.onnxruntime")

@@ -44,6 +44,11 @@ class UniformLM:
             logits[..., self.bias] = 3.0
         return logits
 
+    def logits_at(self, inputs, positions):
+        import torch
+
+        return self.forward(inputs)[torch.arange(len(positions)), torch.as_tensor(positions)]
+
 
 def test_prompts_are_exact_length_real_text_rows_that_differ():
     texts = ["a bb ccc", "dddd e", "ff ggg hhhh iiiii", "j k l m n o p"]
@@ -120,6 +125,32 @@ def test_zero_shot_label_logliks_read_the_label_token_after_the_prompt():
                         max_len=64)
     assert out.shape == (1, 2)
     assert out[0, 1] > out[0, 0]  # the biased token (3) is " positive"
+
+
+def test_zero_shot_reads_each_prompts_own_last_position_in_a_padded_batch():
+    class Tokenizer(WordTokenizer):
+        def __call__(self, text, add_special_tokens=False):
+            if text in (" positive", " negative"):
+                return {"input_ids": [3 if "pos" in text else 4]}
+            return super().__call__(text)
+
+    class LastTokenLM(UniformLM):
+        """Favours " positive" (3) at each row's last real token and " negative" (4) everywhere else."""
+
+        def forward(self, inputs):
+            import torch
+
+            mask = torch.as_tensor(np.asarray(inputs["attention_mask"]))
+            logits = torch.zeros(*mask.shape, self.vocab)
+            logits[..., 4] = 3.0
+            last = mask.sum(1) - 1
+            logits[torch.arange(len(last)), last, 4] = 0.0
+            logits[torch.arange(len(last)), last, 3] = 3.0
+            return logits
+
+    texts = ["good day", "a much longer tweet than the first one by far"]
+    out = label_logliks(LastTokenLM(), Tokenizer(), texts, ["negative", "positive"], batch_size=2, max_len=64)
+    assert (out[:, 1] > out[:, 0]).all()  # the short row read its own end, not the padding after it
 
 
 def _llm_suite(**extra):

@@ -153,6 +153,25 @@ class CausalLMVariant(TorchOutputs, Variant):
     def forward(self, inputs: dict[str, Any]) -> Any:
         return self.model(**inputs).logits
 
+    def logits_at(self, inputs: dict[str, Any], positions: list[int]) -> Any:
+        """Next-token logits of row ``i`` at position ``positions[i]``, shape (batch, vocab).
+
+        A transformers model computes its lm_head at these positions only (``logits_to_keep``
+        with the batch's distinct positions): a quarter of SmolLM2's forward is the lm_head over
+        49k words. A model without it (an ORT graph) computes every position, then is indexed.
+        """
+        import inspect
+
+        import torch
+
+        rows = torch.arange(len(positions))
+        if "logits_to_keep" not in inspect.signature(self.model.forward).parameters:
+            return torch.as_tensor(self.forward(inputs))[rows, torch.as_tensor(positions)]
+        keep = sorted(set(positions))
+        column = {p: i for i, p in enumerate(keep)}
+        logits = self.model(**inputs, logits_to_keep=torch.as_tensor(keep, device=self._torch_device)).logits
+        return logits[rows, torch.as_tensor([column[p] for p in positions])]
+
     def generate(self, inputs: dict[str, Any], *, new_tokens: int, logits_processor: Any = None) -> Any:
         """Greedy, KV cache on, exactly ``new_tokens`` new tokens per row; returns the new token ids."""
         from transformers import LogitsProcessorList
