@@ -180,17 +180,20 @@ _LLM_VARIANTS = {
 
 def generation_bench(model: str, quant: str, backend: str, device: str, batch_size: int, *, rng: random.Random,
                      prompt_len: int = 64, new_tokens: int = 32, decode_scale: float = 1.0, rounds: int = 10,
-                     noise: float = 0.03, steps: bool = True) -> dict[str, Any]:
+                     noise: float = 0.03, steps: bool = True, prefill_rounds: int = 0,
+                     prefill_scale: float = 1.0) -> dict[str, Any]:
     tpot_s, prefill, size, layers, _, _ = _LLM_VARIANTS[(quant, backend)]
     tpot = [tpot_s * (1 + 0.1 * (batch_size - 1)) * decode_scale * (1 + rng.gauss(0, noise)) for _ in range(rounds)]
-    ttft = [0.12 * prefill * batch_size ** 0.8 * (1 + rng.gauss(0, noise)) for _ in range(rounds)]
+    # The first ``rounds`` TTFT samples come from the generate rounds, the rest from prefill-only rounds.
+    ttft = [0.12 * prefill * prefill_scale * batch_size ** 0.8 * (1 + rng.gauss(0, noise))
+            for _ in range(rounds + prefill_rounds)]
     e2e = [a + b * (new_tokens - 1) for a, b in zip(ttft, tpot)]
     lat, t_ms, d_ms = _latency_block(e2e), _latency_block(ttft), _latency_block(tpot)
     cell_id = f"{model}-tweets-{quant}-{backend}-{device}-bs{batch_size}-p{prompt_len}-n{new_tokens}"
     extra = {
         "cell_id": cell_id, "dataset": "tweets", "task": "text-generation", "base_model": "org/tiny-llm",
         "baseline_note": "fp32 = test weights dequantized", "latency_ms": lat,
-        "ttft_ms": {**t_ms, "raw_s": ttft},
+        "ttft_ms": {**t_ms, "raw_s": ttft, "generate_rounds": rounds, "prefill_only_rounds": prefill_rounds},
         "tpot_ms": {**d_ms, "raw_s": tpot, **({"steps_s": [t * (1 + rng.gauss(0, noise)) for t in tpot
                                                            for _ in range(new_tokens - 1)]} if steps else {})},
         **{f"ttft_{q}_ms": t_ms[q] for q in ("p50", "p90", "p95", "p99")},
@@ -230,7 +233,7 @@ def perplexity_bench(model: str, quant: str, backend: str, device: str, *, perpl
 def make_generation_run(*, seed: int = 0, model: str = "tinyllm", variants=tuple(_LLM_VARIANTS),
                         batch_sizes=(1, 8), decode_scale: float | dict = 1.0, perplexity_scale: float | dict = 1.0,
                         rounds: int = 10, noise: float = 0.03, with_classification: bool = False,
-                        steps: bool = True) -> dict[str, Any]:
+                        steps: bool = True, prefill_rounds: int = 0, prefill_scale: float | dict = 1.0) -> dict[str, Any]:
     """A run file of generation cells (and, with ``with_classification``, a classifier's too)."""
     rng = random.Random(seed)
     run = make_run(seed=seed, variants=(("fp32", "pytorch"), ("dynamic_int8", "pytorch"))) \
@@ -243,7 +246,8 @@ def make_generation_run(*, seed: int = 0, model: str = "tinyllm", variants=tuple
         for bs in batch_sizes:
             run["benchmarks"].append(generation_bench(model, quant, backend, "cpu", bs, rng=rng, rounds=rounds,
                                                       noise=noise, decode_scale=pick(decode_scale, quant),
-                                                      steps=steps))
+                                                      steps=steps, prefill_rounds=prefill_rounds,
+                                                      prefill_scale=pick(prefill_scale, quant)))
         run["benchmarks"].append(perplexity_bench(model, quant, backend, "cpu",
                                                   perplexity_scale=pick(perplexity_scale, quant)))
         acc = accuracy_bench(model, quant, backend, "cpu", accuracy=0.80, fp32_accuracy=0.80)

@@ -3,11 +3,15 @@
 Each round is one ``generate`` call (greedy, KV cache on, exactly ``new_tokens`` per row) on
 prompts already tokenized and on the device, under ``torch.inference_mode``. pytest-benchmark
 times the whole call (the generate latency); the task's step timer splits each round into the
-time to first token and the decode time per token, so every figure keeps its raw rounds.
+time to first token and the decode time per token, so every figure keeps its raw rounds. After
+the rounds, ``measure.prefill_rounds`` generate calls stop after the first token (how
+optimum-benchmark times prefill): a prefill costs a fraction of a 32-token round, so the time to
+first token gets enough samples for the gate's test while the full rounds stay few.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -30,10 +34,18 @@ def percentiles_ms(seconds: list[float]) -> dict[str, Any]:
 
 
 def generation_figures(e2e_s: list[float], ttft_s: list[float], tpot_s: list[float], cell: Cell,
-                       step_s: list[float] | None = None) -> dict[str, Any]:
+                       step_s: list[float] | None = None, prefill_s: list[float] | None = None) -> dict[str, Any]:
     """Latencies with percentiles and tokens/s, from the rounds (decode throughput counts
-    batch x (new tokens - 1): the first token belongs to the prefill)."""
-    ttft, tpot = percentiles_ms(ttft_s), percentiles_ms(tpot_s) if tpot_s else None
+    batch x (new tokens - 1): the first token belongs to the prefill).
+
+    The time to first token is sampled on every generate round (``ttft_s``) and on the
+    prefill-only rounds (``prefill_s``: generate calls stopped after the first token, the same
+    work up to that token). The inter-token latency (ITL) is every decode step's own time.
+    """
+    prefill_s = list(prefill_s or [])
+    ttft = {**percentiles_ms([*ttft_s, *prefill_s]), "generate_rounds": len(ttft_s),
+            "prefill_only_rounds": len(prefill_s)}
+    tpot = percentiles_ms(tpot_s) if tpot_s else None
     e2e_p50_s = float(np.median(e2e_s))
     out: dict[str, Any] = {
         **latency.summarize(e2e_s, batch_size=cell.batch_size, seq_len=cell.seq_len),
@@ -46,11 +58,25 @@ def generation_figures(e2e_s: list[float], ttft_s: list[float], tpot_s: list[flo
         out.pop(key)
     if tpot:
         # Every decode step's own time: rounds x (new tokens - 1) samples, so a gate can test decode
-        # with a few rounds (5 rounds alone give no 99 % interval of a shift).
+        # with a few rounds (3 rounds alone give no 99 % interval of a shift).
         tpot["steps_s"] = [round(float(s), 9) for s in step_s or []]
         out.update({"tpot_ms": tpot, **{f"tpot_{q}_ms": tpot[q] for q in ("p50", "p90", "p95", "p99")},
                     "decode_tokens_per_s": round(cell.batch_size / (tpot["p50"] / 1000.0), 3)})
+    if step_s:
+        itl = {k: v for k, v in percentiles_ms(step_s).items() if k != "raw_s"}  # raw: tpot_ms.steps_s
+        out.update({"itl_ms": {**itl, "steps": len(step_s)}, "itl_p50_ms": itl["p50"], "itl_p99_ms": itl["p99"]})
     return out
+
+
+def prefill_rounds(task, variant, inputs, cell: Cell, rounds: int, synchronize) -> list[float]:
+    """``rounds`` generate calls stopped after the first token: each one's time to first token."""
+    from quantbench.tasks.text_generation import StepTimer
+
+    timer = StepTimer(synchronize)
+    first_token = dataclasses.replace(cell, new_tokens=1)
+    for _ in range(rounds):
+        task.run_once(variant, inputs, first_token, timer)
+    return timer.ttft_s
 
 
 def measure_generation(benchmark, pool: VariantPool, cell: Cell) -> dict[str, Any]:
@@ -87,6 +113,7 @@ def measure_generation(benchmark, pool: VariantPool, cell: Cell) -> dict[str, An
         timer.reset()  # warm-up steps are not rounds
         rounds = latency.plan_rounds(estimate, settings)
         benchmark.pedantic(call, setup=pairing, rounds=rounds, iterations=1, warmup_rounds=0)
+        prefill_s = prefill_rounds(task, variant, inputs, cell, settings.prefill_rounds, variant.synchronize)
     samples = list(benchmark.stats.stats.data)
     source = pool.source(cell.model)
     extra = {
@@ -96,6 +123,7 @@ def measure_generation(benchmark, pool: VariantPool, cell: Cell) -> dict[str, An
         "new_tokens": cell.new_tokens,
         "generation": {"greedy": True, "use_cache": True, "min_new_tokens": cell.new_tokens,
                        "max_new_tokens": cell.new_tokens, "prompts": "held-out text (prompt split), cut to prompt_len"},
-        **generation_figures(samples, timer.ttft_s, timer.tpot_s, cell, timer.step_s),
+        "prefill_rounds": settings.prefill_rounds,
+        **generation_figures(samples, timer.ttft_s, timer.tpot_s, cell, timer.step_s, prefill_s),
     }
     return record(benchmark, pool, cell, extra, built=built, memory_figures=memory_figures, pairing=pairing)

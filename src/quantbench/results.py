@@ -88,6 +88,8 @@ METRICS: dict[str, Metric] = dict(
         _m("tpot_p90_ms", "ms", "lower", "timing", "decode time per output token, 90th percentile"),
         _m("tpot_p95_ms", "ms", "lower", "timing", "decode time per output token, 95th percentile"),
         _m("tpot_p99_ms", "ms", "lower", "timing", "decode time per output token, 99th percentile"),
+        _m("itl_p50_ms", "ms", "lower", "timing", "inter-token latency: one decode step's time, median over every step"),
+        _m("itl_p99_ms", "ms", "lower", "timing", "inter-token latency, 99th percentile over every decode step"),
         _m("decode_tokens_per_s", "tokens/s", "higher", "throughput",
            "batch x (new tokens - 1) / median decode time (prefill excluded)"),
         _m("total_tokens_per_s", "tokens/s", "higher", "throughput", "batch x new tokens / median generate latency"),

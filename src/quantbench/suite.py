@@ -71,6 +71,9 @@ class MeasureSettings:
     reference_every_s: float = 0.25
     # Measure this machine's peak matmul and bandwidth once (cached) and record each cell's share.
     efficiency: bool = True
+    # Generation cells: extra generate calls stopped after the first token, so the time to first
+    # token has enough samples for the gate without more (32-token) generate rounds.
+    prefill_rounds: int = 3
 
 
 @dataclass(frozen=True)
@@ -263,7 +266,7 @@ def _read_dataset(reader: _Reader) -> DatasetSpec:
 def _read_measure(reader: _Reader) -> MeasureSettings:
     reader.check_keys(("warmup_rounds", "min_rounds", "max_rounds", "min_time_s", "max_time_s", "threads",
                        "end_to_end", "eval_batch_size", "memory", "drift_reference", "reference_every_s",
-                       "efficiency"))
+                       "efficiency", "prefill_rounds"))
     warmup = reader.get("warmup_rounds", int, 3)
     if warmup < 1:
         raise reader.fail("warmup_rounds", f"must be at least 1 (timings need a warm-up), got {warmup}")
@@ -274,6 +277,9 @@ def _read_measure(reader: _Reader) -> MeasureSettings:
     threads = reader.get("threads", int)
     if threads is not None and threads < 1:
         raise reader.fail("threads", f"must be a positive integer or null, got {threads}")
+    prefill_rounds = reader.get("prefill_rounds", int, 3)
+    if prefill_rounds < 0:
+        raise reader.fail("prefill_rounds", f"must be 0 or more, got {prefill_rounds}")
     every_s = reader.get("reference_every_s", (int, float), 0.25)
     if not every_s > 0:
         raise reader.fail("reference_every_s", f"must be a positive number of seconds, got {every_s}")
@@ -285,7 +291,7 @@ def _read_measure(reader: _Reader) -> MeasureSettings:
         eval_batch_size=reader.positive_int("eval_batch_size", 64),
         memory=reader.choice("memory", ("worker", "inprocess"), "worker"),
         drift_reference=reader.get("drift_reference", bool, True), reference_every_s=float(every_s),
-        efficiency=reader.get("efficiency", bool, True))
+        efficiency=reader.get("efficiency", bool, True), prefill_rounds=prefill_rounds)
 
 
 def _read_exclusions(reader: _Reader, axes: dict[str, tuple]) -> tuple[dict[str, Any], ...]:

@@ -41,9 +41,13 @@ def test_generation_sweep_records_prefill_decode_and_quality(pytester, bench_dir
         assert bench["params"] == {"model": "tinylm", "quant": bench["params"]["quant"], "backend": "pytorch",
                                    "device": "cpu", "batch_size": bench["params"]["batch_size"], "prompt_len": 8,
                                    "new_tokens": 4, "task": "text-generation"}
-        # Every latency keeps its raw rounds, one per pytest-benchmark round.
-        assert len(extra["ttft_ms"]["raw_s"]) == len(extra["tpot_ms"]["raw_s"]) == len(rounds) == extra["rounds"]
+        # Every latency keeps its raw rounds, one per pytest-benchmark round; TTFT also has the
+        # prefill-only rounds (3 by default) after them.
+        assert len(extra["tpot_ms"]["raw_s"]) == len(rounds) == extra["rounds"] == extra["ttft_ms"]["generate_rounds"]
+        assert extra["ttft_ms"]["prefill_only_rounds"] == extra["prefill_rounds"] == 3
+        assert len(extra["ttft_ms"]["raw_s"]) == len(rounds) + 3
         assert len(extra["tpot_ms"]["steps_s"]) == len(rounds) * (4 - 1)  # every decode step of every round
+        assert extra["itl_ms"]["steps"] == len(rounds) * 3 and extra["itl_p50_ms"] > 0
         assert 0 < extra["ttft_p50_ms"] <= extra["latency_ms"]["p50"]
         assert extra["decode_tokens_per_s"] == pytest.approx(
             bench["params"]["batch_size"] / (extra["tpot_p50_ms"] / 1000), rel=1e-3)

@@ -98,3 +98,26 @@ def test_five_rounds_are_enough_for_decode_because_every_step_is_a_sample():
     without = gate(make_generation_run(seed=8, rounds=5, steps=False),
                    make_generation_run(seed=9, rounds=5, decode_scale={"int8wo": 2.0}, steps=False))
     assert not any(r.outcome == "fail" and r.metric == "tpot_p50_ms" for r in without.rows)
+
+
+def test_three_rounds_with_prefill_rounds_gate_prefill_and_decode_without_noise_rows():
+    # suites/llm.yaml: 3 generate rounds plus 3 prefill-only rounds a cell.
+    llm = dict(rounds=3, prefill_rounds=3)
+    baseline = make_generation_run(seed=10, **llm)
+    itself = gate(baseline, baseline)
+    assert itself.exit_code == 0
+    # The whole-generate latency (3 rounds) is not gated: TTFT and TPOT cover it. No row says
+    # "insufficient data" for a generation cell.
+    assert not any(r.metric in ("latency_p50_ms", "total_tokens_per_s") and "test_generation" in r.cell
+                   for r in itself.rows)
+    assert not any(r.outcome == "warn" and "test_generation" in r.cell for r in itself.rows)
+    slower_prefill = make_generation_run(seed=11, prefill_scale={"nf4": 2.0}, **llm)
+    failed = {(r.cell.split("[")[1].split("-")[2], r.metric) for r in gate(baseline, slower_prefill).rows
+              if r.outcome == "fail"}
+    assert ("nf4", "ttft_p50_ms") in failed and {q for q, _ in failed} == {"nf4"}
+    slower_decode = make_generation_run(seed=11, decode_scale={"int8wo": 2.0}, **llm)
+    assert ("int8wo", "tpot_p50_ms") in {(r.cell.split("[")[1].split("-")[2], r.metric)
+                                          for r in gate(baseline, slower_decode).rows if r.outcome == "fail"}
+    # The control: without the prefill-only rounds, 3 TTFT samples a side cannot show the slowdown.
+    alone = gate(make_generation_run(seed=10, rounds=3), make_generation_run(seed=11, rounds=3, prefill_scale={"nf4": 2.0}))
+    assert not any(r.outcome == "fail" and r.metric == "ttft_p50_ms" for r in alone.rows)

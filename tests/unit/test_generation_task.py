@@ -87,6 +87,19 @@ def test_generation_figures_count_decode_tokens_after_the_first():
     assert "throughput_samples_per_s" not in out
 
 
+def test_ttft_pools_generate_and_prefill_only_rounds_and_itl_reads_every_step():
+    cell = cells.Cell("m", "d", "fp32", "pytorch", "cpu", 1, 64, task="text-generation", new_tokens=4)
+    steps = [0.01, 0.01, 0.01, 0.01, 0.01, 0.05]  # 2 rounds x 3 decode steps, one slow step
+    out = generation_figures([1.0, 1.0], ttft_s=[0.2, 0.2], tpot_s=[0.01, 0.0233], cell=cell, step_s=steps,
+                             prefill_s=[0.1, 0.1, 0.1])
+    assert out["ttft_ms"]["raw_s"] == [0.2, 0.2, 0.1, 0.1, 0.1]
+    assert (out["ttft_ms"]["generate_rounds"], out["ttft_ms"]["prefill_only_rounds"]) == (2, 3)
+    assert out["ttft_p50_ms"] == pytest.approx(100.0)
+    assert out["itl_p50_ms"] == pytest.approx(10.0) and out["itl_ms"]["steps"] == 6
+    assert out["itl_p99_ms"] == pytest.approx(float(np.percentile(steps, 99)) * 1000)
+    assert "raw_s" not in out["itl_ms"]  # the steps are kept once, in tpot_ms.steps_s
+
+
 def test_perplexity_bits_per_byte_and_kl_on_a_known_distribution():
     texts = ["a bb ccc", "dddd e ff"]
     uniform = score_texts(UniformLM(), WordTokenizer(), texts, batch_size=1, max_len=64, keep_logprobs=True)
@@ -196,3 +209,10 @@ def test_shape_filters_keep_the_per_variant_cells():
     suite = _llm_suite()
     kept = cells.expand(suite, {"batch_size": (1,), "prompt_len": (16,), "seq_len": (32,)}, per_variant=True)
     assert {p.cell.model for p in kept} == {"lm", "clf"}
+
+
+def test_prefill_rounds_are_a_measure_setting_with_a_clear_error():
+    assert _llm_suite().measure.prefill_rounds == 3
+    assert _llm_suite(measure={"prefill_rounds": 0}).measure.prefill_rounds == 0
+    with pytest.raises(SuiteError, match=r"measure.prefill_rounds: must be 0 or more, got -1"):
+        _llm_suite(measure={"prefill_rounds": -1})

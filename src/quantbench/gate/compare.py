@@ -54,9 +54,11 @@ MEDIAN_BASED = frozenset({"latency_p50_ms", "throughput_samples_per_s", "through
                           "tpot_p50_ms", "decode_tokens_per_s", "total_tokens_per_s", "prefill_tokens_per_s"})
 #: Generation metrics computed from the step timer, not from the whole generate call that
 #: pytest-benchmark timed: (block in extra_info, its sample lists in order of preference). Decode is
-#: tested on every step's time when recorded, prefill on its per-round times.
+#: tested on every step's time when recorded, prefill on its own samples (the first step of each
+#: generate round plus the prefill-only rounds).
 _ROUND_BLOCKS = {"ttft": ("ttft_ms", ("raw_s",)), "prefill": ("ttft_ms", ("raw_s",)),
-                 "tpot": ("tpot_ms", ("steps_s", "raw_s")), "decode": ("tpot_ms", ("steps_s", "raw_s"))}
+                 "tpot": ("tpot_ms", ("steps_s", "raw_s")), "decode": ("tpot_ms", ("steps_s", "raw_s")),
+                 "itl": ("tpot_ms", ("steps_s",))}
 
 
 def _block_samples(record: BenchmarkRecord, block: str, key: str) -> list[float] | None:
