@@ -68,6 +68,26 @@ def generation_figures(e2e_s: list[float], ttft_s: list[float], tpot_s: list[flo
     return out
 
 
+def warmup_cell(cell: Cell, warmup_new_tokens: int | None) -> Cell:
+    """The cell a warm-up call runs: same batch and prompt, ``warmup_new_tokens`` new tokens.
+
+    A first call pays for the prefill and the first decode step at the cell's shape (allocations,
+    kernel choice); later decode steps reuse both, so a short warm-up warms what a full one does
+    for a fraction of the time (measured: docs/generation.md).
+    """
+    if warmup_new_tokens is None or warmup_new_tokens >= cell.new_tokens:
+        return cell
+    return dataclasses.replace(cell, new_tokens=warmup_new_tokens)
+
+
+def round_estimate(timer, cell: Cell) -> float:
+    """A full round's seconds, from the last warm-up call: its time to first token plus
+    ``new_tokens - 1`` decode steps at its time per output token (the rounds plan reads it)."""
+    ttft = timer.ttft_s[-1]
+    tpot = timer.tpot_s[-1] if timer.tpot_s else 0.0
+    return ttft + (cell.new_tokens - 1) * tpot
+
+
 def prefill_rounds(task, variant, inputs, cell: Cell, rounds: int, synchronize) -> list[float]:
     """``rounds`` generate calls stopped after the first token: each one's time to first token."""
     from quantbench.tasks.text_generation import StepTimer
@@ -95,12 +115,17 @@ def measure_generation(benchmark, pool: VariantPool, cell: Cell) -> dict[str, An
     inputs = variant.prepare(pool.cell_inputs(cell))
     timer = StepTimer(variant.synchronize)
 
-    def call():
+    def run(shape: Cell):
         import os
 
         if os.environ.get(INJECT_OOM_ENV) == cell.id:
             raise MemoryError(f"injected fault ({INJECT_OOM_ENV}): simulated out-of-memory in {cell.id}")
-        return task.run_once(variant, inputs, cell, timer)
+        return task.run_once(variant, inputs, shape, timer)
+
+    def call():
+        return run(cell)
+
+    warm_cell = warmup_cell(cell, settings.warmup_new_tokens)
 
     benchmark.params = cell.params()
     benchmark.group = "generation"
@@ -109,7 +134,8 @@ def measure_generation(benchmark, pool: VariantPool, cell: Cell) -> dict[str, An
         memory_figures = _memory(pool, built, cell, call)
         pairing = (RoundPairing(pool.drift_reference(cell.backend, cell.device), settings.reference_every_s)
                    if settings.drift_reference else None)
-        estimate = latency.warm_up(call, settings.warmup_rounds)
+        latency.warm_up(lambda: run(warm_cell), settings.warmup_rounds)
+        estimate = round_estimate(timer, cell)
         timer.reset()  # warm-up steps are not rounds
         rounds = latency.plan_rounds(estimate, settings)
         benchmark.pedantic(call, setup=pairing, rounds=rounds, iterations=1, warmup_rounds=0)
@@ -123,7 +149,7 @@ def measure_generation(benchmark, pool: VariantPool, cell: Cell) -> dict[str, An
         "new_tokens": cell.new_tokens,
         "generation": {"greedy": True, "use_cache": True, "min_new_tokens": cell.new_tokens,
                        "max_new_tokens": cell.new_tokens, "prompts": "held-out text (prompt split), cut to prompt_len"},
-        "prefill_rounds": settings.prefill_rounds,
+        "prefill_rounds": settings.prefill_rounds, "warmup_new_tokens": warm_cell.new_tokens,
         **generation_figures(samples, timer.ttft_s, timer.tpot_s, cell, timer.step_s, prefill_s),
     }
     return record(benchmark, pool, cell, extra, built=built, memory_figures=memory_figures, pairing=pairing)

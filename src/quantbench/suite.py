@@ -74,6 +74,9 @@ class MeasureSettings:
     # Generation cells: extra generate calls stopped after the first token, so the time to first
     # token has enough samples for the gate without more (32-token) generate rounds.
     prefill_rounds: int = 3
+    # Generation cells: tokens per warm-up generate call (optimum-benchmark warms up on 2). The
+    # prefill and a decode step at the cell's shape are what a first call pays for; None: all of them.
+    warmup_new_tokens: int | None = 2
 
 
 @dataclass(frozen=True)
@@ -266,7 +269,7 @@ def _read_dataset(reader: _Reader) -> DatasetSpec:
 def _read_measure(reader: _Reader) -> MeasureSettings:
     reader.check_keys(("warmup_rounds", "min_rounds", "max_rounds", "min_time_s", "max_time_s", "threads",
                        "end_to_end", "eval_batch_size", "memory", "drift_reference", "reference_every_s",
-                       "efficiency", "prefill_rounds"))
+                       "efficiency", "prefill_rounds", "warmup_new_tokens"))
     warmup = reader.get("warmup_rounds", int, 3)
     if warmup < 1:
         raise reader.fail("warmup_rounds", f"must be at least 1 (timings need a warm-up), got {warmup}")
@@ -280,6 +283,11 @@ def _read_measure(reader: _Reader) -> MeasureSettings:
     prefill_rounds = reader.get("prefill_rounds", int, 3)
     if prefill_rounds < 0:
         raise reader.fail("prefill_rounds", f"must be 0 or more, got {prefill_rounds}")
+    explicit_null = "warmup_new_tokens" in reader.data and reader.data["warmup_new_tokens"] is None
+    warmup_new_tokens = None if explicit_null else reader.get("warmup_new_tokens", int, 2)
+    if warmup_new_tokens is not None and warmup_new_tokens < 2:
+        raise reader.fail("warmup_new_tokens", "must be 2 or more (a prefill and a decode step), or null for "
+                          f"the cell's new tokens, got {warmup_new_tokens}")
     every_s = reader.get("reference_every_s", (int, float), 0.25)
     if not every_s > 0:
         raise reader.fail("reference_every_s", f"must be a positive number of seconds, got {every_s}")
@@ -291,7 +299,8 @@ def _read_measure(reader: _Reader) -> MeasureSettings:
         eval_batch_size=reader.positive_int("eval_batch_size", 64),
         memory=reader.choice("memory", ("worker", "inprocess"), "worker"),
         drift_reference=reader.get("drift_reference", bool, True), reference_every_s=float(every_s),
-        efficiency=reader.get("efficiency", bool, True), prefill_rounds=prefill_rounds)
+        efficiency=reader.get("efficiency", bool, True), prefill_rounds=prefill_rounds,
+        warmup_new_tokens=warmup_new_tokens)
 
 
 def _read_exclusions(reader: _Reader, axes: dict[str, tuple]) -> tuple[dict[str, Any], ...]:

@@ -45,6 +45,7 @@ def test_generation_sweep_records_prefill_decode_and_quality(pytester, bench_dir
         # prefill-only rounds (3 by default) after them.
         assert len(extra["tpot_ms"]["raw_s"]) == len(rounds) == extra["rounds"] == extra["ttft_ms"]["generate_rounds"]
         assert extra["ttft_ms"]["prefill_only_rounds"] == extra["prefill_rounds"] == 3
+        assert extra["warmup_new_tokens"] == 2  # warm-up generates 2 of the 4 tokens
         assert len(extra["ttft_ms"]["raw_s"]) == len(rounds) + 3
         assert len(extra["tpot_ms"]["steps_s"]) == len(rounds) * (4 - 1)  # every decode step of every round
         assert extra["itl_ms"]["steps"] == len(rounds) * 3 and extra["itl_p50_ms"] > 0

@@ -9,7 +9,7 @@ import pytest
 
 from quantbench import cells
 from quantbench.errors import QuantbenchError, SuiteError
-from quantbench.generation_runner import generation_figures
+from quantbench.generation_runner import generation_figures, round_estimate, warmup_cell
 from quantbench.lm_quality import continuation_agreement, label_logliks, quality_figures, score_texts
 from quantbench.suite import parse_suite
 from quantbench.tasks.text_generation import TASK, StepTimer
@@ -216,3 +216,19 @@ def test_prefill_rounds_are_a_measure_setting_with_a_clear_error():
     assert _llm_suite(measure={"prefill_rounds": 0}).measure.prefill_rounds == 0
     with pytest.raises(SuiteError, match=r"measure.prefill_rounds: must be 0 or more, got -1"):
         _llm_suite(measure={"prefill_rounds": -1})
+
+
+def test_warm_up_generates_a_few_tokens_and_plans_rounds_from_them():
+    assert _llm_suite().measure.warmup_new_tokens == 2
+    assert _llm_suite(measure={"warmup_new_tokens": None}).measure.warmup_new_tokens is None
+    with pytest.raises(SuiteError, match=r"measure.warmup_new_tokens: must be 2 or more .* got 1"):
+        _llm_suite(measure={"warmup_new_tokens": 1})
+    cell = next(p.cell for p in cells.expand(_llm_suite(), task="text-generation"))  # 8 new tokens
+    assert warmup_cell(cell, 2).new_tokens == 2
+    assert (warmup_cell(cell, 2).batch_size, warmup_cell(cell, 2).seq_len) == (cell.batch_size, cell.seq_len)
+    assert warmup_cell(cell, None) is cell and warmup_cell(cell, 50) is cell
+    # A 2-token warm-up (prefill 0.3 s, one 0.05 s step) predicts a full 8-token round of 0.3 + 7 x 0.05 s.
+    timer = StepTimer(lambda: None)
+    timer.stamps, timer.started = [10.3, 10.35], 10.0
+    timer.finish(2)
+    assert round_estimate(timer, cell) == pytest.approx(0.3 + 7 * 0.05)
