@@ -11,6 +11,7 @@ its task's business (quantbench.tasks).
 from __future__ import annotations
 
 import dataclasses
+import json
 import functools
 import logging
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ class VariantPool:
         self._current: tuple[tuple, Built] | None = None
         self._failed: dict[tuple, str] = {}
         self._memory: dict[tuple, dict[str, Any]] = {}
+        self._preload: tuple[str, ...] | None = None  # modules memory workers get from the forkserver
         self.setup: dict[str, dict[str, Any]] = {}  # model name -> fine-tune facts (embedded model)
         self.limits: dict[str, dict[str, Any]] = {}  # device -> this machine's measured limits
 
@@ -164,6 +166,38 @@ class VariantPool:
             self._current = None
         release_memory()
 
+    def worker_preload(self, cell: Cell) -> tuple[str, ...]:
+        """Modules the memory workers of this run would import: the planned variants' modeling
+        code and their methods' libraries. Each is imported here first (this process builds
+        those variants anyway); one that fails to import stays out, so it fails its own cells only."""
+        if self._preload is None:
+            import importlib
+
+            from transformers.models.auto.configuration_auto import model_type_to_module_name
+
+            planned = {*self.latency_shapes, cell.variant_key}
+            wanted: list[str] = []
+            for model in sorted({key[0] for key in planned}):
+                try:
+                    config = json.loads((self.source(model).path / "config.json").read_text())
+                    module = model_type_to_module_name(config["model_type"])
+                    wanted.append(f"transformers.models.{module}.modeling_{module}")
+                except Exception:  # noqa: BLE001 - a model that cannot resolve fails in its own cells
+                    continue
+            for quant, backend in sorted({key[1:3] for key in planned}):
+                recipe = registry.recipe(quant, backend)
+                if recipe and recipe.missing_dependency() is None:
+                    wanted += [recipe.builder.split(":")[0], *recipe.requires, *recipe.preload]
+            loaded = []
+            for name in dict.fromkeys(wanted):
+                try:
+                    importlib.import_module(name)
+                    loaded.append(name)
+                except Exception:  # noqa: BLE001 - see the docstring
+                    log.info("quantbench: %s is not preloaded for memory workers (it does not import)", name)
+            self._preload = tuple(loaded)
+        return self._preload
+
     def memory(self, cell: Cell) -> dict[str, Any]:
         """Peak RSS (MB over a pre-build baseline) of this cell's shape, measured once per variant.
 
@@ -182,7 +216,7 @@ class VariantPool:
             new_tokens = {name: c.new_tokens for name, c in cells.items()}
             settings = dataclasses.replace(self.settings(cell), measure_size=False)
             self._memory[key] = measure_in_worker(cell, self.source(cell.model), settings, encodings,
-                                                  new_tokens=new_tokens)
+                                                  new_tokens=new_tokens, preload=self.worker_preload(cell))
         result = self._memory[key]
         shape = shape_name(this_shape)
         if shape not in result["peak_mb"]:  # a shape the plan did not foresee: measure it alone

@@ -27,6 +27,8 @@ class Recipe:
     extra: str = ""
     options: tuple[str, ...] = ()  # keys a suite may set under method_options.<quant>
     description: str = ""
+    # Heavy modules its builder imports lazily: memory workers import them once, before forking.
+    preload: tuple[str, ...] = ()
 
     def load(self) -> Callable:
         self.check_dependencies()
@@ -49,6 +51,7 @@ class Recipe:
 _PT = "quantbench.backends.pytorch"
 _ORT = "quantbench.backends.onnxruntime"
 _ORT_DEPS = ("onnxruntime", "optimum.onnxruntime")
+_ORT_PRELOAD = ("optimum.onnxruntime.modeling_decoder", "optimum.onnxruntime.modeling")
 _BNB_DEPS = ("bitsandbytes", "accelerate")
 _AO = "quantbench.backends.torchao"
 #: Every method that quantizes Linear layers may leave a causal LM's lm_head in float (the default).
@@ -70,11 +73,11 @@ RECIPES: tuple[Recipe, ...] = (
     Recipe("bnb_int8", "pytorch", f"{_PT}:build_bnb_int8", ("cpu", "cuda"), _BNB_DEPS, "bnb",
            options=("threshold",), description="bitsandbytes LLM.int8()"),
     Recipe("fp32", "onnxruntime", f"{_ORT}:build_fp32", ("cpu", "cuda"), _ORT_DEPS, "onnx",
-           description="ONNX export, float32"),
+           description="ONNX export, float32", preload=_ORT_PRELOAD),
     Recipe("dynamic_int8", "onnxruntime", f"{_ORT}:build_dynamic_int8", ("cpu",), _ORT_DEPS, "onnx",
-           options=("per_channel", "isa"), description="ORTQuantizer dynamic int8 (QOperator)"),
+           options=("per_channel", "isa"), description="ORTQuantizer dynamic int8 (QOperator)", preload=_ORT_PRELOAD),
     Recipe("static_int8", "onnxruntime", f"{_ORT}:build_static_int8", ("cpu",), _ORT_DEPS, "onnx",
-           options=("per_channel", "isa"), description="ORTQuantizer static int8 (QDQ), calibrated"),
+           options=("per_channel", "isa"), description="ORTQuantizer static int8 (QDQ), calibrated", preload=_ORT_PRELOAD),
 )
 
 _BY_KEY = {(r.quant, r.backend): r for r in RECIPES}

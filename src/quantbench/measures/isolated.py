@@ -75,27 +75,37 @@ def _worker(conn, *args) -> None:
         conn.close()
 
 
-def _context():
+BASE_PRELOAD = ("torch", "transformers", "transformers.modeling_utils", "onnxruntime",
+                "quantbench.backends.pytorch", "quantbench.measures.isolated")
+
+
+def _context(preload: tuple[str, ...] = ()):
     """Workers fork from a server process that has only imported the heavy libraries: a clean
-    heap like a fresh interpreter, without paying for torch's import in every worker."""
+    heap like a fresh interpreter, without paying for the imports in every worker. The worker's
+    baseline is taken after its imports either way, so preloading moves time, not memory figures.
+
+    ``preload`` (the suite's modeling code and builders' libraries) only counts when the server
+    starts, at the first worker of the run.
+    """
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     # Missing optional modules are skipped by the forkserver (it ignores ImportError).
-    context.set_forkserver_preload(["torch", "transformers", "transformers.modeling_utils", "onnxruntime",
-                                    "quantbench.backends.pytorch", "quantbench.measures.isolated"])
+    context.set_forkserver_preload([*BASE_PRELOAD, *preload])
     return context
 
 
 def measure_in_worker(cell: Cell, source, settings, encodings: dict[str, dict], *, passes: int = 3,
-                      timeout_s: float = 900.0, new_tokens: dict[str, int] | None = None) -> dict[str, Any]:
+                      timeout_s: float = 900.0, new_tokens: dict[str, int] | None = None,
+                      preload: tuple[str, ...] = ()) -> dict[str, Any]:
     """Peak RSS over the worker's pre-build baseline for each named input of ``cell``'s variant.
 
     ``encodings`` maps a shape name (``"8x64"``) to tokenizer output; the worker gets the inputs
     ready-made, so it loads no dataset and no tokenizer. ``new_tokens`` names the shapes that
-    generate (that many tokens per row) instead of running one forward pass.
+    generate (that many tokens per row) instead of running one forward pass. ``preload``: see
+    ``_context``.
     """
-    context = _context()
+    context = _context(preload)
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=_worker, args=(sender, (cell.quant, cell.backend), source, settings, encodings, passes,
                                                       cell.variant_id, new_tokens or {}),
