@@ -72,15 +72,42 @@ def corruption(entry: Path) -> str | None:
     return None
 
 
+#: Entries this process verified (entry -> the stat signature of its files then), and entries a
+#: memory worker takes as verified because its parent just hashed them.
+_verified: dict[str, tuple] = {}
+_trusted: dict[str, tuple] = {}
+
+
+def _signature(entry: Path) -> tuple:
+    """Name, size and modification time of every file: what a rewrite or truncation changes."""
+    return tuple((str(p.relative_to(entry)), p.stat().st_size, p.stat().st_mtime_ns)
+                 for p in sorted(entry.rglob("*")) if p.is_file())
+
+
+def verified_entries() -> dict[str, tuple]:
+    """The entries this process hashed and found intact, with their stat signatures."""
+    return dict(_verified)
+
+
+def trust(entries: dict[str, tuple]) -> None:
+    """Take ``entries`` as verified while their stat signatures hold (a memory worker, whose
+    parent hashed them seconds earlier: hashing again would cost seconds per variant)."""
+    _trusted.update(entries)
+
+
 def is_complete(entry: Path) -> bool:
     """A finished entry whose files match their hashes. A corrupt one is removed (rebuild it)."""
     if not (entry / COMPLETE_MARKER).is_file():
         return False
+    key = str(entry)
+    if key in _trusted and _trusted[key] == _signature(entry):
+        return True
     problem = corruption(entry)
     if problem:
         log.warning("quantbench: cache entry %s is corrupt (%s); rebuilding it", entry, problem)
         shutil.rmtree(entry, ignore_errors=True)
         return False
+    _verified[key] = _signature(entry)
     return True
 
 

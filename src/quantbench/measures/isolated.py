@@ -14,6 +14,7 @@ import os
 import time
 from typing import Any
 
+from quantbench import cache
 from quantbench.cells import Cell
 from quantbench.errors import QuantbenchError
 
@@ -27,8 +28,8 @@ class WorkerDied(QuantbenchError):
 
 
 def _measure(builder_name: tuple[str, str], source, settings, encodings: dict, passes: int,
-             variant_id: str, new_tokens: dict[str, int]) -> dict[str, Any]:
-    from quantbench import registry
+             variant_id: str, new_tokens: dict[str, int], verified: dict[str, tuple]) -> dict[str, Any]:
+    from quantbench import cache, registry
     from quantbench.measures.memory import PeakRSS, release_memory, rss_bytes
 
     if os.environ.get(CRASH_ENV) == variant_id:
@@ -39,6 +40,7 @@ def _measure(builder_name: tuple[str, str], source, settings, encodings: dict, p
         torch.set_num_threads(settings.threads)
     from quantbench.models import import_model_code
 
+    cache.trust(verified)  # the parent hashed these artifacts moments ago
     builder = registry.recipe(*builder_name).load()
     # Modules load once per process, weights once per variant: the baseline holds the former.
     import_model_code(source, settings.task)
@@ -108,7 +110,7 @@ def measure_in_worker(cell: Cell, source, settings, encodings: dict[str, dict], 
     context = _context(preload)
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=_worker, args=(sender, (cell.quant, cell.backend), source, settings, encodings, passes,
-                                                      cell.variant_id, new_tokens or {}),
+                                                      cell.variant_id, new_tokens or {}, cache.verified_entries()),
                               name=f"quantbench-memory-{cell.variant_id}", daemon=True)
     process.start()
     sender.close()
