@@ -128,7 +128,7 @@ class VariantPool:
             raise QuantbenchError(f"variant {cell.variant_id} failed to build earlier: {self._failed[key]}")
         if self._current and self._current[0] == key:
             return self._current[1]
-        self.release()
+        self.release(collect=False)  # _build collects before its baseline
         try:
             built = self._build(cell)
         except QuantbenchError as exc:
@@ -160,11 +160,12 @@ class VariantPool:
         log.info("quantbench: built %s in %.1fs", cell.variant_id, variant.info.build_seconds)
         return Built(variant, baseline, peak.peak)
 
-    def release(self) -> None:
+    def release(self, *, collect: bool = True) -> None:
         if self._current:
             self._current[1].variant.close()
             self._current = None
-        release_memory()
+        if collect:
+            release_memory()
 
     def worker_preload(self, cell: Cell) -> tuple[str, ...]:
         """Modules the memory workers of this run would import: the planned variants' modeling
