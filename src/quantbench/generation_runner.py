@@ -125,7 +125,7 @@ def measure_generation(benchmark, pool: VariantPool, cell: Cell) -> dict[str, An
     def call():
         return run(cell)
 
-    warm_cell = warmup_cell(cell, settings.warmup_new_tokens)
+    warm_cell = warmup_cell(cell, None if variant.full_length_warmup else settings.warmup_new_tokens)
 
     benchmark.params = cell.params()
     benchmark.group = "generation"

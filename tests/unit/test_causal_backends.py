@@ -42,6 +42,7 @@ def inputs(variant, batch=2):
 def test_pytorch_methods_build_causal_lms_with_proof_and_float_lm_head(source, quant, expected):
     variant = build(quant, "pytorch", source)
     assert isinstance(variant, CausalLMVariant) and variant.backend == "pytorch"
+    assert not variant.full_length_warmup  # a 2-token warm-up warms torch (measured)
     assert variant.info.quantized_layers == expected
     if quant != "fp32":
         config = variant.info.quant_config
@@ -102,6 +103,7 @@ def test_onnxruntime_builds_causal_lms_with_kv_cache(source, quant):
     config = variant.info.quant_config
     assert (variant.info.quantized_layers > 0) == (quant != "fp32")
     assert any(name.startswith("past_key_values") for name in variant.model.input_names)  # the KV cache
+    assert variant.full_length_warmup  # its first round is slow at every new KV length (measured)
     if quant == "static_int8":
         assert config["calibration_rows"] == 9 and any(k.startswith("QDQ:") for k in config["onnx_ops"])
     assert tuple(variant.generate(inputs(variant), new_tokens=3).shape) == (2, 3)

@@ -137,11 +137,15 @@ class CausalLMVariant(TorchOutputs, Variant):
 
     task = "text-generation"
 
-    def __init__(self, model: Any, *, quant: str, backend: str, device: str, info: BuildInfo, pad_token_id: int):
+    def __init__(self, model: Any, *, quant: str, backend: str, device: str, info: BuildInfo, pad_token_id: int,
+                 full_length_warmup: bool = False):
         import torch
 
         self.model, self.quant, self.backend, self.device, self.info = model, quant, backend, device, info
         self.pad_token_id = pad_token_id
+        # True where a first call is slow at every new KV-cache length, not only at the first
+        # step: a warm-up must then generate all the tokens a round does.
+        self.full_length_warmup = full_length_warmup
         self._torch_device = torch.device("cuda:0" if device == "cuda" else device)
 
     def prepare(self, encoding: dict[str, Any]) -> dict[str, Any]:
