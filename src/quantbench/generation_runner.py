@@ -130,7 +130,8 @@ def measure_generation(benchmark, pool: VariantPool, cell: Cell) -> dict[str, An
     benchmark.params = cell.params()
     benchmark.group = "generation"
     with torch.inference_mode():
-        check_finite(variant.to_numpy(variant.forward(inputs)[:, -1]), cell)
+        # The next-token logits after each prompt (all prompt_len long): what generate reads first.
+        check_finite(variant.to_numpy(variant.logits_at(inputs, [cell.seq_len - 1] * cell.batch_size)), cell)
         memory_figures = _memory(pool, built, cell, call)
         pairing = (RoundPairing(pool.drift_reference(cell.backend, cell.device), settings.reference_every_s)
                    if settings.drift_reference else None)

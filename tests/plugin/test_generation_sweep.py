@@ -89,3 +89,21 @@ def test_a_classifier_in_a_generation_suite_is_one_clear_line(pytester, bench_di
     result.stdout.fnmatch_lines(["*quantbench: model 'tinylm': checkpoint * is a BertForSequenceClassification, "
                                  "which does not fit task 'text-generation'*"])
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_a_model_with_nan_logits_fails_its_generation_cells_before_timing(pytester, bench_dir, tiny_data,
+                                                                          isolated_cache, tmp_path):
+    import torch
+    from transformers import LlamaForCausalLM
+
+    from tests.tiny import make_tiny_llama
+
+    path = make_tiny_llama(tmp_path / "nan-llama")
+    model = LlamaForCausalLM.from_pretrained(path)
+    with torch.no_grad():
+        model.model.norm.weight[0] = float("nan")  # every position's logits become NaN
+    model.save_pretrained(path, safe_serialization=True)
+    result, data = run(pytester, llm_suite(path, tiny_data, quantization=["fp32"], batch_sizes=[1]),
+                       "-k", "test_generation")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*tinylm-toy-fp32-pytorch-cpu-bs1-p8-n4: * logits are NaN or Inf; not timing this cell*"])
