@@ -34,6 +34,11 @@ def _measure(builder_name: tuple[str, str], source, settings, encodings: dict, p
 
     if os.environ.get(CRASH_ENV) == variant_id:
         os._exit(13)
+    import gc
+
+    # What the forkserver imported lives as long as this worker: freezing it out of the collector
+    # makes each collection before a baseline cost milliseconds instead of 0.17 s (measured).
+    gc.freeze()
     import torch
 
     if settings.threads:
