@@ -60,6 +60,16 @@ def test_prompts_are_exact_length_real_text_rows_that_differ():
     assert ids[1].tolist() == [1, 14, 11, 12, 13]
     with pytest.raises(QuantbenchError, match="too little text for 3 prompts of 40 tokens"):
         TASK.prompt_ids(texts, WordTokenizer(), prompt_len=40, rows=3)
+    # Only the texts the prompts read are tokenized (a split holds thousands; each cell asks).
+    seen = []
+
+    class Counting(WordTokenizer):
+        def __call__(self, text, add_special_tokens=False):
+            seen.append(text)
+            return super().__call__(text, add_special_tokens)
+
+    again = TASK.prompt_ids(texts * 1000, Counting(), prompt_len=5, rows=2)
+    assert again.tolist() == ids.tolist() and seen == ["a bb ccc\n", "dddd e\n", "ff ggg hhhh iiiii\n"]
 
 
 def test_step_timer_splits_prefill_from_decode():

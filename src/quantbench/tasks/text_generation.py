@@ -61,16 +61,19 @@ class TextGeneration(Task):
 
         Row ``i`` starts at text ``i``, so rows differ. Raises when the texts run out.
         """
-        token_lists = [tokenizer(t + "\n", add_special_tokens=False)["input_ids"] for t in texts]
+        # Tokenized on demand: the prompts read the split's first few texts, not its thousands.
+        token_lists: list[list[int]] = []
         bos = bos_id(tokenizer)
         prompts = []
         for row in range(rows):
             ids = [] if bos is None else [bos]
             index = row
             while len(ids) < prompt_len:
-                if index >= len(token_lists):
+                if index >= len(texts):
                     raise QuantbenchError(f"the prompt split has too little text for {rows} prompts of "
                                           f"{prompt_len} tokens")
+                while len(token_lists) <= index:
+                    token_lists.append(tokenizer(texts[len(token_lists)] + "\n", add_special_tokens=False)["input_ids"])
                 ids.extend(token_lists[index])
                 index += 1
             prompts.append(ids[:prompt_len])
