@@ -167,7 +167,14 @@ class VariantPool:
         if collect:
             release_memory()
 
-    def worker_preload(self, cell: Cell) -> tuple[str, ...]:
+    def start_memory_workers(self) -> None:
+        """Start the memory workers' server (before any cell, while nothing is timed)."""
+        if self.suite.measure.memory == "worker" and self.latency_shapes:
+            from quantbench.measures.isolated import start_server
+
+            start_server(self.worker_preload())
+
+    def worker_preload(self, cell: Cell | None = None) -> tuple[str, ...]:
         """Modules the memory workers of this run would import: the planned variants' modeling
         code and their methods' libraries. Each is imported here first (this process builds
         those variants anyway); one that fails to import stays out, so it fails its own cells only."""
@@ -176,7 +183,7 @@ class VariantPool:
 
             from transformers.models.auto.configuration_auto import model_type_to_module_name
 
-            planned = {*self.latency_shapes, cell.variant_key}
+            planned = {*self.latency_shapes, *([cell.variant_key] if cell else [])}
             wanted: list[str] = []
             for model in sorted({key[0] for key in planned}):
                 try:
