@@ -115,7 +115,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     _rule("decode_tokens_per_s", 0.10, RELATIVE),
     _rule("total_tokens_per_s", 0.10, RELATIVE),
     # A whole generate is TTFT + (n - 1) x TPOT, each gated above on its own samples; its few
-    # rounds (3 in suites/llm.yaml) would only add "insufficient data" rows. A policy rule re-adds it.
+    # rounds (2 to 4 in suites/llm.yaml) would only add "insufficient data" rows. A policy rule re-adds it.
     Rule(metrics=("latency_p50_ms", "latency_p95_ms", "total_tokens_per_s"), skip=True,
          where=(("test", ("test_generation",)),)),
     # Language-model quality on fixed held-out text is deterministic on one machine: perplexity
