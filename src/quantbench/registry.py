@@ -17,6 +17,14 @@ from quantbench.errors import MissingDependencyError, UnknownNameError
 DEVICES = ("cpu", "cuda", "mps")
 
 
+def _importable(module: str) -> bool:
+    """Whether ``module`` can be found; a dotted name whose parent package is missing cannot."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
 @dataclass(frozen=True)
 class Recipe:
     quant: str
@@ -37,7 +45,7 @@ class Recipe:
 
     def missing_dependency(self) -> str | None:
         for module in self.requires:
-            if importlib.util.find_spec(module) is None:
+            if not _importable(module):
                 hint = f"pip install 'quantbench[{self.extra}]'" if self.extra else f"pip install {module}"
                 return f"{self.quant} on {self.backend} needs the optional dependency {module!r}: {hint}"
         return None

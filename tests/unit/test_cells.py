@@ -76,6 +76,11 @@ def test_missing_optional_dependency_is_named(monkeypatch):
     recipe = registry.Recipe("x", "pytorch", "nowhere:build", ("cpu",), ("surely_not_installed_pkg",), "bnb")
     assert recipe.missing_dependency() == ("x on pytorch needs the optional dependency 'surely_not_installed_pkg': "
                                           "pip install 'quantbench[bnb]'")
+    # A submodule of a package that is not installed (optimum.onnxruntime without optimum) is
+    # missing too, not an import error.
+    nested = registry.Recipe("x", "onnxruntime", "nowhere:build", ("cpu",), ("surely_not_installed_pkg.sub",), "onnx")
+    assert nested.missing_dependency() == ("x on onnxruntime needs the optional dependency "
+                                           "'surely_not_installed_pkg.sub': pip install 'quantbench[onnx]'")
 
 
 def test_unknown_method_lists_known():

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
+
+import pytest
 
 from quantbench import cells, registry
 from quantbench.pool import VariantPool
@@ -35,10 +36,7 @@ def test_preload_holds_the_planned_models_code_and_methods_libraries(tiny_llama,
 
 
 def test_onnxruntime_cells_preload_the_decoder_class(tiny_llama, tiny_data):
-    if importlib.util.find_spec("optimum.onnxruntime") is None:
-        import pytest
-
-        pytest.skip("the onnx extra is not installed")
+    pytest.importorskip("optimum.onnxruntime", reason="the onnx extra is not installed")
     pool, planned = _pool(tiny_llama, tiny_data, ["pytorch", "onnxruntime"])
     assert "optimum.onnxruntime.modeling_decoder" in pool.worker_preload(planned[0])
 
