@@ -11,8 +11,8 @@ its task's business (quantbench.tasks).
 from __future__ import annotations
 
 import dataclasses
-import json
 import functools
+import json
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any

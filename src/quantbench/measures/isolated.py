@@ -29,7 +29,7 @@ class WorkerDied(QuantbenchError):
 
 def _measure(builder_name: tuple[str, str], source, settings, encodings: dict, passes: int,
              variant_id: str, new_tokens: dict[str, int], verified: dict[str, tuple]) -> dict[str, Any]:
-    from quantbench import cache, registry
+    from quantbench import registry
     from quantbench.measures.memory import PeakRSS, release_memory, rss_bytes
 
     if os.environ.get(CRASH_ENV) == variant_id:
