@@ -18,22 +18,24 @@ import time
 import pytest
 import torch
 
-from quantbench.generation_runner import measure_generation
+from quantbench.tasks.generation.cell import measure_generation
+from quantbench.tasks.generation.task import TASK
 
 LIMIT = 1.03
 
 
-def test_decode_overhead(generation_cell, benchmark, quantbench_pool):
+def test_decode_overhead(generation_cell, benchmark, quantbench_run, quantbench_pool):
     cell = generation_cell
     if cell.backend != "pytorch" or cell.device != "cpu" or cell.quant != "fp32" or cell.new_tokens < 2:
         # The bare copy is the plain checkpoint: against a quantized variant it would time another model.
         pytest.skip("the bare loop is written for fp32 pytorch generation cells on the CPU with new_tokens > 1")
     from transformers import AutoModelForCausalLM
 
-    bare_model = AutoModelForCausalLM.from_pretrained(quantbench_pool.source(cell.model).path).eval()
-    encoding = quantbench_pool.cell_inputs(cell)
+    bare_model = AutoModelForCausalLM.from_pretrained(quantbench_run.source(cell.model).path).eval()
+    encoding = TASK.cell_inputs(quantbench_run.splits, quantbench_run.tokenizer(cell.model), cell)
     bare_inputs = {k: torch.as_tensor(v) for k, v in encoding.items()}
-    pad = quantbench_pool.get(cell).variant.pad_token_id
+    res = quantbench_run.for_cell(cell, timed=False)
+    pad = quantbench_pool.get(cell, res.source, res.settings).variant.pad_token_id
     bare_n, bare_1 = [], []
 
     def bare_generate(tokens: int, into: list) -> None:
@@ -54,7 +56,7 @@ def test_decode_overhead(generation_cell, benchmark, quantbench_pool):
         return pedantic(target, setup=both, **kwargs)
 
     benchmark.pedantic = with_bare_rounds
-    extra = measure_generation(benchmark, quantbench_pool, cell)
+    extra = measure_generation(benchmark, quantbench_run, quantbench_pool, cell)
     bare_tpot_ms = (statistics.median(bare_n) - statistics.median(bare_1)) / (cell.new_tokens - 1) * 1000
     ratio = extra["tpot_p50_ms"] / bare_tpot_ms
     benchmark.extra_info.update(bare_tpot_ms=round(bare_tpot_ms, 4), decode_overhead_ratio=round(ratio, 4))

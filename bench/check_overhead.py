@@ -16,22 +16,23 @@ import time
 
 import torch
 
-from quantbench.runner import measure_latency
+from quantbench.tasks.classification.cell import measure_latency
+from quantbench.tasks.classification.task import TASK
 
 LIMIT = 1.03
 
 
-def test_timing_overhead(cell, benchmark, quantbench_pool):
+def test_timing_overhead(cell, benchmark, quantbench_run, quantbench_pool):
     if (cell.backend != "pytorch" or cell.device != "cpu" or cell.quant != "fp32"
-            or quantbench_pool.suite.measure.end_to_end):
+            or quantbench_run.suite.measure.end_to_end):
         import pytest
 
         # The bare copy is the plain checkpoint: against a quantized variant it would time another model.
         pytest.skip("the bare loop is written for model-only fp32 pytorch cells on the CPU")
     from transformers import AutoModelForSequenceClassification
 
-    bare_model = AutoModelForSequenceClassification.from_pretrained(quantbench_pool.source(cell.model).path).eval()
-    encoding = quantbench_pool.cell_inputs(cell)
+    bare_model = AutoModelForSequenceClassification.from_pretrained(quantbench_run.source(cell.model).path).eval()
+    encoding = TASK.cell_inputs(quantbench_run.splits, quantbench_run.tokenizer(cell.model), cell)
     bare_inputs = {k: torch.as_tensor(v) for k, v in encoding.items()}
     bare_seconds = []
 
@@ -51,7 +52,7 @@ def test_timing_overhead(cell, benchmark, quantbench_pool):
         return pedantic(target, setup=both, **kwargs)
 
     benchmark.pedantic = with_bare_round
-    extra = measure_latency(benchmark, quantbench_pool, cell)
+    extra = measure_latency(benchmark, quantbench_run, quantbench_pool, cell)
     bare_p50 = statistics.median(bare_seconds) * 1000
     ratio = extra["latency_ms"]["p50"] / bare_p50
     benchmark.extra_info.update(bare_p50_ms=round(bare_p50, 4), overhead_ratio=round(ratio, 4))

@@ -1,1 +1,1 @@
-# Benchmarks get their cells from the quantbench plugin (src/quantbench/plugin.py).
+# Benchmarks get their cells from the quantbench plugin (src/quantbench/plugin/).

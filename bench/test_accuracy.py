@@ -4,10 +4,11 @@ One benchmark per variant (model x method x backend x device). Its timing is one
 the test split; its figures are in ``extra_info``.
 """
 
-def test_accuracy(variant_cell, benchmark, quantbench_evaluator):
+def test_accuracy(variant_cell, benchmark, quantbench_quality):
     benchmark.params = variant_cell.params()
     benchmark.group = "accuracy"
-    result = benchmark.pedantic(quantbench_evaluator.accuracy, args=(variant_cell,), rounds=1, iterations=1)
+    scorer = quantbench_quality.for_cell(variant_cell)
+    result = benchmark.pedantic(scorer.accuracy, args=(variant_cell,), rounds=1, iterations=1)
     benchmark.extra_info.update(result)
     assert 0.0 <= result["accuracy"] <= 1.0
     if variant_cell.quant == "fp32":

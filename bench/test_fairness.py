@@ -7,12 +7,13 @@ The probe follows the Equity Evaluation Corpus method (see docs/fairness.md). Tu
 import pytest
 
 
-def test_fairness(variant_cell, benchmark, quantbench_evaluator):
-    if not quantbench_evaluator.pool.suite.fairness["probe"]:
+def test_fairness(variant_cell, benchmark, quantbench_run, quantbench_quality):
+    if not quantbench_run.suite.fairness["probe"]:
         pytest.skip("the suite turns the fairness probe off (fairness.probe: false)")
     benchmark.params = variant_cell.params()
     benchmark.group = "fairness"
-    result = benchmark.pedantic(quantbench_evaluator.probe_fairness, args=(variant_cell,), rounds=1, iterations=1)
+    scorer = quantbench_quality.for_cell(variant_cell)
+    result = benchmark.pedantic(scorer.probe_fairness, args=(variant_cell,), rounds=1, iterations=1)
     benchmark.extra_info.update(result)
     assert 0.0 <= result["flip_rate"] <= 1.0
     if variant_cell.quant == "fp32":

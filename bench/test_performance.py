@@ -3,11 +3,11 @@
 Run: ``pytest bench/ --benchmark-json results.json`` (see README for options).
 """
 
-from quantbench.runner import measure_latency
+from quantbench import tasks
 
 
-def test_latency(cell, benchmark, quantbench_pool):
-    extra = measure_latency(benchmark, quantbench_pool, cell)
+def test_latency(cell, benchmark, quantbench_run, quantbench_pool):
+    extra = tasks.get(cell.task).measure(benchmark, quantbench_run, quantbench_pool, cell)
     # The figures must exist and be physical; a broken measurement fails the cell.
     assert extra["latency_ms"]["p50"] > 0
     assert extra["disk_size_mb"] > 0

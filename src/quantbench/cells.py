@@ -12,7 +12,8 @@ import itertools
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from quantbench import devices, registry, tasks
+from quantbench import registry, tasks
+from quantbench.hardware import devices
 from quantbench.errors import QuantbenchError
 from quantbench.suite import Suite
 

@@ -16,7 +16,7 @@ from quantbench.errors import QuantbenchError
 COMMAND_MODULES = (
     "quantbench.reports.commands",
     "quantbench.gate.commands",
-    "quantbench.cache_commands",
+    "quantbench.cache.commands",
     "quantbench.efficiency.commands",
 )
 

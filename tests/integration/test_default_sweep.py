@@ -72,7 +72,7 @@ def test_fp32_accuracy_matches_an_independent_evaluation(default_run):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from quantbench.data import load_splits
-    from quantbench.embedded import embedded_model
+    from quantbench.models.embedded_classifier import embedded_model
     from quantbench.suite import load_suite
 
     suite = load_suite("default")

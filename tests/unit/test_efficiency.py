@@ -101,6 +101,31 @@ def test_limits_are_measured_once_and_cached_per_machine_key(isolated_cache, mon
     assert len(stored) == 2 and json.loads(stored[0].read_text())["limits"]
 
 
+def test_a_cell_past_a_cached_peak_remeasures_once_then_records_the_error():
+    from quantbench.cells import Cell
+    from quantbench.efficiency.record import record_figures
+
+    cell = Cell("m", "d", "fp32", "pytorch", "cpu", 8, 64)
+    config = {"hidden_size": 64, "num_hidden_layers": 2, "intermediate_size": 128, "num_attention_heads": 2,
+              "vocab_size": 100, "max_position_embeddings": 128, "model_type": "bert"}
+    extra = {"cell_id": cell.id, "disk_size_mb": 1.0, "latency_ms": {"p50": 1.0}}
+    low = {"limits": {"matmul_fp32": {"peak": 0.001}}}
+    high = {"limits": {"matmul_fp32": {"peak": 1e6}}}
+    remeasured = []
+
+    def remeasure(result):
+        def again():
+            remeasured.append(1)
+            return result
+        return again
+
+    fixed = record_figures(cell, extra, config=config, limits=low, price_per_hour=None, remeasure=remeasure(high))
+    assert fixed["limits_remeasured"] is True and 0 < fixed["compute_share"] <= 1 and "efficiency_error" not in fixed
+    still = record_figures(cell, extra, config=config, limits=low, price_per_hour=None, remeasure=remeasure(low))
+    assert "measured peak" in still["efficiency_error"] and "compute_share" not in still
+    assert len(remeasured) == 2
+
+
 def test_a_real_small_measurement_has_every_limit_with_its_spread():
     measured = limits.measure_limits(matmul_n=128, stream_mb=4, repeats=3)
     names = set(measured["limits"])

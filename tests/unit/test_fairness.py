@@ -1,4 +1,4 @@
-"""quantbench.fairness: identical to fairlearn on saved predictions; clear errors."""
+"""quantbench.quality.fairness: identical to fairlearn on saved predictions; clear errors."""
 
 import json
 
@@ -15,7 +15,7 @@ from fairlearn.metrics import (
 )
 
 from quantbench.errors import QuantbenchError
-from quantbench.fairness import fairness_deltas, group_fairness, group_fairness_frame
+from quantbench.quality.fairness import fairness_deltas, group_fairness, group_fairness_frame
 
 
 @pytest.fixture

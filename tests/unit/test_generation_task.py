@@ -9,10 +9,11 @@ import pytest
 
 from quantbench import cells
 from quantbench.errors import QuantbenchError, SuiteError
-from quantbench.generation_runner import generation_figures, round_estimate, warmup_cell
-from quantbench.lm_quality import continuation_agreement, label_logliks, quality_figures, score_texts
+from quantbench.tasks.generation.cell import generation_figures, round_estimate, warmup_cell
+from quantbench.tasks.generation.scoring import continuation_agreement, quality_figures, score_texts
+from quantbench.tasks.generation.zero_shot import label_logliks
 from quantbench.suite import parse_suite
-from quantbench.tasks.text_generation import TASK, StepTimer
+from quantbench.tasks.generation.task import TASK, StepTimer
 
 
 class WordTokenizer:

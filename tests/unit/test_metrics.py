@@ -1,4 +1,4 @@
-"""quantbench.metrics: our evaluate metrics agree with scikit-learn and work offline."""
+"""quantbench.quality.metrics: our evaluate metrics agree with scikit-learn and work offline."""
 
 import json
 
@@ -7,7 +7,7 @@ import pytest
 from sklearn import metrics as skm
 
 from quantbench.errors import QuantbenchError
-from quantbench.metrics import (
+from quantbench.quality.metrics import (
     F1,
     Accuracy,
     Precision,

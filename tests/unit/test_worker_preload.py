@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from quantbench import cells, registry
-from quantbench.pool import VariantPool
+from quantbench.run import RunContext
 from quantbench.suite import parse_suite
 from tests.tiny import tiny_suite
 
@@ -22,7 +22,7 @@ def _pool(tiny_llama, tiny_data, backends):
     shapes = {}
     for cell in planned:
         shapes.setdefault(cell.variant_key, []).append((cell.batch_size, cell.seq_len, cell.new_tokens))
-    return VariantPool(suite, latency_shapes=shapes), planned
+    return RunContext(suite, latency_shapes=shapes), planned
 
 
 def test_preload_holds_the_planned_models_code_and_methods_libraries(tiny_llama, tiny_data):

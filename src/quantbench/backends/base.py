@@ -112,7 +112,7 @@ class TorchOutputs:
         return logits.detach().float().cpu().numpy()
 
     def synchronize(self) -> None:
-        from quantbench import devices
+        from quantbench.hardware import devices
 
         devices.synchronize(self.device)
 

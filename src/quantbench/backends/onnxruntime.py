@@ -318,7 +318,7 @@ def _run_decoder_static(export_dir: Path, out: Path, source: ModelSource, settin
     from optimum.onnxruntime.configuration import AutoQuantizationConfig
     from transformers import AutoTokenizer
 
-    from quantbench.tasks.text_generation import bos_id
+    from quantbench.tasks.generation.task import bos_id
 
     qconfig = getattr(AutoQuantizationConfig, isa)(is_static=True, per_channel=per_channel)
     tokenizer = AutoTokenizer.from_pretrained(source.path, trust_remote_code=source.trust_remote_code)

@@ -18,10 +18,10 @@ def register(subparsers) -> None:
 
 
 def _machine(args: argparse.Namespace) -> int:
-    from quantbench import devices
+    from quantbench.hardware import devices
     from quantbench.efficiency import machine_limits
     from quantbench.errors import QuantbenchError
-    from quantbench.machine import cpu_model, gpu_name
+    from quantbench.hardware.machine import cpu_model, gpu_name
 
     reason = devices.device_unavailable(args.device)
     if reason:

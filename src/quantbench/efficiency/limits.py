@@ -60,7 +60,7 @@ def _time(fn: Callable[[], Any], sync: Callable[[], None], repeats: int, *, devi
 def _matmul_torch(dtype_name: str, n: int, repeats: int, device: str) -> dict[str, Any] | None:
     import torch
 
-    from quantbench import devices
+    from quantbench.hardware import devices
 
     dev = torch.device("cuda:0" if device == "cuda" else "cpu")
     sync = lambda: devices.synchronize(device)  # noqa: E731
@@ -115,7 +115,7 @@ def _matmul_ort_int8(n: int, repeats: int, threads: int | None) -> dict[str, Any
 def _bandwidth(repeats: int, mb: int, device: str) -> list[dict[str, Any]]:
     import torch
 
-    from quantbench import devices
+    from quantbench.hardware import devices
 
     dev = torch.device("cuda:0" if device == "cuda" else "cpu")
     n = mb * 1024 * 1024 // 4
@@ -149,7 +149,7 @@ def measure_limits(*, device: str = "cpu", threads: int | None = None, matmul_n:
 
 
 def _key(device: str, threads: int | None) -> str:
-    from quantbench.machine import cpu_model, gpu_name, machine_info
+    from quantbench.hardware.machine import cpu_model, gpu_name, machine_info
 
     versions = machine_info()["versions"]
     return cache.content_key(SCHEMA, cpu_model(), gpu_name() if device != "cpu" else None, device, threads,

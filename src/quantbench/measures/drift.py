@@ -73,7 +73,7 @@ class TorchReference(DriftReference):
         import torch
         from transformers import BertConfig, BertModel
 
-        from quantbench import devices
+        from quantbench.hardware import devices
 
         self._sync = lambda: devices.synchronize(device)
         with torch.random.fork_rng(devices=[]):  # fixed weights without touching the global RNG

@@ -10,7 +10,7 @@ import numpy as np
 from scipy.stats import wilcoxon
 
 from quantbench.errors import QuantbenchError
-from quantbench.fairness import group_fairness
+from quantbench.quality.fairness import group_fairness
 from quantbench.probe._load import Probe
 
 #: Top-level scalars and how each is aggregated over the probe's dimensions (worst case).

@@ -15,8 +15,8 @@ CLASSIFICATION = "text-classification"
 GENERATION = "text-generation"
 
 _TASKS = {
-    CLASSIFICATION: "quantbench.tasks.text_classification:TASK",
-    GENERATION: "quantbench.tasks.text_generation:TASK",
+    CLASSIFICATION: "quantbench.tasks.classification.task:TASK",
+    GENERATION: "quantbench.tasks.generation.task:TASK",
 }
 #: Older suites said ``sequence-classification``: it still reads as text-classification.
 ALIASES = {"sequence-classification": CLASSIFICATION}

@@ -1,10 +1,16 @@
-"""What every task provides. The model class and the architecture check live here, so a
-checkpoint that does not fit its task fails in one line instead of being silently re-headed."""
+"""What every task provides: its model class and architecture check, its cells' measurement, its quality.
+
+The architecture check lives here, so a checkpoint that does not fit its task fails in one
+line instead of being silently re-headed. A task names the modules that hold its timed cell
+and its quality scorer (``"module:attr"``), imported when a bench module first asks.
+"""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from quantbench.errors import QuantbenchError
 
@@ -20,6 +26,16 @@ class Task:
     ort_class: str  # optimum.onnxruntime class, e.g. "ORTModelForCausalLM"
     architecture_suffixes: tuple[str, ...]  # config.architectures entries that fit: "ForCausalLM"
     pipeline_tag: str
+    cell_runner: str  # "module:attr": measure(benchmark, run, pool, cell) -> extra_info of a timed cell
+    quality_class: str  # "module:attr": the class that scores a variant's quality (one per run)
+
+    def measure(self, benchmark, run, pool, cell) -> dict[str, Any]:
+        """Time one cell of this task through pytest-benchmark; returns its extra_info."""
+        return _load(self.cell_runner)(benchmark, run, pool, cell)
+
+    def quality(self, run, pool):
+        """This task's quality scorer for the run (it keeps predictions and fp32 references)."""
+        return _load(self.quality_class)(run, pool)
 
     def model_class(self):
         import transformers
@@ -43,3 +59,9 @@ class Task:
                 f"model {model!r}: checkpoint {path} is a {', '.join(architectures)}, which does not fit task "
                 f"{self.name!r} (it needs a *{'/*'.join(self.architecture_suffixes)} checkpoint); "
                 f"set the model's task in the suite")
+
+
+def _load(target: str):
+    module_name, attr = target.split(":")
+    return getattr(importlib.import_module(module_name), attr)
+

@@ -29,13 +29,13 @@ def fingerprint(path: Path) -> str:
 def _checkpoint_dir(spec: ModelSpec, splits: Splits) -> tuple[Path, str | None, dict]:
     """(folder, base model id, setup facts: was it built now or taken from the cache, and how long)."""
     if spec.source == "embedded" and spec.location == "smollm2":
-        from quantbench.embedded_llm import BASE_MODEL, embedded_llm
+        from quantbench.models.embedded_llm import BASE_MODEL, embedded_llm
 
         path, meta = embedded_llm()
         return path, BASE_MODEL, {"what": "GGUF conversion", "cached": meta["cached"],
                                   "seconds": meta.get("convert_seconds", 0.0), "baseline_note": meta["baseline_note"]}
     if spec.source == "embedded":
-        from quantbench.embedded import embedded_model
+        from quantbench.models.embedded_classifier import embedded_model
 
         path, meta = embedded_model(splits)
         setup = {"what": "fine-tune", "cached": meta["cached"], "seconds": meta.get("train_seconds", 0.0)}

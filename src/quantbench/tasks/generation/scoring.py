@@ -10,8 +10,8 @@ The figures llama.cpp's perplexity tool reports per quant type, plus two of our 
   scored position (exact: fp32's log-probabilities are kept, float32, for the run).
 * **Greedy continuation agreement:** the share of generated tokens identical to fp32's before
   the first difference, over prompts cut from held-out text to one length (no padding).
-* **Zero-shot labels:** the log-likelihood of each label word after a fixed prompt; the
-  softmax over the label words is the class probability (accuracy and the fairness probe).
+* **Zero-shot labels** (zero_shot.py): the log-likelihood of each label word after a fixed
+  prompt; the softmax over the label words is the class probability (accuracy and the probe).
 """
 
 from __future__ import annotations
@@ -22,11 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from quantbench.tasks.text_generation import bos_id
+from quantbench.tasks.generation.task import bos_id
 
 WINDOWING = ("each text scored alone from the BOS token (no cross-text context), truncated to max_seq_len "
              "tokens; every text token predicted")
-ZERO_SHOT_TEMPLATE = "Tweet: {text}\nSentiment ({choices}):"
 
 
 @dataclass
@@ -51,14 +50,14 @@ class TextScores:
         return self.nll / (math.log(2) * self.bytes)
 
 
-def _ids(tokenizer, text: str, max_len: int) -> list[int]:
+def text_ids(tokenizer, text: str, max_len: int) -> list[int]:
     bos = bos_id(tokenizer)
     body = tokenizer(text, add_special_tokens=False)["input_ids"]
     ids = ([bos] if bos is not None else []) + body
     return ids[:max_len]
 
 
-def _pad(rows: list[list[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+def pad_rows(rows: list[list[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
     width = max(len(r) for r in rows)
     ids = np.full((len(rows), width), pad_id, dtype=np.int64)
     mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -76,7 +75,7 @@ def score_texts(variant, tokenizer, texts: list[str], *, batch_size: int, max_le
     scores = TextScores(texts=len(texts), bytes=sum(len(t.encode("utf-8")) for t in texts))
     # Batched in order of length so each batch pads little; the order is the same for every
     # variant, so positions line up with the reference's.
-    rows = sorted((_ids(tokenizer, t, max_len) for t in texts), key=len)
+    rows = sorted((text_ids(tokenizer, t, max_len) for t in texts), key=len)
     pad = variant.pad_token_id
     offset = 0
     with torch.inference_mode():
@@ -84,7 +83,7 @@ def score_texts(variant, tokenizer, texts: list[str], *, batch_size: int, max_le
             batch = [r for r in rows[start:start + batch_size] if len(r) > 1]
             if not batch:
                 continue
-            ids, mask = _pad(batch, pad)
+            ids, mask = pad_rows(batch, pad)
             logits = variant.forward(variant.prepare({"input_ids": ids, "attention_mask": mask}))
             logp = torch.log_softmax(torch.as_tensor(logits).float().cpu(), dim=-1)
             for i, row in enumerate(batch):
@@ -127,7 +126,7 @@ def quality_figures(scores: TextScores, reference: TextScores | None) -> dict[st
 
 def continuation_prompts(tokenizer, texts: list[str], *, count: int, length: int) -> np.ndarray:
     """``count`` prompts of exactly ``length`` tokens (BOS included), each the start of one text."""
-    prompts = [ids[:length] for ids in (_ids(tokenizer, t, 10_000) for t in texts) if len(ids) >= length]
+    prompts = [ids[:length] for ids in (text_ids(tokenizer, t, 10_000) for t in texts) if len(ids) >= length]
     return np.asarray(prompts[:count], dtype=np.int64).reshape(-1, length)
 
 
@@ -150,44 +149,3 @@ def continuation_agreement(tokens: np.ndarray, reference: np.ndarray) -> dict[st
     return {"continuation_agreement": round(float((prefix / same.shape[1]).mean()), 6),
             "continuation_exact_match": round(float(same.all(axis=1).mean()), 6),
             "continuation_prompts": int(len(tokens)), "continuation_tokens": int(same.shape[1])}
-
-
-def label_logliks(variant, tokenizer, texts: list[str], label_names: list[str], *, batch_size: int,
-                  max_len: int) -> np.ndarray:
-    """(texts, labels) log-likelihood of each label word (with a leading space) after the prompt."""
-    import torch
-
-    choices = " or ".join(label_names)
-    label_ids = [tokenizer(" " + name, add_special_tokens=False)["input_ids"] for name in label_names]
-    prompts = [_ids(tokenizer, ZERO_SHOT_TEMPLATE.format(text=t, choices=choices), 10_000) for t in texts]
-    # Keep the prompt's end (the question) when a text is long: cut the text, not the question.
-    longest = max(len(ids) for ids in label_ids)
-    prompts = [p if len(p) + longest <= max_len else p[:1] + p[len(p) - (max_len - longest - 1):] for p in prompts]
-    order = np.argsort([len(p) for p in prompts], kind="stable")  # little padding per batch
-    prompts = [prompts[i] for i in order]
-    out = np.zeros((len(texts), len(label_names)), dtype=np.float64)
-    # Single-token labels (the usual case) need one forward per prompt, read at its last position;
-    # longer labels append each label and sum its tokens (one forward per label).
-    single = all(len(label) == 1 for label in label_ids)
-    passes = [(None, [t[0] for t in label_ids])] if single else list(enumerate(label_ids))
-    with torch.inference_mode():
-        for j, label in passes:
-            rows = prompts if single else [p + label for p in prompts]
-            for start in range(0, len(rows), batch_size):
-                batch = rows[start:start + batch_size]
-                ids, mask = _pad(batch, variant.pad_token_id)
-                inputs = variant.prepare({"input_ids": ids, "attention_mask": mask})
-                if single:  # only each prompt's last position is read
-                    last = variant.logits_at(inputs, [len(row) - 1 for row in batch])
-                    logp = torch.log_softmax(torch.as_tensor(last).float().cpu(), dim=-1)
-                    out[start:start + len(batch)] = logp[:, torch.as_tensor(label)].numpy()
-                    continue
-                logits = variant.forward(inputs)
-                logp = torch.log_softmax(torch.as_tensor(logits).float().cpu(), dim=-1)
-                for i, row in enumerate(batch):
-                    first = len(row) - len(label)  # position of the label's first token
-                    positions = torch.arange(first - 1, len(row) - 1)
-                    out[start + i, j] = float(logp[i, positions, torch.as_tensor(label)].sum())
-    restored = np.empty_like(out)
-    restored[order] = out
-    return restored

@@ -1,7 +1,7 @@
 """Text classification: a sequence classifier on labelled text (the embedded MiniLM sentiment model).
 
 A cell's inputs are ``batch_size`` held-out texts padded to ``seq_len`` tokens; the timed call is
-one forward pass; quality is accuracy and fairness of the predicted labels (evaluation.py).
+one forward pass; quality is accuracy and fairness of the predicted labels (quality.py).
 """
 
 from __future__ import annotations
@@ -61,4 +61,6 @@ class TextClassification(Task):
 
 TASK = TextClassification(name=CLASSIFICATION, auto_class="AutoModelForSequenceClassification",
                           ort_class="ORTModelForSequenceClassification",
-                          architecture_suffixes=("ForSequenceClassification",), pipeline_tag="text-classification")
+                          architecture_suffixes=("ForSequenceClassification",), pipeline_tag="text-classification",
+                          cell_runner="quantbench.tasks.classification.cell:measure_latency",
+                          quality_class="quantbench.tasks.classification.quality:ClassificationQuality")

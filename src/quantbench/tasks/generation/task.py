@@ -2,18 +2,18 @@
 
 * **Inputs of a cell:** ``batch_size`` rows of real held-out text, each exactly ``prompt_len``
   tokens (tweets of the prompt split joined by newlines, then cut), so no row is padded. The
-  prompt split is the dataset's training split: no quality figure reads it (data.py keeps the
+  prompt split is the dataset's training split: no quality figure reads it (quantbench.data keeps the
   splits disjoint).
 * **Timed call:** one ``generate`` of ``new_tokens`` tokens per row, greedy, KV cache on,
   ``min_new_tokens == max_new_tokens``. A logits processor timestamps each step, so one round
   gives the time to first token (prefill) and the decode time per token, as optimum-benchmark's
-  per-token tracker does. On CUDA each stamp synchronizes first.
-* **Quality:** lm_quality.py (perplexity, KL and agreement against fp32, zero-shot labels).
+  per-token tracker does (timer.py). On CUDA each stamp synchronizes first.
+* **Quality:** scoring.py (perplexity, KL and agreement against fp32), zero_shot.py (label
+  likelihoods), quality.py (what a variant records).
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
@@ -21,38 +21,7 @@ import numpy as np
 from quantbench.errors import QuantbenchError
 from quantbench.tasks import GENERATION
 from quantbench.tasks.base import Task
-
-
-class StepTimer:
-    """A transformers LogitsProcessor that records when each generation step's logits arrive."""
-
-    def __init__(self, synchronize):
-        self.synchronize = synchronize
-        self.started = 0.0
-        self.stamps: list[float] = []
-        self.ttft_s: list[float] = []  # one per round
-        self.tpot_s: list[float] = []  # one per round: decode seconds per token after the first
-        self.step_s: list[float] = []  # every decode step of every round: what the gate tests decode on
-
-    def start(self) -> None:
-        self.stamps = []
-        self.started = time.perf_counter()
-
-    def __call__(self, input_ids, scores):
-        self.synchronize()
-        self.stamps.append(time.perf_counter())
-        return scores
-
-    def finish(self, new_tokens: int) -> None:
-        if len(self.stamps) != new_tokens:
-            raise QuantbenchError(f"generate made {len(self.stamps)} steps, expected {new_tokens}")
-        self.ttft_s.append(self.stamps[0] - self.started)
-        if new_tokens > 1:
-            self.tpot_s.append((self.stamps[-1] - self.stamps[0]) / (new_tokens - 1))
-            self.step_s.extend(b - a for a, b in zip(self.stamps, self.stamps[1:]))
-
-    def reset(self) -> None:
-        self.ttft_s, self.tpot_s, self.step_s = [], [], []
+from quantbench.tasks.generation.timer import StepTimer
 
 
 class TextGeneration(Task):
@@ -104,4 +73,6 @@ def bos_id(tokenizer) -> int | None:
 
 
 TASK = TextGeneration(name=GENERATION, auto_class="AutoModelForCausalLM", ort_class="ORTModelForCausalLM",
-                      architecture_suffixes=("ForCausalLM", "LMHeadModel"), pipeline_tag="text-generation")
+                      architecture_suffixes=("ForCausalLM", "LMHeadModel"), pipeline_tag="text-generation",
+                      cell_runner="quantbench.tasks.generation.cell:measure_generation",
+                      quality_class="quantbench.tasks.generation.quality:GenerationQuality")

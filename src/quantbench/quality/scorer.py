@@ -1,12 +1,15 @@
-"""Accuracy and fairness of one variant, measured against its fp32 reference.
+"""Accuracy and fairness of one variant, measured against its fp32 reference: what both tasks share.
 
 Every variant is scored on the same held-out examples (the test split) and the same probe
 sentences. Predictions are kept per variant for the run, so each quantized variant is
 compared with the fp32 variant of the same model and backend without evaluating it twice.
+A task subclasses :class:`VariantQuality` with how its model turns texts into class scores
+(a classifier's logits, an LLM's label-word likelihoods) and what else it measures.
 """
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import functools
 import warnings
@@ -15,10 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from quantbench import fairness, metrics
 from quantbench.cells import Cell
 from quantbench.errors import QuantbenchError
-from quantbench.pool import VariantPool
+from quantbench.quality import fairness, metrics
 
 
 @dataclass(frozen=True)
@@ -36,73 +38,67 @@ class Predictions:
         return self.logits.argmax(axis=1)
 
 
-class Evaluator:
-    """Holds the run's predictions: (variant key, data name) -> Predictions."""
+class VariantQuality(abc.ABC):
+    """Holds the run's predictions: (variant key, data name) -> Predictions.
 
-    def __init__(self, pool: VariantPool):
+    ``run`` is the RunContext (data, tokenizers, the probe); ``pool`` builds the variants.
+    """
+
+    def __init__(self, run, pool):
+        self.run = run
         self.pool = pool
         self._store: dict[tuple, Predictions] = {}
         self._results: dict[tuple, dict[str, Any]] = {}
-        self._fp32_logprobs: dict[tuple, np.ndarray] = {}  # LLM fp32 next-token log-probs, for the KL
 
-    @functools.cached_property
-    def probe(self):
-        from quantbench.probe import load_probe
+    # -- what a task says -----------------------------------------------------------------
 
-        return load_probe(self.pool.suite.fairness.get("probe_path"))
-
-    @functools.cached_property
-    def lm_probe(self):
-        """The probe as generation models score it: all pairs, or the suite's seeded sample."""
-        from quantbench.probe import subset_pairs
-
-        return subset_pairs(self.probe, self.pool.suite.quality.probe_pairs)
-
-    def probe_for(self, cell: Cell):
-        return self.lm_probe if cell.is_generation else self.probe
+    @abc.abstractmethod
+    def class_scores(self, cell: Cell, variant, texts: list[str]) -> np.ndarray:
+        """(texts, labels) scores whose argmax is the prediction and whose softmax the probability."""
 
     def eval_split(self, cell: Cell):
-        """The held-out split a variant is scored on: for an LLM, its first ``zero_shot_texts``."""
-        test = self.pool.splits.test
-        if not cell.is_generation or len(test) <= self.pool.suite.quality.zero_shot_texts:
-            return test
-        n = self.pool.suite.quality.zero_shot_texts
-        return dataclasses.replace(test, texts=test.texts[:n], labels=test.labels[:n],
-                                   sensitive={k: v[:n] for k, v in test.sensitive.items()})
+        """The held-out split a variant is scored on."""
+        return self.run.splits.test
 
-    def _logits(self, cell: Cell, texts: list[str]) -> np.ndarray:
-        variant = self.pool.get(cell).variant
-        tokenizer = self.pool.tokenizer(cell.model)
-        if cell.is_generation:
-            # Zero-shot: label-word log-likelihoods act as logits (their softmax is the class probability).
-            from quantbench.lm_quality import label_logliks
+    def probe_for(self, cell: Cell):
+        """The probe sentences a variant is scored on."""
+        return self.run.probe
 
-            return label_logliks(variant, tokenizer, texts, list(self.pool.splits.label_names),
-                                 batch_size=cell.batch_size, max_len=cell.seq_len)
-        return self.pool.task(cell.model).predict(variant, tokenizer, texts, cell)
+    def scoring(self, cell: Cell) -> dict[str, Any]:
+        """How the class scores were made, when it needs saying (recorded beside the figures)."""
+        return {}
+
+    # -- predictions ------------------------------------------------------------------------
+
+    def variant(self, cell: Cell):
+        """``cell``'s variant from the pool (the checkpoint resolves first: the embedded model may
+        fine-tune, and the pool's memory baseline must hold the variant only)."""
+        res = self.run.for_cell(cell, timed=False)
+        return self.pool.get(cell, res.source, res.settings).variant
 
     def predictions(self, cell: Cell, data: str) -> Predictions:
         key = (cell.variant_key, data)
         if key not in self._store:
             texts = self.eval_split(cell).texts if data == "test" else self.probe_for(cell).texts
-            logits = self._logits(cell, texts)
+            logits = self.class_scores(cell, self.variant(cell), texts)
             if not np.all(np.isfinite(logits)):
                 raise QuantbenchError(f"{cell.variant_id}: NaN or Inf logits on the {data} data")
             self._store[key] = Predictions(logits)
         return self._store[key]
 
-    def reference_cell(self, cell: Cell) -> Cell:
+    @staticmethod
+    def reference_cell(cell: Cell) -> Cell:
         """fp32 of the same model, backend and device (the same shapes)."""
         return dataclasses.replace(cell, quant="fp32")
 
     def _check_labels(self, cell: Cell, preds: Predictions) -> None:
         n_model = preds.logits.shape[1]
-        names = self.pool.splits.label_names
+        names = self.run.splits.label_names
         if len(names) > n_model:
             raise QuantbenchError(f"{cell.variant_id}: the dataset has labels {list(names)} but the model has only "
                                   f"{n_model} output classes")
 
-    # -- accuracy ---------------------------------------------------------------------
+    # -- accuracy ---------------------------------------------------------------------------
 
     def accuracy(self, cell: Cell) -> dict[str, Any]:
         test = self.eval_split(cell)
@@ -111,7 +107,7 @@ class Evaluator:
         ref = self.predictions(ref_cell, "test")
         preds = self.predictions(cell, "test")
         self._check_labels(cell, preds)
-        names = self.pool.suite.metrics
+        names = self.run.suite.metrics
         scores = metrics.classification_scores(test.labels, preds.labels, metrics=names)
         ref_scores = self._results.get((ref_cell.variant_key, "accuracy")) or \
             metrics.classification_scores(test.labels, ref.labels, metrics=names)
@@ -125,7 +121,7 @@ class Evaluator:
             "mean_abs_prob_diff": round(metrics.mean_abs_prob_diff(preds.probs, ref.probs), 6),
             "accuracy_delta_pts": round(metrics.accuracy_delta_pts(scores["accuracy"], ref_scores["accuracy"]), 4),
             "keeps_99pct_accuracy": metrics.keeps_99pct(scores["accuracy"], ref_scores["accuracy"]),
-            **self._scoring(cell),
+            **self.scoring(cell),
         }
         if test.sensitive:
             result.update(self._data_fairness(cell, test, preds, ref))
@@ -149,10 +145,10 @@ class Evaluator:
             "data_worst_group_accuracy": current[first]["worst_group_accuracy"],
         }
 
-    # -- counterfactual probe -----------------------------------------------------------
+    # -- counterfactual probe -----------------------------------------------------------------
 
     def positive_label(self) -> int:
-        names = list(self.pool.splits.label_names)
+        names = list(self.run.splits.label_names)
         if "positive" not in names:
             raise QuantbenchError(f"the fairness probe needs a 'positive' label; the dataset's labels are {names} "
                                   "(turn the probe off with fairness.probe: false)")
@@ -161,7 +157,7 @@ class Evaluator:
     def probe_fairness(self, cell: Cell) -> dict[str, Any]:
         from quantbench.probe import analyze_probe
 
-        names = list(self.pool.splits.label_names)
+        names = list(self.run.splits.label_names)
         positive = self.positive_label()
         negative = names.index("negative") if "negative" in names else 1 - positive
         ref_cell = self.reference_cell(cell)
@@ -178,74 +174,9 @@ class Evaluator:
         summary = {k: current[k] for k in ("flip_rate", "score_gap_mean", "score_gap_max", "dp_difference",
                                            "eo_difference", "worst_group_accuracy")}
         return {
-            "cell_id": cell.id, "probe_sentences": current["n_sentences"], **self._scoring(cell), **summary,
+            "cell_id": cell.id, "probe_sentences": current["n_sentences"], **self.scoring(cell), **summary,
             **{f"{k}_delta_vs_fp32": (None if v is None or reference[k] is None else round(v - reference[k], 6))
                for k, v in summary.items()},
             "fairness": {"probe": {**current, "by_group": by_group,
                                    "delta_vs_fp32": fairness.fairness_deltas(current, reference)}},
         }
-
-    def _scoring(self, cell: Cell) -> dict[str, Any]:
-        if not cell.is_generation:
-            return {}
-        from quantbench.lm_quality import ZERO_SHOT_TEMPLATE
-
-        return {"scoring": "zero-shot label-word log-likelihood", "zero_shot_template": ZERO_SHOT_TEMPLATE,
-                "label_words": [f" {name}" for name in self.pool.splits.label_names]}
-
-    # -- language-model quality (generation models) --------------------------------------
-
-    def lm_quality(self, cell: Cell) -> dict[str, Any]:
-        """Perplexity and bits per byte; against fp32: ΔPPL, KL, top-1 and continuation agreement."""
-        from quantbench import lm_quality
-
-        quality = self.pool.suite.quality
-        texts = self.pool.splits.test.texts[:quality.texts]
-        tokenizer = self.pool.tokenizer(cell.model)
-        ref_cell = self.reference_cell(cell)
-        reference = self._lm_reference(ref_cell, texts)
-        variant = self.pool.get(cell).variant
-        if cell.quant == "fp32":
-            scores, tokens = reference
-        else:
-            scores = lm_quality.score_texts(variant, tokenizer, texts, batch_size=cell.batch_size,
-                                            max_len=cell.seq_len, reference=self._fp32_logprobs[ref_cell.variant_key])
-            tokens = self._continuations(cell, variant)
-        if not np.isfinite(scores.nll):
-            raise QuantbenchError(f"{cell.variant_id}: the log-likelihood of the held-out text is NaN or Inf")
-        if cell.quant == "fp32":  # the reference itself: its deltas are zero by definition
-            figures = {**lm_quality.quality_figures(scores, None), "fp32_perplexity": round(scores.perplexity, 4),
-                       "perplexity_delta_pct": 0.0, "kl_divergence": 0.0, "kl_divergence_p99": 0.0,
-                       "top1_agreement": 1.0}
-        else:
-            figures = lm_quality.quality_figures(scores, reference[0])
-        return {"cell_id": cell.id, "dataset": cell.dataset, **figures,
-                **lm_quality.continuation_agreement(tokens, reference[1])}
-
-    def _continuations(self, cell: Cell, variant) -> np.ndarray:
-        from quantbench import lm_quality
-
-        quality = self.pool.suite.quality
-        prompts = lm_quality.continuation_prompts(
-            self.pool.tokenizer(cell.model), self.pool.splits.test.texts, count=quality.continuation_prompts,
-            length=min(quality.continuation_prompt_tokens, cell.seq_len))
-        if len(prompts) == 0:
-            raise QuantbenchError(f"no test text has {quality.continuation_prompt_tokens} tokens for a continuation "
-                                  "prompt; lower quality.continuation_prompt_tokens")
-        return lm_quality.greedy_continuations(variant, prompts, new_tokens=quality.continuation_tokens,
-                                               batch_size=cell.batch_size)
-
-    def _lm_reference(self, ref_cell: Cell, texts: list[str]):
-        """fp32's scores and continuations, computed once; its log-probs are kept for the KL."""
-        from quantbench import lm_quality
-
-        key = (ref_cell.variant_key, "lm-reference")
-        if key not in self._results:
-            variant = self.pool.get(ref_cell).variant
-            scores = lm_quality.score_texts(variant, self.pool.tokenizer(ref_cell.model), texts,
-                                            batch_size=ref_cell.batch_size, max_len=ref_cell.seq_len,
-                                            keep_logprobs=True)
-            self._fp32_logprobs[ref_cell.variant_key] = lm_quality.reference_logprobs(scores)
-            scores.logprobs = []
-            self._results[key] = (scores, self._continuations(ref_cell, variant))
-        return self._results[key]

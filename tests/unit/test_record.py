@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from quantbench.cells import Cell
-from quantbench.runner import NonFiniteOutput, check_finite
+from quantbench.measures.record import NonFiniteOutput, check_finite
 
 CELL = Cell("m", "d", "nf4", "pytorch", "cpu", 8, 64)
 

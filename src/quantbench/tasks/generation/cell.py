@@ -19,9 +19,10 @@ import numpy as np
 from quantbench.cells import Cell
 from quantbench.measures import latency
 from quantbench.measures.drift import RoundPairing
-from quantbench.pool import VariantPool
-from quantbench.runner import _memory, check_finite, record
-
+from quantbench.measures.record import cell_memory, check_finite, injected_fault
+from quantbench.tasks.generation.task import TASK
+from quantbench.tasks.generation.timer import StepTimer
+from quantbench.tasks.timed_cell import finish_record, worker_memory
 
 
 def percentiles_ms(seconds: list[float]) -> dict[str, Any]:
@@ -88,42 +89,32 @@ def round_estimate(timer, cell: Cell) -> float:
     return ttft + (cell.new_tokens - 1) * tpot
 
 
-def prefill_rounds(task, variant, inputs, cell: Cell, rounds: int, synchronize) -> list[float]:
+def prefill_rounds(variant, inputs, cell: Cell, rounds: int, synchronize) -> list[float]:
     """``rounds`` generate calls stopped after the first token: each one's time to first token."""
-    from quantbench.tasks.text_generation import StepTimer
-
     timer = StepTimer(synchronize)
     first_token = dataclasses.replace(cell, new_tokens=1)
     for _ in range(rounds):
-        task.run_once(variant, inputs, first_token, timer)
+        TASK.run_once(variant, inputs, first_token, timer)
     return timer.ttft_s
 
 
-def measure_generation(benchmark, pool: VariantPool, cell: Cell) -> dict[str, Any]:
+def measure_generation(benchmark, run, pool, cell: Cell) -> dict[str, Any]:
     """Run one generation cell through pytest-benchmark; return (and record) its extra_info."""
     import torch
 
-    from quantbench.runner import INJECT_OOM_ENV
-    from quantbench.tasks.text_generation import StepTimer
-
-    settings = pool.suite.measure
-    # The machine's limits are measured (once, then cached) before any variant is built or timed.
-    pool.machine_limits(cell.device)
-    built = pool.get(cell)
+    res = run.for_cell(cell)  # the machine's limits are measured before any variant is built or timed
+    settings = res.suite.measure
+    built = pool.get(cell, res.source, res.settings)
     variant = built.variant
-    task = pool.task(cell.model)
-    inputs = variant.prepare(pool.cell_inputs(cell))
+    inputs = variant.prepare(TASK.cell_inputs(res.splits, res.tokenizer, cell))
     timer = StepTimer(variant.synchronize)
 
-    def run(shape: Cell):
-        import os
-
-        if os.environ.get(INJECT_OOM_ENV) == cell.id:
-            raise MemoryError(f"injected fault ({INJECT_OOM_ENV}): simulated out-of-memory in {cell.id}")
-        return task.run_once(variant, inputs, shape, timer)
+    def run_shape(shape: Cell):
+        injected_fault(cell)
+        return TASK.run_once(variant, inputs, shape, timer)
 
     def call():
-        return run(cell)
+        return run_shape(cell)
 
     warm_cell = warmup_cell(cell, None if variant.full_length_warmup else settings.warmup_new_tokens)
 
@@ -132,17 +123,16 @@ def measure_generation(benchmark, pool: VariantPool, cell: Cell) -> dict[str, An
     with torch.inference_mode():
         # The next-token logits after each prompt (all prompt_len long): what generate reads first.
         check_finite(variant.to_numpy(variant.logits_at(inputs, [cell.seq_len - 1] * cell.batch_size)), cell)
-        memory_figures = _memory(pool, built, cell, call)
-        pairing = (RoundPairing(pool.drift_reference(cell.backend, cell.device), settings.reference_every_s)
-                   if settings.drift_reference else None)
-        latency.warm_up(lambda: run(warm_cell), settings.warmup_rounds)
+        memory_figures = cell_memory(settings.memory, built, cell, call, worker_memory(res, cell, TASK))
+        pairing = RoundPairing(res.drift_reference, settings.reference_every_s) if res.drift_reference else None
+        latency.warm_up(lambda: run_shape(warm_cell), settings.warmup_rounds)
         estimate = round_estimate(timer, cell)
         timer.reset()  # warm-up steps are not rounds
         rounds = latency.plan_rounds(estimate, settings)
         benchmark.pedantic(call, setup=pairing, rounds=rounds, iterations=1, warmup_rounds=0)
-        prefill_s = prefill_rounds(task, variant, inputs, cell, settings.prefill_rounds, variant.synchronize)
+        prefill_s = prefill_rounds(variant, inputs, cell, settings.prefill_rounds, variant.synchronize)
     samples = list(benchmark.stats.stats.data)
-    source = pool.source(cell.model)
+    source = res.source
     extra = {
         "cell_id": cell.id, "dataset": cell.dataset, "task": cell.task, "base_model": source.base_model,
         "model_fingerprint": source.fingerprint, **({"baseline_note": source.baseline_note} if source.baseline_note else {}),
@@ -153,4 +143,4 @@ def measure_generation(benchmark, pool: VariantPool, cell: Cell) -> dict[str, An
         "prefill_rounds": settings.prefill_rounds, "warmup_new_tokens": warm_cell.new_tokens,
         **generation_figures(samples, timer.ttft_s, timer.tpot_s, cell, timer.step_s, prefill_s),
     }
-    return record(benchmark, pool, cell, extra, built=built, memory_figures=memory_figures, pairing=pairing)
+    return finish_record(benchmark, res, cell, extra, built=built, memory_figures=memory_figures, pairing=pairing)

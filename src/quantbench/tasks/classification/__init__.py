@@ -1,0 +1,1 @@
+"""Text classification: the task (model class, inputs, timed call), its timed cell, its quality."""

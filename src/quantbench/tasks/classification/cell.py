@@ -1,0 +1,69 @@
+"""One latency cell, end to end: build (or reuse) the variant, check, warm up, time, measure.
+
+The timed region is the forward pass on inputs already tokenized and on the device (plus a
+device synchronize), under ``torch.inference_mode``. With ``measure.end_to_end`` the
+tokenizer and the copy to the device are timed too.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from quantbench.cells import Cell
+from quantbench.measures import latency
+from quantbench.measures.drift import RoundPairing
+from quantbench.measures.record import cell_memory, check_finite, injected_fault
+from quantbench.run import CellResources
+from quantbench.tasks.timed_cell import finish_record, worker_memory
+from quantbench.tasks.classification.task import TASK
+
+
+def _call(res: CellResources, variant, cell: Cell) -> Callable[[], Any]:
+    injected_fault(cell)
+    if res.suite.measure.end_to_end:
+        texts = TASK.texts_for(res.splits, cell)
+        tokenizer = res.tokenizer
+
+        def end_to_end():
+            return TASK.run_once(variant, variant.prepare(TASK.encode(tokenizer, texts, cell.seq_len)), cell)
+
+        return end_to_end
+    inputs = variant.prepare(TASK.cell_inputs(res.splits, res.tokenizer, cell))
+
+    def model_only():
+        return TASK.run_once(variant, inputs, cell)
+
+    return model_only
+
+
+def measure_latency(benchmark, run, pool, cell: Cell) -> dict[str, Any]:
+    """Run one latency cell through pytest-benchmark; return (and record) its extra_info."""
+    import torch
+
+    res = run.for_cell(cell)  # the machine's limits are measured before any variant is built or timed
+    settings = res.suite.measure
+    built = pool.get(cell, res.source, res.settings)
+    call = _call(res, built.variant, cell)
+    benchmark.params = cell.params()  # plain values, so the JSON's params are readable
+    benchmark.group = "latency"
+    with torch.inference_mode():
+        check_finite(built.variant.to_numpy(call()), cell)
+        # Memory before timing, never during: a polling thread would steal CPU from the rounds,
+        # and a cell whose memory worker dies fails before any timing is recorded.
+        memory_figures = cell_memory(settings.memory, built, cell, call, worker_memory(res, cell, TASK))
+        # The reference was built (and warmed) with the cell's resources, so its first build does
+        # not sit between this cell's warm-up and its rounds.
+        pairing = RoundPairing(res.drift_reference, settings.reference_every_s) if res.drift_reference else None
+        estimate = latency.warm_up(call, settings.warmup_rounds)
+        rounds = latency.plan_rounds(estimate, settings)
+        # ``setup`` runs before each round, outside pytest-benchmark's timed region.
+        benchmark.pedantic(call, setup=pairing, rounds=rounds, iterations=1, warmup_rounds=0)
+    samples = list(benchmark.stats.stats.data)
+    source = res.source
+    extra = {
+        "cell_id": cell.id, "dataset": cell.dataset,
+        "base_model": source.base_model, "model_fingerprint": source.fingerprint,
+        "timed_region": "end_to_end" if settings.end_to_end else "model",
+        **latency.summarize(samples, batch_size=cell.batch_size, seq_len=cell.seq_len),
+    }
+    return finish_record(benchmark, res, cell, extra, built=built, memory_figures=memory_figures, pairing=pairing)

@@ -1,0 +1,104 @@
+"""A causal LM's quality: perplexity, KL and agreement against fp32, and zero-shot classification.
+
+Accuracy, data fairness and the counterfactual probe are the shared ones
+(:class:`~quantbench.quality.scorer.VariantQuality`), scored from label-word likelihoods on the
+suite's first ``quality.zero_shot_texts`` test texts and a seeded sample of probe pairs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+import numpy as np
+
+from quantbench.cells import Cell
+from quantbench.errors import QuantbenchError
+from quantbench.quality.scorer import VariantQuality
+from quantbench.tasks.generation import scoring
+from quantbench.tasks.generation.zero_shot import ZERO_SHOT_TEMPLATE, label_logliks
+
+
+class GenerationQuality(VariantQuality):
+    def __init__(self, run, pool):
+        super().__init__(run, pool)
+        self._fp32_logprobs: dict[tuple, np.ndarray] = {}  # fp32 next-token log-probs, for the KL
+
+    @functools.cached_property
+    def _probe_sample(self):
+        """The probe as generation models score it: all pairs, or the suite's seeded sample."""
+        from quantbench.probe import subset_pairs
+
+        return subset_pairs(self.run.probe, self.run.suite.quality.probe_pairs)
+
+    def probe_for(self, cell: Cell):
+        return self._probe_sample
+
+    def eval_split(self, cell: Cell):
+        """The first ``zero_shot_texts`` of the test split."""
+        test = self.run.splits.test
+        n = self.run.suite.quality.zero_shot_texts
+        if len(test) <= n:
+            return test
+        return dataclasses.replace(test, texts=test.texts[:n], labels=test.labels[:n],
+                                   sensitive={k: v[:n] for k, v in test.sensitive.items()})
+
+    def class_scores(self, cell: Cell, variant, texts: list[str]) -> np.ndarray:
+        # Zero-shot: label-word log-likelihoods act as logits (their softmax is the class probability).
+        return label_logliks(variant, self.run.tokenizer(cell.model), texts, list(self.run.splits.label_names),
+                             batch_size=cell.batch_size, max_len=cell.seq_len)
+
+    def scoring(self, cell: Cell) -> dict[str, Any]:
+        return {"scoring": "zero-shot label-word log-likelihood", "zero_shot_template": ZERO_SHOT_TEMPLATE,
+                "label_words": [f" {name}" for name in self.run.splits.label_names]}
+
+    # -- language-model quality ------------------------------------------------------------------
+
+    def lm_quality(self, cell: Cell) -> dict[str, Any]:
+        """Perplexity and bits per byte; against fp32: ΔPPL, KL, top-1 and continuation agreement."""
+        quality = self.run.suite.quality
+        texts = self.run.splits.test.texts[:quality.texts]
+        tokenizer = self.run.tokenizer(cell.model)
+        ref_cell = self.reference_cell(cell)
+        reference = self._lm_reference(ref_cell, texts)
+        variant = self.variant(cell)
+        if cell.quant == "fp32":
+            scores, tokens = reference
+        else:
+            scores = scoring.score_texts(variant, tokenizer, texts, batch_size=cell.batch_size, max_len=cell.seq_len,
+                                         reference=self._fp32_logprobs[ref_cell.variant_key])
+            tokens = self._continuations(cell, variant)
+        if not np.isfinite(scores.nll):
+            raise QuantbenchError(f"{cell.variant_id}: the log-likelihood of the held-out text is NaN or Inf")
+        if cell.quant == "fp32":  # the reference itself: its deltas are zero by definition
+            figures = {**scoring.quality_figures(scores, None), "fp32_perplexity": round(scores.perplexity, 4),
+                       "perplexity_delta_pct": 0.0, "kl_divergence": 0.0, "kl_divergence_p99": 0.0,
+                       "top1_agreement": 1.0}
+        else:
+            figures = scoring.quality_figures(scores, reference[0])
+        return {"cell_id": cell.id, "dataset": cell.dataset, **figures,
+                **scoring.continuation_agreement(tokens, reference[1])}
+
+    def _continuations(self, cell: Cell, variant) -> np.ndarray:
+        quality = self.run.suite.quality
+        prompts = scoring.continuation_prompts(
+            self.run.tokenizer(cell.model), self.run.splits.test.texts, count=quality.continuation_prompts,
+            length=min(quality.continuation_prompt_tokens, cell.seq_len))
+        if len(prompts) == 0:
+            raise QuantbenchError(f"no test text has {quality.continuation_prompt_tokens} tokens for a continuation "
+                                  "prompt; lower quality.continuation_prompt_tokens")
+        return scoring.greedy_continuations(variant, prompts, new_tokens=quality.continuation_tokens,
+                                            batch_size=cell.batch_size)
+
+    def _lm_reference(self, ref_cell: Cell, texts: list[str]):
+        """fp32's scores and continuations, computed once; its log-probs are kept for the KL."""
+        key = (ref_cell.variant_key, "lm-reference")
+        if key not in self._results:
+            variant = self.variant(ref_cell)
+            scores = scoring.score_texts(variant, self.run.tokenizer(ref_cell.model), texts,
+                                         batch_size=ref_cell.batch_size, max_len=ref_cell.seq_len, keep_logprobs=True)
+            self._fp32_logprobs[ref_cell.variant_key] = scoring.reference_logprobs(scores)
+            scores.logprobs = []
+            self._results[key] = (scores, self._continuations(ref_cell, variant))
+        return self._results[key]
