@@ -101,6 +101,42 @@ def test_limits_are_measured_once_and_cached_per_machine_key(isolated_cache, mon
     assert len(stored) == 2 and json.loads(stored[0].read_text())["limits"]
 
 
+def _sequence_of_peaks(monkeypatch, peaks):
+    """measure_limits returns these fp32 peaks in turn (as a loaded, then a quiet machine would)."""
+    calls = []
+
+    def fake(**kwargs):
+        value = peaks[len(calls)]
+        calls.append(kwargs)
+        return {"schema": 1, "device": "cpu", "limits": {"matmul_fp32": {"name": "matmul_fp32", "peak": value}}}
+
+    monkeypatch.setattr(limits, "measure_limits", fake)
+    return calls
+
+
+def test_a_busy_measurement_never_lowers_a_peak_and_a_quiet_one_raises_it(isolated_cache, monkeypatch):
+    calls = _sequence_of_peaks(monkeypatch, [116.0, 310.0, 120.0])
+    assert limits.machine_limits(threads=1)["limits"]["matmul_fp32"]["peak"] == 116.0
+    raised = limits.machine_limits(threads=1, refresh=True)
+    assert raised["limits"]["matmul_fp32"]["peak"] == 310.0 and raised["cached"] is False
+    kept = limits.machine_limits(threads=1, refresh=True)  # measured while busy again: 120
+    assert kept["limits"]["matmul_fp32"]["peak"] == 310.0
+    assert len(calls) == 3
+    assert kept["limits"]["matmul_fp32"]["measured_at"] and kept["measured_at"]
+
+
+def test_an_old_cache_entry_is_measured_again(isolated_cache, monkeypatch):
+    calls = _sequence_of_peaks(monkeypatch, [200.0, 250.0])
+    now = [1_000_000.0]
+    monkeypatch.setattr(limits, "_now", lambda: now[0])
+    limits.machine_limits(threads=1)
+    now[0] += limits.MAX_AGE_S - 1
+    assert limits.machine_limits(threads=1)["cached"] is True and len(calls) == 1
+    now[0] += 2
+    again = limits.machine_limits(threads=1)
+    assert again["cached"] is False and len(calls) == 2 and again["limits"]["matmul_fp32"]["peak"] == 250.0
+
+
 def test_a_cell_past_a_cached_peak_remeasures_once_then_records_the_error():
     from quantbench.cells import Cell
     from quantbench.efficiency.record import record_figures

@@ -6,10 +6,11 @@
 * **Memory bandwidth:** a STREAM-style copy (2 x bytes) and triad ``a = b + s·c`` (3 x bytes) over
   arrays far larger than the last-level cache.
 
-Each limit keeps its method, its size, every repetition and the spread. The result is cached
-under the user cache, keyed by CPU/GPU model, threads and library versions, so a sweep measures
-it once per machine (about 10 s on 2 cores). On CUDA the compute limits use CUDA events on
-device memory.
+Each limit keeps its method, its size, every repetition, the spread and when it was measured.
+The result is cached under the user cache, keyed by CPU/GPU model, threads and library
+versions, so a sweep measures it about once per machine (about 10 s on 2 cores). The cache keeps
+the highest peak seen and is measured again when it is old or a cell goes past it. On CUDA the
+compute limits use CUDA events on device memory.
 """
 
 from __future__ import annotations
@@ -156,15 +157,53 @@ def _key(device: str, threads: int | None) -> str:
                              {k: versions.get(k) for k in ("torch", "onnxruntime")})
 
 
+#: Cached limits older than this are measured again (a kernel, BIOS or neighbour may have changed).
+MAX_AGE_S = 7 * 24 * 3600
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _stamp(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def keep_highest(previous: dict[str, Any] | None, measured: dict[str, Any]) -> dict[str, Any]:
+    """``measured`` with each limit replaced by the previous one where that peak was higher.
+
+    A peak is what the machine *can* do: a measurement taken while something else ran is low,
+    never high, so the highest one seen is the best estimate. Each limit keeps when it was
+    measured."""
+    merged = {**measured, "limits": dict(measured["limits"])}
+    for name, entry in ((previous or {}).get("limits") or {}).items():
+        current = merged["limits"].get(name)
+        if current is None or float(entry["peak"]) > float(current["peak"]):
+            merged["limits"][name] = entry
+    return merged
+
+
 def machine_limits(*, device: str = "cpu", threads: int | None = None, refresh: bool = False) -> dict[str, Any]:
-    """The cached limits of this machine for ``device`` and ``threads``, measured on first use."""
+    """This machine's limits for ``device`` and ``threads``: from the cache, or measured.
+
+    Measured when there is no cache entry, when it is older than :data:`MAX_AGE_S`, or when
+    ``refresh`` asks (a cell went past a cached peak); a new measurement is merged with the
+    cached one by :func:`keep_highest`, so a busy moment never lowers a peak for good.
+    """
     path = cache.cache_root() / "machine-limits" / f"{device}-{_key(device, threads)}.json"
-    if path.is_file() and not refresh:
-        return {**json.loads(path.read_text()), "cached": True}
+    previous = json.loads(path.read_text()) if path.is_file() else None
+    fresh = previous is not None and _now() - float(previous.get("measured_at_s", 0)) < MAX_AGE_S
+    if fresh and not refresh:
+        return {**previous, "cached": True}
     measured = measure_limits(device=device, threads=threads)
+    now = _now()
+    measured["measured_at_s"], measured["measured_at"] = now, _stamp(now)
+    for entry in measured["limits"].values():
+        entry["measured_at"] = measured["measured_at"]
+    merged = keep_highest(previous, measured)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(measured, indent=2))
-    return {**measured, "cached": False}
+    path.write_text(json.dumps(merged, indent=2))
+    return {**merged, "cached": False}
 
 
 def peak(limits: dict[str, Any] | None, name: str) -> float | None:
