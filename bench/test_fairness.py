@@ -6,6 +6,8 @@ The probe follows the Equity Evaluation Corpus method (see docs/fairness.md). Tu
 
 import pytest
 
+from quantbench.quality.scorer import is_reference
+
 
 def test_fairness(variant_cell, benchmark, quantbench_run, quantbench_quality):
     if not quantbench_run.suite.fairness["probe"]:
@@ -16,5 +18,5 @@ def test_fairness(variant_cell, benchmark, quantbench_run, quantbench_quality):
     result = benchmark.pedantic(scorer.probe_fairness, args=(variant_cell,), rounds=1, iterations=1)
     benchmark.extra_info.update(result)
     assert 0.0 <= result["flip_rate"] <= 1.0
-    if variant_cell.quant == "fp32":
+    if is_reference(variant_cell):
         assert result["flip_rate_delta_vs_fp32"] == 0.0

@@ -6,6 +6,8 @@ quantbench/tasks/generation/scoring.py for the windowing). One benchmark per var
 timing is one scoring pass.
 """
 
+from quantbench.quality.scorer import is_reference
+
 
 def test_perplexity(lm_variant_cell, benchmark, quantbench_quality):
     benchmark.params = lm_variant_cell.params()
@@ -16,5 +18,5 @@ def test_perplexity(lm_variant_cell, benchmark, quantbench_quality):
     assert result["perplexity"] >= 1.0
     assert 0.0 <= result["top1_agreement"] <= 1.0
     assert result["kl_divergence"] >= 0.0
-    if lm_variant_cell.quant == "fp32":
+    if is_reference(lm_variant_cell):
         assert result["continuation_agreement"] == 1.0

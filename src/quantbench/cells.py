@@ -1,7 +1,8 @@
 """A suite becomes cells: the cartesian product, minus what cannot exist or was excluded.
 
-* A (method, backend) pair with no recipe, or a device the recipe never runs on, is dropped
-  (deselected): it is not a cell at all.
+* A (method, backend) pair with no recipe, a device the recipe never runs on, or a model the
+  recipe cannot build from (llama.cpp needs a GGUF causal LM) is dropped (deselected): it is
+  not a cell at all.
 * A cell that could run but not on *this* machine (no CUDA, a missing optional dependency)
   stays, with a one-line ``skip_reason``; it shows as skipped.
 """
@@ -18,7 +19,8 @@ from quantbench.errors import QuantbenchError
 from quantbench.suite import Suite
 
 # Order inside one model × device: fp32 first (other variants compare against it).
-_QUANT_ORDER = ("fp32", "fp16", "bf16", "dynamic_int8", "static_int8", "int8wo", "int8dq", "bnb_int8", "nf4")
+_QUANT_ORDER = ("fp32", "fp16", "bf16", "dynamic_int8", "static_int8", "int8wo", "int8dq", "bnb_int8", "nf4",
+                "q8_0", "q6_k", "q5_k_m", "q5_0", "gguf", "q4_k_m", "q4_0", "iq4_nl")
 FILTER_AXES = ("model", "quant", "backend", "device", "batch_size", "seq_len", "prompt_len", "new_tokens")
 
 
@@ -139,7 +141,8 @@ def expand(suite: Suite, filters: dict[str, tuple] | None = None, *, per_variant
         if task and model.task != task:
             continue
         recipe = registry.recipe(quant, backend)
-        if recipe is None or device not in recipe.devices:
+        if recipe is None or device not in recipe.devices or not recipe.fits(task=model.task,
+                                                                              has_gguf=model.has_gguf):
             continue
         reason = devices.cell_unavailable(recipe, device)
         for batch_size, seq_len, new_tokens in _shapes(suite, model, per_variant):

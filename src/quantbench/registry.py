@@ -37,6 +37,12 @@ class Recipe:
     description: str = ""
     # Heavy modules its builder imports lazily: memory workers import them once, before forking.
     preload: tuple[str, ...] = ()
+    tasks: tuple[str, ...] = ()  # the tasks it can build a variant for; empty: every task
+    needs_gguf: bool = False  # builds from the model's GGUF file: a model without one has no such cell
+
+    def fits(self, *, task: str, has_gguf: bool) -> bool:
+        """Whether a model of ``task`` (with or without a GGUF source) can have this variant at all."""
+        return (not self.tasks or task in self.tasks) and (has_gguf or not self.needs_gguf)
 
     def load(self) -> Callable:
         self.check_dependencies()
@@ -62,6 +68,23 @@ _ORT_DEPS = ("onnxruntime", "optimum.onnxruntime")
 _ORT_PRELOAD = ("optimum.onnxruntime.modeling_decoder", "optimum.onnxruntime.modeling")
 _BNB_DEPS = ("bitsandbytes", "accelerate")
 _AO = "quantbench.backends.torchao"
+_LC = "quantbench.backends.llamacpp"
+_LC_DEPS = ("llama_cpp", "gguf")
+_LC_PRELOAD = ("llama_cpp",)
+_LC_METHODS = {
+    "fp32": "llama.cpp GGUF ALL_F32 (the source GGUF dequantized): the cross-runtime check",
+    "bf16": "llama.cpp GGUF MOSTLY_BF16",
+    "q8_0": "llama.cpp GGUF Q8_0: 8-bit blocks of 32 with one scale",
+    "q6_k": "llama.cpp GGUF Q6_K (K-quant; rows not a multiple of 256 fall back to Q8_0)",
+    "q5_k_m": "llama.cpp GGUF Q5_K_M mix (rows not a multiple of 256 fall back to Q5_1/Q8_0)",
+    "q5_0": "llama.cpp GGUF Q5_0: 5-bit blocks of 32",
+    "q4_k_m": "llama.cpp GGUF Q4_K_M mix (rows not a multiple of 256 fall back to Q5_0/Q8_0)",
+    "q4_0": "llama.cpp GGUF Q4_0: 4-bit blocks of 32 with one scale",
+    "iq4_nl": "llama.cpp GGUF IQ4_NL: non-linear 4-bit blocks of 32",
+    "gguf": "the model's GGUF file as shipped, not requantized (its type is in quant_config)",
+}
+#: llama.cpp runs causal LMs from their GGUF file.
+_LC_FITS = {"tasks": ("text-generation",), "needs_gguf": True, "preload": _LC_PRELOAD}
 #: Every method that quantizes Linear layers may leave a causal LM's lm_head in float (the default).
 _LM_HEAD = ("quantize_lm_head",)
 
@@ -86,9 +109,17 @@ RECIPES: tuple[Recipe, ...] = (
            options=("per_channel", "isa"), description="ORTQuantizer dynamic int8 (QOperator)", preload=_ORT_PRELOAD),
     Recipe("static_int8", "onnxruntime", f"{_ORT}:build_static_int8", ("cpu",), _ORT_DEPS, "onnx",
            options=("per_channel", "isa"), description="ORTQuantizer static int8 (QDQ), calibrated", preload=_ORT_PRELOAD),
+    # llama.cpp: one GGUF type per method, each built by llama_model_quantize from the model's GGUF.
+    *(Recipe(quant, "llamacpp", f"{_LC}:build_{quant}", ("cpu",), _LC_DEPS, "llamacpp", description=about,
+             **_LC_FITS) for quant, about in _LC_METHODS.items()),
 )
 
 _BY_KEY = {(r.quant, r.backend): r for r in RECIPES}
+
+#: Backends whose variants are scored against another backend's fp32 (the model's one fp32
+#: reference) instead of their own: llama.cpp reads the GGUF that PyTorch dequantizes, so its
+#: fp32 is itself a cross-runtime check against PyTorch fp32.
+QUALITY_REFERENCE_BACKEND = {"llamacpp": "pytorch"}
 
 
 def quant_methods() -> tuple[str, ...]:

@@ -22,6 +22,7 @@ CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 #: What ``source: embedded`` means per task (an ``embedded:`` key picks one by name).
 EMBEDDED_MODELS = {"minilm-tweets": tasks.CLASSIFICATION, "smollm2": tasks.GENERATION}
 DEFAULT_EMBEDDED = {tasks.CLASSIFICATION: "minilm-tweets", tasks.GENERATION: "smollm2"}
+EMBEDDED_GGUF = frozenset({"smollm2"})  # embedded models that ship as a GGUF file
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class ModelSpec:
     name: str
     source: str  # one of MODEL_SOURCES
     location: str | None = None  # local path or hub id; the embedded model's name for source: embedded
+    gguf_file: str | None = None  # hub models: the repository's GGUF file to use (a path model names a .gguf)
     task: str = tasks.CLASSIFICATION
     max_seq_len: int = 128
     trust_remote_code: bool = False
@@ -36,6 +38,12 @@ class ModelSpec:
     @property
     def is_generation(self) -> bool:
         return self.task == tasks.GENERATION
+
+    @property
+    def has_gguf(self) -> bool:
+        """The entry names a GGUF file (llama.cpp variants build from it)."""
+        return (self.source == "embedded" and self.location in EMBEDDED_GGUF) or bool(self.gguf_file) or \
+            (self.source == "path" and str(self.location).endswith(".gguf"))
 
 
 @dataclass(frozen=True)
@@ -220,7 +228,8 @@ class _Reader:
 
 
 def _read_model(reader: _Reader) -> ModelSpec:
-    reader.check_keys(("name", "source", "path", "hub_id", "embedded", "task", "max_seq_len", "trust_remote_code"))
+    reader.check_keys(("name", "source", "path", "hub_id", "gguf_file", "embedded", "task", "max_seq_len",
+                       "trust_remote_code"))
     name = reader.get("name", str, required=True)
     source = reader.choice("source", MODEL_SOURCES, "embedded")
     try:
@@ -229,6 +238,9 @@ def _read_model(reader: _Reader) -> ModelSpec:
         raise reader.fail("task", f"{reader.data['task']!r} is not allowed; allowed values: "
                                   f"{', '.join(tasks.names())}") from None
     location = None
+    gguf_file = reader.get("gguf_file", str) if source == "hub" else None
+    if source != "hub" and reader.data.get("gguf_file") is not None:
+        raise reader.fail("gguf_file", "is for hub models; a local GGUF model is `source: path` with the .gguf path")
     if source == "path":
         location = reader.get("path", str, required=True)
     elif source == "hub":
@@ -238,7 +250,9 @@ def _read_model(reader: _Reader) -> ModelSpec:
         if EMBEDDED_MODELS[location] != task:
             raise reader.fail("embedded", f"the embedded model {location!r} is a {EMBEDDED_MODELS[location]} "
                                           f"model, not {task}")
-    return ModelSpec(name=name, source=source, location=location, task=task,
+    if (gguf_file or (location or "").endswith(".gguf")) and task != tasks.GENERATION:
+        raise reader.fail("task", f"a GGUF model is a causal LM: set `task: {tasks.GENERATION}`")
+    return ModelSpec(name=name, source=source, location=location, gguf_file=gguf_file, task=task,
                      max_seq_len=reader.positive_int("max_seq_len", 128),
                      trust_remote_code=reader.get("trust_remote_code", bool, False))
 
@@ -465,8 +479,13 @@ def _resolve_paths(suite: Suite) -> Suite:
     models = tuple(dataclasses.replace(m, location=resolve(m.location)) if m.source == "path" else m
                    for m in suite.models)
     for m in models:
+        if m.source == "path" and m.location.endswith(".gguf"):
+            if not Path(m.location).is_file():
+                raise SuiteError(f"{suite.path}: models[{m.name}].path: GGUF file not found: {m.location}")
+            continue
         if m.source == "path" and not Path(m.location).is_dir():
-            raise SuiteError(f"{suite.path}: models[{m.name}].path: not a directory: {m.location}")
+            raise SuiteError(f"{suite.path}: models[{m.name}].path: not a directory (nor a .gguf file): "
+                             f"{m.location}")
         if m.source == "path":
             _check_saved_architecture(m)
     dataset = suite.dataset

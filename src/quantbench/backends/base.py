@@ -31,6 +31,7 @@ class ModelSource:
     trust_remote_code: bool = False
     base_model: str | None = None
     baseline_note: str | None = None  # what "fp32" means when it is not the original weights (GGUF)
+    gguf: Path | None = None  # the GGUF file the checkpoint came from (llama.cpp variants quantize from it)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ Which peak a cell is measured against is the arithmetic its kernels do: fp32 for
 the weight-only methods that dequantize to float before the matmul (int8wo, nf4, bnb_int8 on a
 CPU), bf16 for bf16, and int8 for the methods whose matmuls are int8 x int8 (dynamic_int8,
 static_int8, int8dq), measured with ONNX Runtime's MatMulInteger for ORT cells and torch's
-``_int_mm`` for torch cells. A share above 1 means the count or the peak is wrong: it raises
+``_int_mm`` for torch cells; llama.cpp's quantized GGUF types count as int8 too (it quantizes
+the activations to 8 bits for its dot products). A share above 1 means the count or the peak is wrong: it raises
 :class:`EfficiencyError` and is never recorded as a figure.
 """
 
@@ -25,12 +26,20 @@ class EfficiencyError(QuantbenchError):
 
 
 def compute_peak_name(quant: str, backend: str, quant_config: dict[str, Any] | None = None) -> str:
+    if backend == "llamacpp" and quant not in ("fp32", "bf16"):
+        # llama.cpp's quantized matmuls quantize the activations to 8 bits and run int8 dot products.
+        return "matmul_int8"
     if quant in INT8_MATMUL:
         return "matmul_int8_ort" if backend == "onnxruntime" else "matmul_int8"
     if quant in ("bf16", "fp16"):
         return f"matmul_{quant}"
     compute = str((quant_config or {}).get("compute_dtype") or "float32")
     return {"float16": "matmul_fp16", "bfloat16": "matmul_bf16"}.get(compute, "matmul_fp32")
+
+
+def _kv_bytes(quant: str, backend: str) -> int:
+    """Bytes per cached key/value element: llama.cpp keeps its KV cache in f16 by default."""
+    return 2 if quant in ("bf16", "fp16") or backend == "llamacpp" else 4
 
 
 def bandwidth_peak(limits: dict[str, Any] | None) -> float | None:
@@ -81,7 +90,7 @@ def cell_efficiency(*, config: dict[str, Any], task: str, params: dict[str, Any]
         tpot = float(extra_info["tpot_p50_ms"]) / 1000
         context = prompt + new / 2  # the mean context over the decode steps
         kv_bytes = flops.kv_cache_bytes_read(shape, batch=batch, context=round(context),
-                                             bytes_per_element=2 if params["quant"] in ("bf16", "fp16") else 4)
+                                             bytes_per_element=_kv_bytes(params["quant"], params["backend"]))
         step_bytes = weight_bytes + kv_bytes  # every weight is read once per step, for the whole batch
         step_flops = decode / (new - 1)
         bandwidth = step_bytes / tpot / 1e9

