@@ -484,8 +484,8 @@ def _resolve_paths(suite: Suite) -> Suite:
                 raise SuiteError(f"{suite.path}: models[{m.name}].path: GGUF file not found: {m.location}")
             continue
         if m.source == "path" and not Path(m.location).is_dir():
-            raise SuiteError(f"{suite.path}: models[{m.name}].path: not a directory (nor a .gguf file): "
-                             f"{m.location}")
+            raise SuiteError(f"{suite.path}: models[{m.name}].path: not a directory: {m.location} "
+                             "(a GGUF model's path is its .gguf file)")
         if m.source == "path":
             _check_saved_architecture(m)
     dataset = suite.dataset
