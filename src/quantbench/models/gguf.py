@@ -48,7 +48,9 @@ def _convert(gguf: Path, out_dir: Path) -> dict:
 
     started = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32,
+                                                 **_dequantize_kwargs())
+    _drop_gguf_quantizer(model)
     # GGUF tokenizers often have no pad token; generation and batched scoring pad with eos (masked).
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -56,6 +58,30 @@ def _convert(gguf: Path, out_dir: Path) -> dict:
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
     return {"convert_seconds": round(time.perf_counter() - started, 2)}
+
+
+def _dequantize_kwargs() -> dict:
+    """transformers 5 keeps GGUF weights in their blocks unless told to unpack them; 4.57 always
+    unpacks. Either way the checkpoint saved here is dense float32."""
+    try:
+        from transformers import GgufConfig
+    except ImportError:  # transformers 4.x: no GGUF quantizer, the weights are always dequantized
+        return {}
+    return {"quantization_config": GgufConfig(dequantize=True)}
+
+
+def _drop_gguf_quantizer(model) -> None:
+    """A dequantized model is plain float; transformers 5 still marks it GGUF-quantized and then
+    refuses to save it. Remove the mark (and its config entry, so a reload is a plain load)."""
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is None:
+        return
+    if not getattr(quantizer.quantization_config, "dequantize", False):
+        raise QuantbenchError("transformers kept the GGUF weights in quantized blocks; quantbench needs them "
+                              "dequantized to float32 for the PyTorch and ONNX Runtime variants")
+    model.hf_quantizer = None
+    if getattr(model.config, "quantization_config", None) is not None:
+        del model.config.quantization_config
 
 
 def dequantized_checkpoint(gguf: Path, *, entry_name: str, meta: dict) -> tuple[Path, dict]:
