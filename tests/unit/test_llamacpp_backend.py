@@ -294,3 +294,16 @@ def test_generation_context_computes_one_logits_row_per_sequence(variants, check
     # The prefill is one decode of 3 x 64 tokens with 3 logits rows; the context is sized for 3.
     assert variant.last_outputs == [3, 3, 3]
     assert variant.shape.n_outputs == 3 and variant.shape.n_seq == 3
+
+
+def test_machine_info_records_the_llama_cpp_build_once_it_is_loaded():
+    import llama_cpp  # noqa: F401 - a run with llama.cpp cells has imported it
+
+    from quantbench.hardware.machine import machine_info
+
+    build = machine_info()["llama_cpp"]
+    assert "error" not in build, build
+    assert build["llama_cpp_python"] == "0.3.36" and "AVX2 = 1" in build["system_info"]
+    assert build["amx"] is False  # the install script never builds the AMX kernels (SIGILL here)
+    if build["cmake_args"] is not None:
+        assert "-DGGML_AMX_INT8=OFF" in build["cmake_args"] and build["native"] is False

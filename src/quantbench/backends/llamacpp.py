@@ -180,3 +180,35 @@ build_q4_0 = _builder("q4_0")
 build_iq4_nl = _builder("iq4_nl")
 #: The source GGUF as shipped (its census cached like an artifact; the file is not copied).
 build_gguf = _builder("gguf")
+
+
+def build_info() -> dict[str, Any]:
+    """The llama.cpp build, for machine_info: version, system info, AMX, native flags if known."""
+    lib = bindings()
+    text = lib.llama_print_system_info().decode(errors="replace").strip()
+    cmake_args = _cmake_args()
+    native = None if cmake_args is None else "-DGGML_NATIVE=ON" in cmake_args.split()
+    return {"llama_cpp_python": _versions()["llama-cpp-python"], "llama_cpp": _llama_version(lib),
+            "system_info": text, "amx": "AMX" in text, "native": native, "cmake_args": cmake_args}
+
+
+def _llama_version(lib) -> str | None:
+    version = getattr(lib, "llama_version", None)
+    try:
+        return version().decode() if version else None
+    except Exception:  # noqa: BLE001 - an older library without the symbol
+        return None
+
+
+def _cmake_args() -> str | None:
+    """The CMAKE_ARGS scripts/install_llamacpp.sh built the installed wheel with: the script
+    leaves them beside the wheel, and pip's direct_url.json says which wheel was installed."""
+    try:
+        url = json.loads(importlib.metadata.distribution("llama-cpp-python").read_text("direct_url.json") or "{}")
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return None
+    location = str(url.get("url", ""))
+    if not location.startswith("file://"):
+        return None
+    args = Path(location.removeprefix("file://")).parent / "CMAKE_ARGS"
+    return args.read_text().strip() if args.is_file() else None

@@ -64,9 +64,9 @@ def _runtime_builds() -> dict[str, Any]:
 
     if "llama_cpp" not in sys.modules:
         return {}
-    from quantbench.backends.llamacpp import build_info
-
     try:
+        from quantbench.backends.llamacpp import build_info
+
         return {"llama_cpp": build_info()}
     except Exception as exc:  # noqa: BLE001 - machine info is descriptive: say why it is missing
         return {"llama_cpp": {"error": f"{type(exc).__name__}: {exc}"}}
