@@ -123,12 +123,29 @@ def analyze_probe(probe: Probe, positive_scores: Any, predictions: Any, *, posit
             "eo_difference": fair["eo_difference"],
             "worst_group_accuracy": fair["worst_group_accuracy"],
             "worst_group": fair["worst_group"],
+            **_intervals(preds, gaps, a, b, expected[rows], preds[rows], groups, positive_label),
         }
 
     result: dict[str, Any] = {"n_sentences": n, "n_pairs": sum(d["n_pairs"] for d in by_dimension.values()),
                               "summary_rules": dict(SUMMARY_RULES)}
     for key, rule in SUMMARY_RULES.items():
-        values = [d[key] for d in by_dimension.values() if d[key] is not None]
-        result[key] = (max(values) if rule == "max" else min(values)) if values else None
+        values = [(d[key], dim) for dim, d in by_dimension.items() if d[key] is not None]
+        worst = (max(values) if rule == "max" else min(values)) if values else None
+        result[key] = worst[0] if worst else None
+        # The summary is the worst dimension's figure, so its interval is that dimension's.
+        result[f"{key}_ci95"] = by_dimension[worst[1]].get(f"{key}_ci95") if worst else None
     result["by_dimension"] = by_dimension
     return result
+
+
+def _intervals(preds, gaps, a, b, expected_rows, pred_rows, groups, positive_label) -> dict[str, Any]:
+    """95 % intervals for one dimension: Wilson for the flip rate (over pairs), a seeded bootstrap
+    over pairs for the score gaps and over sentences for the group gaps (quality/uncertainty.py)."""
+    from quantbench.quality import uncertainty
+    from quantbench.quality.fairness import gap_intervals
+
+    flips = preds[a] != preds[b]
+    return {"flip_rate_ci95": uncertainty.wilson(int(flips.sum()), len(flips)),
+            "score_gap_mean_ci95": uncertainty.bootstrap_ci(lambda idx: float(gaps[idx].mean()), len(gaps)),
+            "score_gap_max_ci95": uncertainty.bootstrap_ci(lambda idx: float(gaps[idx].max()), len(gaps)),
+            **gap_intervals(expected_rows, pred_rows, groups, positive_label=positive_label)}
