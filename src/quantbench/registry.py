@@ -39,6 +39,9 @@ class Recipe:
     preload: tuple[str, ...] = ()
     tasks: tuple[str, ...] = ()  # the tasks it can build a variant for; empty: every task
     needs_gguf: bool = False  # builds from the model's GGUF file: a model without one has no such cell
+    # Why one text's output can depend on the other texts in its batch ("" when it cannot):
+    # quality then scores each text alone (quality/batching.py).
+    batch_sensitive: str = ""
 
     def fits(self, *, task: str, has_gguf: bool) -> bool:
         """Whether a model of ``task`` (with or without a GGUF source) can have this variant at all."""
@@ -87,13 +90,16 @@ _LC_METHODS = {
 _LC_FITS = {"tasks": ("text-generation",), "needs_gguf": True, "preload": _LC_PRELOAD}
 #: Every method that quantizes Linear layers may leave a causal LM's lm_head in float (the default).
 _LM_HEAD = ("quantize_lm_head",)
+_PER_TENSOR_DYNAMIC = ("activations are quantized with one scale per tensor, taken at run time over the whole "
+                       "batch and its padding")
 
 RECIPES: tuple[Recipe, ...] = (
     Recipe("fp32", "pytorch", f"{_PT}:build_fp32", DEVICES, description="unquantized float32 baseline"),
     Recipe("fp16", "pytorch", f"{_PT}:build_fp16", ("cuda", "mps"), description="half precision"),
     Recipe("bf16", "pytorch", f"{_PT}:build_bf16", ("cpu", "cuda"), description="bfloat16"),
     Recipe("dynamic_int8", "pytorch", f"{_PT}:build_dynamic_int8", ("cpu",), options=_LM_HEAD,
-           description="torch.ao quantize_dynamic: int8 weights, activations quantized at run time"),
+           description="torch.ao quantize_dynamic: int8 weights, activations quantized at run time",
+           batch_sensitive=_PER_TENSOR_DYNAMIC),
     Recipe("int8wo", "pytorch", f"{_AO}:build_int8_weight_only", ("cpu", "cuda"), ("torchao",), "torchao",
            options=_LM_HEAD, description="torchao Int8WeightOnlyConfig: int8 weights, float activations"),
     Recipe("int8dq", "pytorch", f"{_AO}:build_int8_dynamic", ("cpu", "cuda"), ("torchao",), "torchao",
@@ -102,11 +108,14 @@ RECIPES: tuple[Recipe, ...] = (
     Recipe("nf4", "pytorch", f"{_PT}:build_nf4", ("cpu", "cuda"), _BNB_DEPS, "bnb",
            options=("double_quant", "compute_dtype"), description="bitsandbytes 4-bit NormalFloat"),
     Recipe("bnb_int8", "pytorch", f"{_PT}:build_bnb_int8", ("cpu", "cuda"), _BNB_DEPS, "bnb",
-           options=("threshold",), description="bitsandbytes LLM.int8()"),
+           options=("threshold",), description="bitsandbytes LLM.int8()",
+           batch_sensitive="LLM.int8() keeps in float the feature columns where any row of the batch exceeds the "
+                           "outlier threshold"),
     Recipe("fp32", "onnxruntime", f"{_ORT}:build_fp32", ("cpu", "cuda"), _ORT_DEPS, "onnx",
            description="ONNX export, float32", preload=_ORT_PRELOAD),
     Recipe("dynamic_int8", "onnxruntime", f"{_ORT}:build_dynamic_int8", ("cpu",), _ORT_DEPS, "onnx",
-           options=("per_channel", "isa"), description="ORTQuantizer dynamic int8 (QOperator)", preload=_ORT_PRELOAD),
+           options=("per_channel", "isa"), description="ORTQuantizer dynamic int8 (QOperator)", preload=_ORT_PRELOAD,
+           batch_sensitive=_PER_TENSOR_DYNAMIC),
     Recipe("static_int8", "onnxruntime", f"{_ORT}:build_static_int8", ("cpu",), _ORT_DEPS, "onnx",
            options=("per_channel", "isa"), description="ORTQuantizer static int8 (QDQ), calibrated", preload=_ORT_PRELOAD),
     # llama.cpp: one GGUF type per method, each built by llama_model_quantize from the model's GGUF.

@@ -10,7 +10,8 @@ import pytest
 from quantbench import cells
 from quantbench.errors import QuantbenchError, SuiteError
 from quantbench.tasks.generation.cell import generation_figures, round_estimate, warmup_cell
-from quantbench.tasks.generation.scoring import continuation_agreement, quality_figures, score_texts
+from quantbench.tasks.generation.scoring import (continuation_agreement, divergence_figures, perplexity_figures,
+                                                score_texts)
 from quantbench.tasks.generation.zero_shot import label_logliks
 from quantbench.suite import parse_suite
 from quantbench.tasks.generation.task import TASK, StepTimer
@@ -113,22 +114,46 @@ def test_ttft_pools_generate_and_prefill_only_rounds_and_itl_reads_every_step():
 
 def test_perplexity_bits_per_byte_and_kl_on_a_known_distribution():
     texts = ["a bb ccc", "dddd e ff"]
-    uniform = score_texts(UniformLM(), WordTokenizer(), texts, batch_size=1, max_len=64, keep_logprobs=True)
+    uniform = score_texts(UniformLM(), WordTokenizer(), texts, batch_size=1, max_len=64, mode="alone",
+                          keep_logprobs=True)
     assert uniform.tokens == 6  # every text token predicted, the first from BOS
     assert uniform.perplexity == pytest.approx(50.0)
     assert uniform.bits_per_byte == pytest.approx(6 * math.log(50) / (math.log(2) * (8 + 9)))
-    reference = np.concatenate(uniform.logprobs)
-    same = score_texts(UniformLM(), WordTokenizer(), texts, batch_size=2, max_len=64, reference=reference)
-    figures = quality_figures(same, uniform)
+    ppl = perplexity_figures(uniform)
+    assert ppl["perplexity_se"] == 0.0 and ppl["perplexity_ci95"] == [50.0, 50.0]  # every token equally likely
+    reference = list(uniform.logprobs)
+    same = score_texts(UniformLM(), WordTokenizer(), texts, batch_size=2, max_len=64, mode="served",
+                       reference=reference)
+    figures = divergence_figures(same, uniform)
     assert figures["kl_divergence"] == pytest.approx(0.0, abs=1e-6)
     assert figures["perplexity_delta_pct"] == pytest.approx(0.0, abs=1e-6)
-    skewed = score_texts(UniformLM(bias=7), WordTokenizer(), texts, batch_size=2, max_len=64, reference=reference)
-    figures = quality_figures(skewed, uniform)
+    assert figures["ppl_ratio"] == pytest.approx(1.0) and figures["delta_p_rms"] == pytest.approx(0.0, abs=1e-7)
+    skewed = score_texts(UniformLM(bias=7), WordTokenizer(), texts, batch_size=2, max_len=64, mode="exact-length",
+                         reference=reference)
+    figures = divergence_figures(skewed, uniform)
     # KL(uniform || q) with q putting e^3 weight on one of 50 tokens: log(Z/50) - 3/50 per position.
     z = 49 + math.exp(3)
     assert figures["kl_divergence"] == pytest.approx(math.log(z / 50) - 3 / 50, rel=1e-4)
+    assert figures["kl_divergence_max"] == pytest.approx(figures["kl_divergence"], rel=1e-4)  # same at every token
     assert figures["perplexity_delta_pct"] > 0
+    # No text token is 7, so the variant gives each true token 1/Z instead of 1/50: Δp is known exactly.
+    assert figures["delta_p_mean"] == pytest.approx(1 / z - 1 / 50, rel=1e-4)
+    assert figures["delta_p_rms"] == pytest.approx(abs(1 / z - 1 / 50), rel=1e-4)
+    assert figures["ppl_ratio"] == pytest.approx(z / 50, rel=1e-4)
+    assert figures["ln_ppl_ratio"] == pytest.approx(math.log(z / 50), rel=1e-4)
     assert figures["top1_agreement"] < 1.0
+
+
+def test_scoring_is_the_same_alone_in_exact_length_buckets_and_in_any_text_order():
+    """Per-text results land in text order whatever the grouping, so the KL lines up with fp32's."""
+    texts = ["a bb ccc", "dddd e ff", "g hh", "ii jj kk"]
+    alone = score_texts(UniformLM(bias=12), WordTokenizer(), texts, batch_size=1, max_len=64, mode="alone",
+                        keep_logprobs=True)
+    bucketed = score_texts(UniformLM(bias=12), WordTokenizer(), texts, batch_size=4, max_len=64,
+                           mode="exact-length", reference=list(alone.logprobs))
+    assert [len(x) for x in bucketed.nll] == [len(x) for x in alone.nll] == [3, 3, 2, 3]
+    np.testing.assert_allclose(bucketed.token_nll, alone.token_nll, rtol=1e-6)
+    assert divergence_figures(bucketed, alone)["kl_divergence"] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_continuation_agreement_counts_tokens_before_the_first_difference():
@@ -146,7 +171,7 @@ def test_zero_shot_label_logliks_read_the_label_token_after_the_prompt():
             return super().__call__(text)
 
     out = label_logliks(UniformLM(bias=3), Tokenizer(), ["good day"], ["negative", "positive"], batch_size=4,
-                        max_len=64)
+                        max_len=64, mode="exact-length")
     assert out.shape == (1, 2)
     assert out[0, 1] > out[0, 0]  # the biased token (3) is " positive"
 
@@ -173,7 +198,8 @@ def test_zero_shot_reads_each_prompts_own_last_position_in_a_padded_batch():
             return logits
 
     texts = ["good day", "a much longer tweet than the first one by far"]
-    out = label_logliks(LastTokenLM(), Tokenizer(), texts, ["negative", "positive"], batch_size=2, max_len=64)
+    out = label_logliks(LastTokenLM(), Tokenizer(), texts, ["negative", "positive"], batch_size=2, max_len=64,
+                        mode="served")
     assert (out[:, 1] > out[:, 0]).all()  # the short row read its own end, not the padding after it
 
 

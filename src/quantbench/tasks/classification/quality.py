@@ -10,5 +10,5 @@ from quantbench.tasks.classification.task import TASK
 
 
 class ClassificationQuality(VariantQuality):
-    def class_scores(self, cell: Cell, variant, texts: list[str]) -> np.ndarray:
-        return TASK.predict(variant, self.run.tokenizer(cell.model), texts, cell)
+    def class_scores(self, cell: Cell, variant, texts: list[str], *, mode: str, batch_size: int) -> np.ndarray:
+        return TASK.predict(variant, self.run.tokenizer(cell.model), texts, cell, mode=mode, batch_size=batch_size)

@@ -35,24 +35,24 @@ class TextClassification(Task):
         variant.synchronize()
         return out
 
-    def predict(self, variant, tokenizer, texts: list[str], cell, *, progress: bool = True) -> np.ndarray:
-        """Logits for ``texts``, in input order, batched by the cell's batch size.
-
-        Texts are batched in order of length so each batch pads little (same logits, less
-        work); the result is put back in the caller's order.
-        """
+    def predict(self, variant, tokenizer, texts: list[str], cell, *, mode: str, batch_size: int,
+                progress: bool = True) -> np.ndarray:
+        """Logits for ``texts``, in input order, with texts grouped into passes as ``mode`` says
+        (quality/batching.py: alone, exact-length buckets, or served batches padded to the longest)."""
         import torch
         from tqdm.auto import tqdm
 
-        order = np.argsort([len(t) for t in texts], kind="stable")
+        from quantbench.quality import batching
+
+        encoded = tokenizer(texts, truncation=True, max_length=cell.seq_len)
+        lengths = [len(ids) for ids in encoded["input_ids"]]
+        passes = batching.batches(lengths, mode, batch_size)
         logits = np.empty((len(texts), 0), dtype=np.float32)
-        starts = range(0, len(texts), cell.batch_size)
         with torch.inference_mode():
-            for start in tqdm(starts, desc=f"evaluate {cell.variant_id}", unit="batch", disable=not progress,
+            for index in tqdm(passes, desc=f"evaluate {cell.variant_id}", unit="batch", disable=not progress,
                               leave=False):
-                index = order[start:start + cell.batch_size]
-                encoding = self.encode(tokenizer, [texts[i] for i in index], cell.seq_len, fixed=False)
-                batch = variant.logits(encoding)
+                features = [{key: encoded[key][i] for key in encoded} for i in index]
+                batch = variant.logits(dict(tokenizer.pad(features, return_tensors="np")))
                 if logits.shape[1] == 0:
                     logits = np.empty((len(texts), batch.shape[1]), dtype=np.float32)
                 logits[index] = batch

@@ -1,0 +1,66 @@
+"""How quality scoring groups texts into forward passes, so a figure belongs to the variant.
+
+A quantized model's output for one text must not depend on which other texts share its batch.
+It does for methods that take an activation range over the whole batch (torch.ao and ONNX
+Runtime dynamic int8: one scale per tensor, padded positions included). So:
+
+* ``alone`` — each text in its own forward pass, as it would be served alone. The default for
+  methods the registry marks ``batch_sensitive``.
+* ``exact-length`` — texts of exactly the same token length share a pass (no padding at all),
+  up to the batch size. The default for every other method: their activations are not
+  quantized per tensor, so rows do not see each other (tests/unit/test_quality_batching.py shows
+  the figure equals one-at-a-time scoring).
+* ``served`` — consecutive texts in the given order, padded to the longest, as a server would
+  batch them. Used only to *measure* batch sensitivity (``<figure>_at_bs<N>``), never as the figure.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from quantbench.cells import Cell
+from quantbench.registry import recipe
+
+ALONE, EXACT_LENGTH, SERVED = "alone", "exact-length", "served"
+MODES = (ALONE, EXACT_LENGTH, SERVED)
+
+
+def batch_sensitivity_reason(cell: Cell) -> str:
+    """Why ``cell``'s method can change a text's output with its batch ("" when it cannot)."""
+    found = recipe(cell.quant, cell.backend)
+    return found.batch_sensitive if found else ""
+
+
+def default_mode(cell: Cell) -> str:
+    return ALONE if batch_sensitivity_reason(cell) else EXACT_LENGTH
+
+
+def describe(cell: Cell, mode: str, batch_size: int) -> str:
+    """The ``quality_scoring`` a record carries: how its texts met the model."""
+    if mode == ALONE:
+        return f"each text alone (batch 1): {batch_sensitivity_reason(cell) or 'requested'}"
+    if mode == EXACT_LENGTH:
+        return (f"exact-length buckets of up to {batch_size} texts, no padding: this method's activations "
+                "are not quantized per tensor, so texts in one pass do not see each other")
+    return f"batches of {batch_size} consecutive texts, padded to the longest, as served"
+
+
+def batches(lengths: list[int], mode: str, batch_size: int) -> list[np.ndarray]:
+    """Index arrays, one per forward pass, covering every text once."""
+    if mode not in MODES:
+        raise ValueError(f"unknown scoring mode {mode!r}; known: {', '.join(MODES)}")
+    n = len(lengths)
+    if mode == ALONE:
+        return [np.array([i]) for i in range(n)]
+    if mode == SERVED:
+        return [np.arange(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+    by_length: dict[int, list[int]] = defaultdict(list)
+    for i, length in enumerate(lengths):
+        by_length[length].append(i)
+    out = []
+    for length in sorted(by_length):
+        group = by_length[length]
+        out.extend(np.array(group[start:start + batch_size]) for start in range(0, len(group), batch_size))
+    return out
