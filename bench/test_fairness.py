@@ -1,7 +1,8 @@
 """Counterfactual fairness of every variant: sentences that differ only in a person term.
 
 The probe follows the Equity Evaluation Corpus method (see docs/fairness.md). Turn it off with
-``fairness.probe: false`` in the suite.
+``fairness.probe: false`` in the suite. It is about sentiment: on a dataset with no label named
+"positive" it is off unless the suite names one (``fairness.positive_label``).
 """
 
 import pytest
@@ -10,8 +11,8 @@ from quantbench.quality.scorer import is_reference
 
 
 def test_fairness(variant_cell, benchmark, quantbench_run, quantbench_quality):
-    if not quantbench_run.suite.fairness["probe"]:
-        pytest.skip("the suite turns the fairness probe off (fairness.probe: false)")
+    if quantbench_run.probe_off_reason:
+        pytest.skip(quantbench_run.probe_off_reason)
     benchmark.params = variant_cell.params()
     benchmark.group = "fairness"
     scorer = quantbench_quality.for_cell(variant_cell)

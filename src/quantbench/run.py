@@ -89,6 +89,37 @@ class RunContext:
 
         return load_probe(self.suite.fairness.get("probe_path"))
 
+    @functools.cached_property
+    def positive_label(self) -> tuple[int | None, str]:
+        """The label index selection rates and the probe count as positive, and how it was chosen.
+
+        The suite's ``fairness.positive_label`` if set (an unknown name is an error naming it),
+        else a label named "positive". None when neither: a binary dataset's DP and EO do not
+        depend on the choice, so data fairness still runs; the sentiment probe does not.
+        """
+        from quantbench.errors import SuiteError
+
+        names = [str(n) for n in self.splits.label_names]
+        chosen = self.suite.fairness.get("positive_label")
+        if chosen is not None:
+            if str(chosen) not in names:
+                raise SuiteError(f"fairness.positive_label: {chosen!r} is not one of the dataset's labels {names}")
+            return names.index(str(chosen)), f"fairness.positive_label: {chosen!r}"
+        if "positive" in names:
+            return names.index("positive"), "the label named 'positive'"
+        return None, f"no label is named 'positive' (labels: {names}) and the suite sets no fairness.positive_label"
+
+    @functools.cached_property
+    def probe_off_reason(self) -> str | None:
+        """Why the counterfactual probe does not run (None when it does)."""
+        if not self.suite.fairness.get("probe", True):
+            return "the suite turns the fairness probe off (fairness.probe: false)"
+        index, how = self.positive_label
+        if index is None:
+            return (f"the fairness probe is about sentiment and is off: {how}; set fairness.positive_label "
+                    "to turn it on")
+        return None
+
     def build_settings(self, cell: Cell) -> BuildSettings:
         """How ``cell``'s variant is built: device, threads, method options, calibration data."""
         spec = self.suite.model(cell.model)

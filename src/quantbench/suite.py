@@ -103,6 +103,8 @@ class QualitySettings:
     continuation_prompt_tokens: int = 12  # each prompt: the first tokens (BOS included) of a test text
     zero_shot_texts: int = 300  # zero-shot sentiment accuracy
     probe_pairs: int | None = None  # counterfactual pairs scored (None: all); a seeded subset otherwise
+    # Also score in served batches of each suite batch size, to show what batching costs (quality/batching.py).
+    batch_sensitivity: bool = True
 
 
 #: The recommendation's rule for generation models: every listed figure within its budget.
@@ -332,7 +334,7 @@ def _read_exclusions(reader: _Reader, axes: dict[str, tuple]) -> tuple[dict[str,
 
 def _read_quality(reader: _Reader) -> QualitySettings:
     reader.check_keys(("texts", "continuation_prompts", "continuation_tokens", "continuation_prompt_tokens",
-                       "zero_shot_texts", "probe_pairs"))
+                       "zero_shot_texts", "probe_pairs", "batch_sensitivity"))
     defaults = QualitySettings()
     probe_pairs = reader.get("probe_pairs", int)
     if probe_pairs is not None and probe_pairs < 1:
@@ -344,7 +346,8 @@ def _read_quality(reader: _Reader) -> QualitySettings:
                            continuation_prompt_tokens=reader.positive_int("continuation_prompt_tokens",
                                                                           defaults.continuation_prompt_tokens),
                            zero_shot_texts=reader.positive_int("zero_shot_texts", defaults.zero_shot_texts),
-                           probe_pairs=probe_pairs)
+                           probe_pairs=probe_pairs,
+                           batch_sensitivity=reader.get("batch_sensitivity", bool, defaults.batch_sensitivity))
 
 
 def _read_cost(reader: _Reader) -> float | None:
@@ -402,7 +405,7 @@ def parse_suite(data: Any, *, where: str, path: Path | None = None, digest: str 
     axes = {"model": names, "quant": quantization, "backend": backends, "device": devices,
             "batch_size": (), "seq_len": (), "prompt_len": (), "new_tokens": (), "task": ()}
     fairness = top.section("fairness")
-    fairness.check_keys(("probe", "probe_path", "tolerance"))
+    fairness.check_keys(("probe", "probe_path", "tolerance", "positive_label"))
     gates = top.get("gates", dict)
     metric_names = top.list_of("metrics", str, ("accuracy", "f1", "precision", "recall"))
     if "accuracy" not in metric_names:
@@ -419,7 +422,9 @@ def parse_suite(data: Any, *, where: str, path: Path | None = None, digest: str 
         method_options={k: dict(v) for k, v in method_options.items()},
         exclude=_read_exclusions(top, axes),
         fairness={"probe": fairness.get("probe", bool, True), "probe_path": fairness.get("probe_path", str),
-                  "tolerance": float(fairness.get("tolerance", (int, float), 0.02))},
+                  "tolerance": float(fairness.get("tolerance", (int, float), 0.02)),
+                  # Which label counts as positive (selection rates, the probe); None: one named "positive".
+                  "positive_label": fairness.get("positive_label", (str, int))},
         gates=gates, metrics=metric_names, digest=digest,
         prompt_lens=top.list_of("prompt_lens", int, (64,)), new_tokens=top.list_of("new_tokens", int, (32,)),
         quality=_read_quality(top.section("quality")), quality_budget=_read_quality_budget(top.section("quality_budget")),

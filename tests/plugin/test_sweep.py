@@ -154,3 +154,49 @@ def test_report_dir_and_gate_from_pytest(pytester, bench_dir, tiny_model, tiny_d
     result, _ = run_sweep(pytester, suite, "--gate-baseline", str(pytester.path / "baseline.json"))
     assert result.ret == 1
     result.stdout.fnmatch_lines(["*accuracy*"])
+
+
+def test_a_users_own_labels_get_accuracy_and_data_fairness_with_the_probe_off(pytester, bench_dir, tiny_model,
+                                                                              isolated_cache):
+    """Reviews labelled by stars ('1'/'5') with a region column: no label is named 'positive', so the
+    sentiment probe is off (said once, as one skip reason), and accuracy and data fairness still run."""
+    import random
+
+    from tests.tiny import FILLER, NEGATIVE, POSITIVE
+
+    rng = random.Random(5)
+    lines = ["review,stars,region"]
+    for i in range(200):
+        good = rng.random() < 0.5
+        words = [rng.choice(POSITIVE if good else NEGATIVE)] + rng.sample(FILLER, 4)
+        lines.append(f"{' '.join(words)} {i},{5 if good else 1},{'north' if i % 2 else 'south'}")
+    reviews = pytester.path / "reviews.csv"
+    reviews.write_text("\n".join(lines) + "\n")
+    suite = tiny_suite(tiny_model, reviews, quantization=["fp32", "dynamic_int8"], batch_sizes=[1, 4])
+    suite["dataset"] = {"name": "reviews", "source": "csv", "path": str(reviews), "text_column": "review",
+                        "label_column": "stars", "label_map": {"1": 0, "5": 1}, "sensitive_columns": ["region"],
+                        "max_samples": 60}
+    suite["fairness"] = {"probe": True}
+    result, data = run_sweep(pytester, suite)
+    assert result.ret == 0, result.stdout.str()[-3000:]
+    acc = {b["params"]["quant"]: b["extra_info"] for b in data["benchmarks"] if b["group"] == "accuracy"}
+    assert set(acc) == {"fp32", "dynamic_int8"}
+    for figures in acc.values():
+        assert 0.0 <= figures["accuracy"] <= 1.0 and len(figures["accuracy_ci95"]) == 2
+        assert figures["data_dp_difference"] is not None and "data_dp_difference_ci95" in figures
+        assert set(figures["fairness_data"]["by_attribute"]["region"]["by_group"]) == {"north", "south"}
+        assert "binary labels" in figures["fairness_data"]["positive_label_from"]
+    skipped = [s for s in data["quantbench"]["skipped"] if s["test"] == "test_fairness"]
+    assert len(skipped) == 2 and len({s["reason"] for s in skipped}) == 1
+    assert "no label is named 'positive'" in skipped[0]["reason"] and "fairness.positive_label" in skipped[0]["reason"]
+    summary = result.stdout.str()
+    assert summary.count("the fairness probe is about sentiment") == 1
+
+
+def test_a_positive_label_the_dataset_lacks_is_one_clear_line(pytester, bench_dir, tiny_model, tiny_data,
+                                                              isolated_cache):
+    suite = tiny_suite(tiny_model, tiny_data, quantization=["fp32"])
+    suite["fairness"] = {"probe": True, "positive_label": "good"}
+    result, data = run_sweep(pytester, suite, "-k", "accuracy or fairness")
+    out = result.stdout.str()
+    assert "fairness.positive_label: 'good' is not one of the dataset's labels ['negative', 'positive']" in out

@@ -117,3 +117,13 @@ def test_a_classifier_checkpoint_is_refused_for_generation(tiny_model, isolated_
     with pytest.raises(ArchitectureMismatch, match="is a BertForSequenceClassification, which does not fit task "
                                                    "'text-generation'"):
         check_task(spec, tiny_model)
+    with pytest.raises(ArchitectureMismatch, match="it fits task 'text-classification': set the model's task"):
+        check_task(spec, tiny_model)
+
+
+def test_a_bare_encoder_is_refused_with_what_would_fit_instead():
+    from quantbench import tasks
+
+    with pytest.raises(ArchitectureMismatch, match="is a BertModel.*no task fits a checkpoint without a task head: "
+                                                   "fine-tune it with a classification head"):
+        tasks.get("text-classification").check_architectures(["BertModel"], model="enc", path="/x")

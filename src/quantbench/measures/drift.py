@@ -99,7 +99,6 @@ class TorchReference(DriftReference):
 def ffn_graph():
     """Two transformer feed-forward blocks (MatMul, Add, Relu, MatMul, Add, residual, LayerNorm)
     with fixed seeded weights, as an ONNX model built in memory."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)

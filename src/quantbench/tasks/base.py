@@ -55,10 +55,19 @@ class Task:
         if not architectures:
             return  # a config without a head name (a bare encoder): the Auto class decides
         if not any(a.endswith(self.architecture_suffixes) for a in architectures):
+            from quantbench import tasks
+
+            fitting = [name for name in tasks.names()
+                       if any(a.endswith(tasks.get(name).architecture_suffixes) for a in architectures)]
+            if fitting:
+                hint = f"it fits task {', '.join(map(repr, fitting))}: set the model's task in the suite"
+            else:
+                # A bare encoder (BertModel) has no head any task could score: no task setting helps.
+                hint = ("no task fits a checkpoint without a task head: fine-tune it with a classification head "
+                        "(AutoModelForSequenceClassification) or use a checkpoint that has one")
             raise ArchitectureMismatch(
                 f"model {model!r}: checkpoint {path} is a {', '.join(architectures)}, which does not fit task "
-                f"{self.name!r} (it needs a *{'/*'.join(self.architecture_suffixes)} checkpoint); "
-                f"set the model's task in the suite")
+                f"{self.name!r} (it needs a *{'/*'.join(self.architecture_suffixes)} checkpoint); {hint}")
 
 
 def _load(target: str):
