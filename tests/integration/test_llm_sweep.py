@@ -75,3 +75,71 @@ def test_pytest_benchmark_compare_reads_the_llm_run(llm_run, tmp_path):
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "test_generation" in proc.stdout
+
+
+def _independent_perplexity(model, tokenizer, texts: list[str], max_len: int) -> float:
+    """Plain transformers, one text at a time from BOS, loss with labels: no harness code."""
+    import math
+
+    import torch
+
+    nll, tokens = 0.0, 0
+    with torch.inference_mode():
+        for text in texts:
+            ids = ([tokenizer.bos_token_id] + tokenizer(text, add_special_tokens=False)["input_ids"])[:max_len]
+            if len(ids) < 2:
+                continue
+            batch = torch.tensor([ids])
+            nll += float(model(batch, labels=batch).loss) * (len(ids) - 1)
+            tokens += len(ids) - 1
+    return math.exp(nll / tokens)
+
+
+def test_perplexity_recomputed_one_text_at_a_time_matches_the_record(llm_run):
+    """Issue 19's check: the record is the variant's own figure, not the scoring batch's. The
+    harness supplies only the data split and the dequantized checkpoint."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from quantbench import data, models
+    from quantbench.suite import load_suite
+
+    suite = load_suite("llm")
+    spec = suite.model("smollm2")
+    splits = data.load_splits(suite.dataset, calibration_samples=suite.calibration.samples)
+    source, _ = models.resolve(spec, splits)
+    tokenizer = AutoTokenizer.from_pretrained(source.path)
+    texts = splits.test.texts[:suite.quality.texts]
+    model = AutoModelForCausalLM.from_pretrained(source.path, torch_dtype=torch.float32).eval()
+    recorded = _by(llm_run, "test_perplexity")
+    fp32 = _independent_perplexity(model, tokenizer, texts, spec.max_seq_len)
+    assert recorded["fp32"]["perplexity"] == pytest.approx(fp32, rel=0.005)
+    linear = {name: torch.ao.quantization.default_dynamic_qconfig for name, module in model.named_modules()
+              if isinstance(module, torch.nn.Linear) and name != "lm_head"}
+    dynamic = torch.ao.quantization.quantize_dynamic(model, linear, dtype=torch.qint8)
+    alone = _independent_perplexity(dynamic, tokenizer, texts, spec.max_seq_len)
+    assert recorded["dynamic_int8"]["perplexity"] == pytest.approx(alone, rel=0.005)
+    assert "each text alone" in recorded["dynamic_int8"]["quality_scoring"]
+
+
+def test_batch_sensitivity_moves_per_tensor_dynamic_int8_and_not_fp32_or_weight_only(llm_run):
+    quality = _by(llm_run, "test_perplexity")
+    low, high = quality["dynamic_int8"]["perplexity_at_bs8_delta_pct_ci95"]
+    assert low > 0 or high < 0, quality["dynamic_int8"]  # a real move, outside its interval
+    for quant in ("fp32", "int8wo"):
+        low, high = quality[quant]["perplexity_at_bs8_delta_pct_ci95"]
+        assert low <= 0 <= high or abs(quality[quant]["perplexity_at_bs8_delta_pct"]) < 0.05, quality[quant]
+    for quant in QUANTS:  # every figure carries its interval
+        figures = quality[quant]
+        for name in ("perplexity", "kl_divergence", "top1_agreement", "ppl_ratio", "delta_p_rms"):
+            low, high = figures[f"{name}_ci95"]
+            assert low <= figures[name] <= high, (quant, name)
+
+
+def test_zero_shot_is_calibrated_and_reported_against_the_majority_floor(llm_run):
+    accuracy = _by(llm_run, "test_accuracy")
+    for quant, figures in accuracy.items():
+        assert figures["zero_shot_calibration"].startswith("contextual calibration")
+        assert "chat template" in figures["zero_shot_prompt"]
+        assert 0 < figures["majority_rate"] < 1 and isinstance(figures["zero_shot_at_floor"], bool)
+        assert figures["balanced_accuracy_ci95"][0] <= figures["balanced_accuracy"] <= figures["balanced_accuracy_ci95"][1]

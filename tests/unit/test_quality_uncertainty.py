@@ -94,6 +94,7 @@ def test_batches_cover_every_text_once_and_exact_length_buckets_never_pad():
     assert all(len(p) == 1 for p in batching.batches(lengths, batching.ALONE, 8))
     assert all(len({lengths[i] for i in p}) == 1 for p in batching.batches(lengths, batching.EXACT_LENGTH, 2))
     assert [p.tolist() for p in batching.batches(lengths, batching.SERVED, 3)] == [[0, 1, 2], [3, 4, 5], [6]]
+    assert [p.tolist() for p in batching.batches(lengths, batching.LENGTH_SORTED, 3)] == [[1, 4, 0], [2, 5, 6], [3]]
     with pytest.raises(ValueError, match="unknown scoring mode 'sorted'"):
         batching.batches(lengths, "sorted", 2)
 
@@ -107,7 +108,7 @@ def test_batch_sensitive_methods_are_scored_alone_and_the_rest_in_buckets():
     assert batching.default_mode(cell("bnb_int8", "pytorch")) == batching.ALONE
     for quant, backend in [("fp32", "pytorch"), ("int8dq", "pytorch"), ("int8wo", "pytorch"), ("nf4", "pytorch"),
                            ("static_int8", "onnxruntime"), ("q8_0", "llamacpp")]:
-        assert batching.default_mode(cell(quant, backend)) == batching.EXACT_LENGTH, (quant, backend)
+        assert batching.default_mode(cell(quant, backend)) == batching.LENGTH_SORTED, (quant, backend)
     assert "one scale per tensor" in batching.describe(cell("dynamic_int8", "pytorch"), batching.ALONE, 16)
 
 

@@ -6,10 +6,13 @@ Runtime dynamic int8: one scale per tensor, padded positions included). So:
 
 * ``alone`` — each text in its own forward pass, as it would be served alone. The default for
   methods the registry marks ``batch_sensitive``.
-* ``exact-length`` — texts of exactly the same token length share a pass (no padding at all),
-  up to the batch size. The default for every other method: their activations are not
-  quantized per tensor, so rows do not see each other (tests/unit/test_quality_batching.py shows
-  the figure equals one-at-a-time scoring).
+* ``length-sorted`` — texts sorted by token length, in passes of the batch size, each padded to
+  its longest (little padding; masked). The default for every other method: their activations
+  are not quantized per tensor, so padding and neighbours cannot reach a text's output, and
+  tests/unit/test_quality_batching.py shows fp32, bf16, weight-only and per-token int8 give the
+  same figure this way as one text at a time (while per-tensor dynamic int8 does not).
+* ``exact-length`` — only texts of exactly the same token length share a pass (no padding at
+  all). Provably invariant for any method; slower, since tweets have many lengths.
 * ``served`` — consecutive texts in the given order, padded to the longest, as a server would
   batch them. Used only to *measure* batch sensitivity (``<figure>_at_bs<N>``), never as the figure.
 """
@@ -23,8 +26,8 @@ import numpy as np
 from quantbench.cells import Cell
 from quantbench.registry import recipe
 
-ALONE, EXACT_LENGTH, SERVED = "alone", "exact-length", "served"
-MODES = (ALONE, EXACT_LENGTH, SERVED)
+ALONE, LENGTH_SORTED, EXACT_LENGTH, SERVED = "alone", "length-sorted", "exact-length", "served"
+MODES = (ALONE, LENGTH_SORTED, EXACT_LENGTH, SERVED)
 
 
 def batch_sensitivity_reason(cell: Cell) -> str:
@@ -34,16 +37,18 @@ def batch_sensitivity_reason(cell: Cell) -> str:
 
 
 def default_mode(cell: Cell) -> str:
-    return ALONE if batch_sensitivity_reason(cell) else EXACT_LENGTH
+    return ALONE if batch_sensitivity_reason(cell) else LENGTH_SORTED
 
 
 def describe(cell: Cell, mode: str, batch_size: int) -> str:
     """The ``quality_scoring`` a record carries: how its texts met the model."""
     if mode == ALONE:
         return f"each text alone (batch 1): {batch_sensitivity_reason(cell) or 'requested'}"
+    if mode == LENGTH_SORTED:
+        return (f"length-sorted batches of up to {batch_size} texts, padded and masked: this method's activations "
+                "are not quantized per tensor, so a text's output does not depend on its neighbours")
     if mode == EXACT_LENGTH:
-        return (f"exact-length buckets of up to {batch_size} texts, no padding: this method's activations "
-                "are not quantized per tensor, so texts in one pass do not see each other")
+        return f"exact-length buckets of up to {batch_size} texts, no padding"
     return f"batches of {batch_size} consecutive texts, padded to the longest, as served"
 
 
@@ -56,6 +61,9 @@ def batches(lengths: list[int], mode: str, batch_size: int) -> list[np.ndarray]:
         return [np.array([i]) for i in range(n)]
     if mode == SERVED:
         return [np.arange(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+    if mode == LENGTH_SORTED:
+        order = np.argsort(lengths, kind="stable")
+        return [order[start:start + batch_size] for start in range(0, n, batch_size)]
     by_length: dict[int, list[int]] = defaultdict(list)
     for i, length in enumerate(lengths):
         by_length[length].append(i)
