@@ -11,6 +11,7 @@ PYTHON ?= python3
 VENV ?= .venv
 EXTRAS ?= all,dev
 SUITE ?= default
+LLM_SUITE ?= llm
 ARGS ?=
 TESTS ?= tests
 BIN := $(VENV)/bin
@@ -27,8 +28,9 @@ bench: $(STAMP)
 	$(BIN)/python -m pytest bench/ --suite $(SUITE) --benchmark-json results.json --report-dir reports/latest $(ARGS)
 
 ## make llm: the generation sweep on the embedded LLM (SmolLM2-135M); llm.json plus reports/llm/
+## (make llm LLM_SUITE=llm-full: every method, about twice as long)
 llm: $(STAMP) $(LLAMACPP_STAMP)
-	$(BIN)/python -m pytest bench/ --suite llm --benchmark-json llm.json --report-dir reports/llm $(ARGS)
+	$(BIN)/python -m pytest bench/ --suite $(LLM_SUITE) --benchmark-json llm.json --report-dir reports/llm $(ARGS)
 
 ## make test: the whole test suite (slow real-model tests included). pytest's exit 5 (no test ran) fails.
 test: $(STAMP) $(if $(filter all%,$(EXTRAS)),$(LLAMACPP_STAMP))

@@ -1,4 +1,4 @@
-"""The real thing for generation: the llm suite on the embedded SmolLM2-135M (real weights, real tweets).
+"""The real thing for generation: the llm-full suite on the embedded SmolLM2-135M (real weights, real tweets).
 
 Slow (the first run converts the GGUF once, about 25 s, then it is cached), so marked `slow`;
 CI runs it with the rest. Narrowed to three PyTorch variants at batch 1 to keep CI short; the
@@ -22,7 +22,7 @@ QUANTS = ("fp32", "dynamic_int8", "int8wo")
 @pytest.fixture(scope="module")
 def llm_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("llm") / "llm.json"
-    proc = subprocess.run([sys.executable, "-m", "pytest", "bench/", "--suite", "llm", "--quant", ",".join(QUANTS),
+    proc = subprocess.run([sys.executable, "-m", "pytest", "bench/", "--suite", "llm-full", "--quant", ",".join(QUANTS),
                            "--backend", "pytorch", "--batch-size", "1", "--benchmark-json", str(out), "-q",
                            "-p", "no:cacheprovider"], cwd=REPO, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -104,7 +104,7 @@ def test_perplexity_recomputed_one_text_at_a_time_matches_the_record(llm_run):
     from quantbench import data, models
     from quantbench.suite import load_suite
 
-    suite = load_suite("llm")
+    suite = load_suite("llm-full")
     spec = suite.model("smollm2")
     splits = data.load_splits(suite.dataset, calibration_samples=suite.calibration.samples)
     source, _ = models.resolve(spec, splits)

@@ -24,7 +24,7 @@ from quantbench.quality import batching
 from quantbench.tasks.generation.scoring import pad_rows, text_ids
 
 PLAIN_TEMPLATE = "Tweet: {text}\nSentiment ({choices}):"
-CHAT_QUESTION = "What is the sentiment of this tweet? Answer with one word: {choices}.\n\nTweet: {text}"
+CHAT_SYSTEM = "Classify the sentiment of the user's tweet. Answer with one word: {choices}."
 CONTENT_FREE = ("N/A", "", "[MASK]")
 CALIBRATION = "contextual calibration (Zhao et al. 2021): label probabilities divided by their mean over content-free inputs"
 
@@ -38,22 +38,23 @@ class Prompting:
     label_prefix: str  # " " before a label word in plain completion; none after a chat turn
 
     def describe(self) -> dict[str, Any]:
-        return {"zero_shot_prompt": "the model's chat template, question as a user turn" if self.chat
-                else "plain completion prompt", "zero_shot_template": self.template}
+        return {"zero_shot_prompt": "the model's chat template: the instruction as system turn, the text as user "
+                                    "turn" if self.chat else "plain completion prompt",
+                "zero_shot_template": self.template}
 
 
 def prompting_for(tokenizer) -> Prompting:
     if getattr(tokenizer, "chat_template", None):
-        return Prompting(True, CHAT_QUESTION, "")
+        return Prompting(True, CHAT_SYSTEM, "")
     return Prompting(False, PLAIN_TEMPLATE, " ")
 
 
 def _prompt_ids(tokenizer, prompting: Prompting, text: str, choices: str) -> list[int]:
-    content = prompting.template.format(text=text, choices=choices)
     if prompting.chat:
-        return list(tokenizer.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True,
-                                                  tokenize=True))
-    return text_ids(tokenizer, content, 10_000)
+        turns = [{"role": "system", "content": prompting.template.format(choices=choices)},
+                 {"role": "user", "content": text}]
+        return list(tokenizer.apply_chat_template(turns, add_generation_prompt=True, tokenize=True))
+    return text_ids(tokenizer, prompting.template.format(text=text, choices=choices), 10_000)
 
 
 def _fit(tokenizer, prompting: Prompting, text: str, choices: str, budget: int) -> list[int]:
