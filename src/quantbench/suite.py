@@ -103,8 +103,10 @@ class QualitySettings:
     continuation_prompt_tokens: int = 12  # each prompt: the first tokens (BOS included) of a test text
     zero_shot_texts: int = 300  # zero-shot sentiment accuracy
     probe_pairs: int | None = None  # counterfactual pairs scored (None: all); a seeded subset otherwise
-    # Also score in served batches of each suite batch size, to show what batching costs (quality/batching.py).
-    batch_sensitivity: bool = True
+    # Which variants are also scored in served batches of each suite batch size, to show what
+    # batching costs (quality/batching.py): "sensitive" (the batch-sensitive methods, and fp32 as
+    # the control), "all", or "off".
+    batch_sensitivity: str = "sensitive"
 
 
 #: The recommendation's rule for generation models: every listed figure within its budget.
@@ -347,7 +349,18 @@ def _read_quality(reader: _Reader) -> QualitySettings:
                                                                           defaults.continuation_prompt_tokens),
                            zero_shot_texts=reader.positive_int("zero_shot_texts", defaults.zero_shot_texts),
                            probe_pairs=probe_pairs,
-                           batch_sensitivity=reader.get("batch_sensitivity", bool, defaults.batch_sensitivity))
+                           batch_sensitivity=_read_batch_sensitivity(reader, defaults.batch_sensitivity))
+
+
+BATCH_SENSITIVITY = ("sensitive", "all", "off")
+
+
+def _read_batch_sensitivity(reader: _Reader, default: str) -> str:
+    value = reader.get("batch_sensitivity", (str, bool), default)
+    value = {True: "all", False: "off"}.get(value, value) if isinstance(value, bool) else value
+    if value not in BATCH_SENSITIVITY:
+        raise reader.fail("batch_sensitivity", f"{value!r} is not one of: {', '.join(BATCH_SENSITIVITY)}")
+    return value
 
 
 def _read_cost(reader: _Reader) -> float | None:

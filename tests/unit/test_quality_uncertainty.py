@@ -155,3 +155,22 @@ def test_contextual_calibration_divides_out_the_prompts_own_bias():
     # Content-free inputs hold neither word: p(negative) = 1 / (1 + e^(0.3 - 2)).
     assert facts["content_free_probs"]["negative"] == pytest.approx(1 / (1 + math.exp(0.3 - 2.0)), rel=1e-5)
     assert facts["content_free_inputs"] == ["N/A", "", "[MASK]"]
+
+
+def test_batch_sensitivity_setting_picks_the_variants_scored_again_and_rejects_other_values():
+    from quantbench.errors import SuiteError
+    from quantbench.suite import parse_suite
+
+    def cell(quant, backend="pytorch"):
+        return cells.Cell("m", "d", quant, backend, "cpu", 16, 128)
+
+    assert batching.measures_sensitivity(cell("dynamic_int8"), "sensitive")
+    assert batching.measures_sensitivity(cell("fp32"), "sensitive")  # the control
+    assert not batching.measures_sensitivity(cell("int8wo"), "sensitive")
+    assert batching.measures_sensitivity(cell("int8wo"), "all")
+    assert not batching.measures_sensitivity(cell("dynamic_int8"), "off")
+    base = {"models": [{"name": "m", "source": "path", "path": "."}], "dataset": {"source": "csv", "path": "x.csv"}}
+    assert parse_suite(base, where="s.yaml").quality.batch_sensitivity == "sensitive"
+    assert parse_suite({**base, "quality": {"batch_sensitivity": False}}, where="s.yaml").quality.batch_sensitivity == "off"
+    with pytest.raises(SuiteError, match="quality.batch_sensitivity: 'some' is not one of: sensitive, all, off"):
+        parse_suite({**base, "quality": {"batch_sensitivity": "some"}}, where="s.yaml")

@@ -36,6 +36,14 @@ def batch_sensitivity_reason(cell: Cell) -> str:
     return found.batch_sensitive if found else ""
 
 
+def measures_sensitivity(cell: Cell, setting: str) -> bool:
+    """Whether ``cell``'s variant is also scored in served batches (suite ``quality.batch_sensitivity``):
+    "all"; "sensitive" for batch-sensitive methods and fp32, the control that shows none; "off"."""
+    if setting == "all":
+        return True
+    return setting == "sensitive" and (bool(batch_sensitivity_reason(cell)) or cell.quant == "fp32")
+
+
 def default_mode(cell: Cell) -> str:
     return ALONE if batch_sensitivity_reason(cell) else LENGTH_SORTED
 
