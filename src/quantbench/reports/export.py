@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from quantbench.reports.model import Analysis, Recommendation
-from quantbench.results import METRICS
+from quantbench.results import METRICS, metric_spec
 
 #: Version of report.json's layout; bump on any breaking change.
 REPORT_SCHEMA_VERSION = 1
@@ -79,7 +79,7 @@ def github_action_benchmark(analysis: Analysis) -> dict[str, list[dict[str, Any]
     for record in run.records:
         extra = f"{record.test}[{record.cell_id}] on {node}"
         for name, value in record.metrics.items():
-            metric = METRICS[name]
+            metric = metric_spec(name)
             out["smaller" if metric.better == "lower" else "bigger"].append(
                 {"name": f"{record.test}[{record.cell_id}] {name}", "unit": metric.unit, "value": value,
                  "extra": f"{extra}; {metric.description}"})

@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from quantbench.results import METRICS, BenchmarkRecord, Run
+from quantbench.results import BenchmarkRecord, Run, metric_spec
 
 #: Metric kinds that make a record a per-batch "performance" record.
 PERF_KINDS = frozenset({"timing", "throughput"})
@@ -136,7 +136,7 @@ class Analysis:
 
 
 def is_perf_record(record: BenchmarkRecord) -> bool:
-    return any(METRICS[m].kind in PERF_KINDS for m in record.metrics)
+    return any(metric_spec(m).kind in PERF_KINDS for m in record.metrics)
 
 
 def record_machine(record: BenchmarkRecord) -> str:
