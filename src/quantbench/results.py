@@ -83,6 +83,7 @@ METRICS: dict[str, Metric] = dict(
         _m("agreement_with_fp32", "", "higher", "accuracy", "share of predictions identical to the fp32 variant of the same model and backend"),
         _m("mean_abs_prob_diff", "", "lower", "accuracy", "mean absolute difference of class probabilities against fp32"),
         _m("accuracy_delta_pts", "pts", "higher", "accuracy", "accuracy minus fp32 accuracy, in percentage points"),
+        _m("predictions_changed_vs_fp32", "", "lower", "info", "predictions that differ from fp32's on the same texts"),
         _m("balanced_accuracy", "", "higher", "accuracy", "mean of the per-class recalls: chance is 1 / classes"),
         _m("majority_rate", "", "higher", "info",
            "share of the most frequent label: the floor a constant predictor reaches"),
@@ -123,6 +124,7 @@ METRICS: dict[str, Metric] = dict(
         _m("top1_agreement", "", "higher", "accuracy", "share of positions whose most likely next token matches fp32"),
         _m("continuation_agreement", "", "higher", "accuracy",
            "greedy continuations: mean share of tokens identical to fp32's before the first difference"),
+        _m("continuation_exact_match", "", "higher", "accuracy", "share of greedy continuations identical to fp32's"),
         # -- efficiency against this machine's measured limits, and cost (not gated by default)
         _m("flops_per_call", "FLOP", "lower", "efficiency", "FLOPs of one timed call, counted from the model config"),
         _m("achieved_gflops", "GFLOP/s", "higher", "efficiency", "FLOPs per call / median latency"),
@@ -145,17 +147,17 @@ METRICS: dict[str, Metric] = dict(
 )
 
 #: Batch-sensitivity figures, one set per batch size N, named by pattern: (pattern, unit, better,
-#: kind, description with {n}). Quality is scored with each text alone; these say what scoring the
-#: same texts in padded batches of N, as served, would have given instead.
+#: kind, description with {n}). Quality is scored unpadded (each text alone, or exact-length buckets);
+#: these say what scoring the same texts in padded batches of N, as served, gives instead.
 _BATCH_PATTERNS = (
     (r"perplexity_at_bs(\d+)", "", "lower", "accuracy", "perplexity with the texts scored in padded batches of {n}"),
     (r"perplexity_at_bs(\d+)_delta_pct", "%", "lower", "accuracy",
-     "perplexity in batches of {n} against each text scored alone, in percent"),
+     "perplexity in batches of {n} against the unpadded figure (each text alone or exact-length buckets), in percent"),
     (r"accuracy_at_bs(\d+)", "", "higher", "accuracy", "accuracy with the texts scored in padded batches of {n}"),
     (r"accuracy_at_bs(\d+)_delta_pts", "pts", "higher", "accuracy",
-     "accuracy in batches of {n} minus accuracy with each text scored alone, in percentage points"),
+     "accuracy in batches of {n} minus the unpadded accuracy (each text alone or exact-length buckets), in points"),
     (r"predictions_changed_at_bs(\d+)", "", "lower", "info",
-     "predictions that change when the texts are scored in batches of {n} instead of alone"),
+     "predictions that change when the texts are scored in padded batches of {n} instead of unpadded"),
 )
 _BATCH_RES = tuple((re.compile(pattern), rest) for pattern, *rest in _BATCH_PATTERNS)
 

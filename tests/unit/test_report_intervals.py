@@ -193,3 +193,15 @@ def test_every_quality_figure_with_an_interval_shows_it_in_the_report(tmp_path):
         for name, (lo, hi) in variant["quality_intervals"].items():
             se = variant["quality_standard_errors"].get(name)
             assert fmt_figure(name, variant["quality"][name], (lo, hi), se) in quality, (variant["quant"], name)
+
+
+def test_scoring_is_one_phrase_or_one_per_test_where_they_differ():
+    from quantbench.reports.model import analyse
+    from quantbench.results import parse_run
+
+    run = llm_run()
+    set_batch_figures(run, quant="dynamic_int8", test="test_accuracy", quality_scoring="exact-length buckets")
+    [int8] = [s for s in analyse(parse_run(run)).variants if s.variant.quant == "dynamic_int8"]
+    assert int8.quality_scoring == f"perplexity: {SCORING}; accuracy: exact-length buckets"
+    [fp32] = [s for s in analyse(parse_run(run)).variants if s.variant.quant == "fp32"]
+    assert fp32.quality_scoring == SCORING

@@ -1,11 +1,12 @@
-"""Batch sensitivity, per variant: a quality figure with each text scored alone against the same
+"""Batch sensitivity, per variant: a quality figure as the report scores it (each text alone, or
+exact-length buckets, which no padding enters: the record's ``quality_scoring``) against the same
 figure with the texts scored in padded batches of N, as served.
 
 Read from the flat figures of the quality records (:func:`quantbench.results.metric_spec` knows
 them by pattern): ``perplexity_at_bs<N>`` and ``perplexity_at_bs<N>_delta_pct``,
 ``accuracy_at_bs<N>`` and ``accuracy_at_bs<N>_delta_pts``, ``predictions_changed_at_bs<N>``, each
 with its ``_ci95`` where given. The change's interval is that of the paired comparison against
-scoring each text alone, so an interval containing 0 means batching made no significant difference.
+the unpadded scoring, so an interval containing 0 means batching made no significant difference.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from quantbench.reports.model import VariantSummary
-from quantbench.reports.uncertainty import fmt_figure, interval_verdict
+from quantbench.reports.uncertainty import fmt_figure, fmt_like, interval_verdict
 from quantbench.results import batch_size_of
 
 #: base figure -> (suffix of its change, unit of the change)
@@ -25,7 +26,7 @@ class BatchRow:
     variant: VariantSummary
     figure: str  # "perplexity" or "accuracy"
     batch_size: int
-    alone: float | None
+    alone: float | None  # unpadded, as the report scores it
     at_batch: float | None
     change: float | None
     change_name: str  # e.g. "perplexity_at_bs8_delta_pct"
@@ -45,9 +46,12 @@ class BatchRow:
         v = self.variant
         at = f"{self.figure}_at_bs{self.batch_size}"
         change = fmt_figure(self.change_name, self.change, self.change_interval, v.quality_se.get(self.change_name))
-        return {"alone": fmt_figure(self.figure, self.alone, v.quality_ci.get(self.figure),
-                                    v.quality_se.get(self.figure)),
-                "at_batch": fmt_figure(at, self.at_batch, v.quality_ci.get(at), v.quality_se.get(at)),
+        alone_ci, alone_se = v.quality_ci.get(self.figure), v.quality_se.get(self.figure)
+        if at in v.quality_ci or at in v.quality_se:
+            at_batch = fmt_figure(at, self.at_batch, v.quality_ci.get(at), v.quality_se.get(at))
+        else:  # no uncertainty of its own: the precision of the figure it is compared with
+            at_batch = fmt_like(at, self.at_batch, alone_ci, alone_se)
+        return {"alone": fmt_figure(self.figure, self.alone, alone_ci, alone_se), "at_batch": at_batch,
                 "change": change if self.change is None else f"{change} {self.unit}",
                 "predictions_changed": "—" if self.predictions_changed is None
                 else str(int(self.predictions_changed))}

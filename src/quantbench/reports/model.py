@@ -23,6 +23,7 @@ from typing import Any
 
 from quantbench.reports import rules
 from quantbench.reports.rules import ACCURACY_KEEP, BUDGET_RULES, FAIRNESS_GUARDS  # noqa: F401 (re-exported)
+from quantbench.reports.uncertainty import fmt_figure
 from quantbench.results import (
     QUALITY_SCORING,
     ZERO_SHOT_AT_FLOOR,
@@ -93,6 +94,7 @@ class VariantSummary:
     quality_ci: dict[str, tuple[float, float]] = field(default_factory=dict)  # 95 % interval per quality figure
     quality_se: dict[str, float] = field(default_factory=dict)  # stated standard errors (``M_se``)
     quality_extra: dict[str, Any] = field(default_factory=dict)  # merged extra_info of quality records
+    scoring: dict[str, str] = field(default_factory=dict)  # quality test -> how its texts were scored
     perf_extra: dict[str, Any] = field(default_factory=dict)  # extra_info of the first perf record
     speedup: float | None = None  # geometric mean over the variant's cells
     accuracy_delta_pts: float | None = None
@@ -118,8 +120,11 @@ class VariantSummary:
 
     @property
     def quality_scoring(self) -> str | None:
-        value = self.quality_extra.get(QUALITY_SCORING)
-        return str(value) if value not in (None, "") else None
+        """How the texts were scored: one phrase, or one per quality test where they differ."""
+        distinct = list(dict.fromkeys(self.scoring.values()))
+        if len(distinct) <= 1:
+            return distinct[0] if distinct else None
+        return "; ".join(f"{test.removeprefix('test_')}: {how}" for test, how in self.scoring.items())
 
     def add_quality(self, record: BenchmarkRecord) -> None:
         """Merge a quality record; each figure keeps the interval of the record it came from."""
@@ -132,6 +137,8 @@ class VariantSummary:
                 else:
                     mine.pop(name, None)
         self.quality_extra.update(record.extra_info)
+        if record.extra_info.get(QUALITY_SCORING) not in (None, ""):
+            self.scoring[record.test] = str(record.extra_info[QUALITY_SCORING])
 
     def metric(self, name: str) -> float | None:
         """A variant-level figure: quality first, else the worst (max) over its cells."""
@@ -313,10 +320,9 @@ def with_interval(summary: VariantSummary, name: str, spec: str = ".4g") -> str:
     value = summary.quality.get(name)
     if value is None:
         return "—"
-    if name in summary.quality_se:
-        return f"{format(value, spec)} ± {format(summary.quality_se[name], '.2g')}"
-    ci = summary.quality_ci.get(name)
-    return format(value, spec) + (" " + rules.fmt_interval(ci, spec) if ci else "")
+    if name in summary.quality_se or name in summary.quality_ci:  # rounded to its uncertainty
+        return fmt_figure(name, value, summary.quality_ci.get(name), summary.quality_se.get(name))
+    return format(value, spec)
 
 
 def _quality_note(summary: VariantSummary) -> str:

@@ -58,6 +58,19 @@ def fmt_figure(name: str, value: float | None, interval: tuple[float, float] | N
     return f"{text} {uncertainty}" if uncertainty else text
 
 
+def fmt_like(name: str, value: float | None, interval: tuple[float, float] | None = None,
+             std_error: float | None = None) -> str:
+    """``value`` alone, rounded as a figure with this uncertainty would be (a column of figures
+    where only some carry one keeps one precision)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    if std_error is not None:
+        return _num(value, decimals_for(std_error), signed(name))
+    if interval is not None:
+        return _num(value, decimals_for((interval[1] - interval[0]) / 2), signed(name))
+    return _num(value, None, signed(name))
+
+
 def fmt_uncertainty(name: str, value: float, interval: tuple[float, float] | None = None,
                     std_error: float | None = None) -> str | None:
     """The uncertainty alone, "± 9.1" or "95% CI [0.862, 0.903]"; None without one."""
