@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from quantbench.reports import rules
-from quantbench.reports.rules import ACCURACY_KEEP, BUDGET_RULES, FAIRNESS_GUARDS  # noqa: F401 (re-exported)
+from quantbench.reports.rules import ACCURACY_KEEP, FAIRNESS_GUARDS  # noqa: F401 (re-exported)
 from quantbench.reports.uncertainty import fmt_figure
 from quantbench.results import (
     QUALITY_SCORING,
@@ -38,7 +38,6 @@ PERF_KINDS = frozenset({"timing", "throughput"})
 DEFAULT_FAIRNESS_TOLERANCE = 0.02
 #: The recommendation's rule for generation models when a run names none (suite.py has the same).
 DEFAULT_QUALITY_BUDGET = {"kl_divergence": 0.05, "perplexity_delta_pct": 3.0}
-_BUDGET_RULES = BUDGET_RULES
 REFERENCE_QUANT = "fp32"
 REFERENCE_BACKEND = "pytorch"
 
