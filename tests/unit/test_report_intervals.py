@@ -134,7 +134,7 @@ def test_report_json_carries_intervals_flags_and_batch_rows(reports):
     assert int8["quality_intervals"]["accuracy"] == [0.667, 0.891]
     assert int8["quality_standard_errors"]["kl_divergence"] == 0.052
     rows = {(b["figure"], b["batch_size"]): b for b in int8["batch_sensitivity"]}
-    assert rows[("perplexity", 16)] == {"figure": "perplexity", "batch_size": 16, "alone": 958.43, "at_batch": 1075.44,
+    assert rows[("perplexity", 16)] == {"figure": "perplexity", "batch_size": 16, "unpadded": 958.43, "at_batch": 1075.44,
                                         "change": 12.21, "change_unit": "%", "change_ci95": [9.8, 14.6],
                                         "predictions_changed": None, "verdict": "significant"}
     assert rows[("accuracy", 8)]["predictions_changed"] == 3 and rows[("accuracy", 8)]["verdict"] == \

@@ -26,7 +26,7 @@ class BatchRow:
     variant: VariantSummary
     figure: str  # "perplexity" or "accuracy"
     batch_size: int
-    alone: float | None  # unpadded, as the report scores it
+    unpadded: float | None  # as the report scores it: each text alone or exact-length buckets
     at_batch: float | None
     change: float | None
     change_name: str  # e.g. "perplexity_at_bs8_delta_pct"
@@ -46,12 +46,12 @@ class BatchRow:
         v = self.variant
         at = f"{self.figure}_at_bs{self.batch_size}"
         change = fmt_figure(self.change_name, self.change, self.change_interval, v.quality_se.get(self.change_name))
-        alone_ci, alone_se = v.quality_ci.get(self.figure), v.quality_se.get(self.figure)
+        ci, se = v.quality_ci.get(self.figure), v.quality_se.get(self.figure)
         if at in v.quality_ci or at in v.quality_se:
             at_batch = fmt_figure(at, self.at_batch, v.quality_ci.get(at), v.quality_se.get(at))
         else:  # no uncertainty of its own: the precision of the figure it is compared with
-            at_batch = fmt_like(at, self.at_batch, alone_ci, alone_se)
-        return {"alone": fmt_figure(self.figure, self.alone, alone_ci, alone_se), "at_batch": at_batch,
+            at_batch = fmt_like(at, self.at_batch, ci, se)
+        return {"unpadded": fmt_figure(self.figure, self.unpadded, ci, se), "at_batch": at_batch,
                 "change": change if self.change is None else f"{change} {self.unit}",
                 "predictions_changed": "—" if self.predictions_changed is None
                 else str(int(self.predictions_changed))}

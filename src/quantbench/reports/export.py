@@ -46,7 +46,7 @@ def _intervals(intervals: dict[str, tuple[float, float]]) -> dict[str, list[floa
 
 
 def _batch_sensitivity(summary: VariantSummary) -> list[dict[str, Any]]:
-    return [{"figure": b.figure, "batch_size": b.batch_size, "alone": b.alone, "at_batch": b.at_batch,
+    return [{"figure": b.figure, "batch_size": b.batch_size, "unpadded": b.unpadded, "at_batch": b.at_batch,
              "change": b.change, "change_unit": b.unit, "change_ci95": list(b.change_interval) if b.change_interval
              else None, "predictions_changed": b.predictions_changed, "verdict": b.verdict} for b in batch_rows(summary)]
 
