@@ -4,11 +4,19 @@ A run file is pytest-benchmark's own JSON (``--benchmark-json``), extended, not 
 
 * ``benchmarks[]`` — one entry per finished cell. ``params`` holds the cell
   (:data:`CELL_PARAMS`), ``extra_info`` holds quantbench's figures (flat scalars named in
-  :data:`METRICS`, plus nested detail such as ``latency_ms`` or ``fairness``) and
-  ``stats.data`` holds the raw per-round seconds (pytest-benchmark keeps them by default).
+  :data:`METRICS` or by a batch-sensitivity pattern, see :func:`metric_spec`; their optional
+  uncertainty ``M_ci95: [lo, hi]`` and ``M_se``; plus nested detail such as ``latency_ms`` or
+  ``fairness``) and ``stats.data`` holds the raw per-round seconds (pytest-benchmark keeps
+  them by default). Runs written before intervals existed read the same, without them.
 * ``machine_info`` — pytest-benchmark's, plus the keys added by :mod:`quantbench.machine`.
 * ``quantbench`` — a block of our own: schema version, suite, and the cells that failed or
   were skipped, with their reasons (pytest-benchmark records only successful benchmarks).
+
+Non-scalar flags of quality records that reports read: ``quality_scoring`` (a string: how the
+texts were scored, e.g. "each text alone (batch 1)"), ``zero_shot_at_floor`` (a bool on a
+generation model's accuracy record: its zero-shot score is not above the majority rate or
+chance, so it is flagged, not ranked) and ``batch_sensitivity`` (a dict; reports read the flat
+``*_at_bs<N>`` figures instead).
 
 Reports, gates and comparisons read runs only through :func:`load_run`, so the format can
 grow in one place.
@@ -16,8 +24,10 @@ grow in one place.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -73,6 +83,10 @@ METRICS: dict[str, Metric] = dict(
         _m("agreement_with_fp32", "", "higher", "accuracy", "share of predictions identical to the fp32 variant of the same model and backend"),
         _m("mean_abs_prob_diff", "", "lower", "accuracy", "mean absolute difference of class probabilities against fp32"),
         _m("accuracy_delta_pts", "pts", "higher", "accuracy", "accuracy minus fp32 accuracy, in percentage points"),
+        _m("predictions_changed_vs_fp32", "", "lower", "info", "predictions that differ from fp32's on the same texts"),
+        _m("balanced_accuracy", "", "higher", "accuracy", "mean of the per-class recalls: chance is 1 / classes"),
+        _m("majority_rate", "", "higher", "info",
+           "share of the most frequent label: the floor a constant predictor reaches"),
         _m("dp_difference", "", "lower", "fairness", "demographic parity difference (fairlearn)"),
         _m("eo_difference", "", "lower", "fairness", "equalized odds difference (fairlearn)"),
         _m("worst_group_accuracy", "", "higher", "fairness", "accuracy of the worst-off group"),
@@ -99,10 +113,18 @@ METRICS: dict[str, Metric] = dict(
         _m("bits_per_byte", "bits", "lower", "accuracy", "summed negative log-likelihood / (ln 2 x UTF-8 bytes): tokenizer-independent"),
         _m("perplexity_delta_pct", "%", "lower", "accuracy", "perplexity change against the fp32 variant, in percent"),
         _m("kl_divergence", "nats", "lower", "accuracy", "mean KL(fp32 || variant) of next-token distributions"),
+        _m("kl_divergence_median", "nats", "lower", "accuracy", "median of the per-token KL divergence"),
         _m("kl_divergence_p99", "nats", "lower", "accuracy", "99th percentile of the per-token KL divergence"),
+        _m("kl_divergence_max", "nats", "lower", "accuracy", "largest per-token KL divergence"),
+        _m("delta_p_mean", "", "higher", "accuracy",
+           "mean over tokens of p_variant(true token) - p_fp32(true token)"),
+        _m("delta_p_rms", "", "lower", "accuracy", "root mean square of the per-token Δp"),
+        _m("ppl_ratio", "", "lower", "accuracy", "perplexity / fp32 perplexity on the same texts"),
+        _m("ln_ppl_ratio", "", "lower", "accuracy", "ln(perplexity / fp32 perplexity): mean NLL difference per token"),
         _m("top1_agreement", "", "higher", "accuracy", "share of positions whose most likely next token matches fp32"),
         _m("continuation_agreement", "", "higher", "accuracy",
            "greedy continuations: mean share of tokens identical to fp32's before the first difference"),
+        _m("continuation_exact_match", "", "higher", "accuracy", "share of greedy continuations identical to fp32's"),
         # -- efficiency against this machine's measured limits, and cost (not gated by default)
         _m("flops_per_call", "FLOP", "lower", "efficiency", "FLOPs of one timed call, counted from the model config"),
         _m("achieved_gflops", "GFLOP/s", "higher", "efficiency", "FLOPs per call / median latency"),
@@ -124,6 +146,53 @@ METRICS: dict[str, Metric] = dict(
     ]
 )
 
+#: Batch-sensitivity figures, one set per batch size N, named by pattern: (pattern, unit, better,
+#: kind, description with {n}). Quality is scored unpadded (each text alone, or exact-length buckets);
+#: these say what scoring the same texts in padded batches of N, as served, gives instead.
+_BATCH_PATTERNS = (
+    (r"perplexity_at_bs(\d+)", "", "lower", "accuracy", "perplexity with the texts scored in padded batches of {n}"),
+    (r"perplexity_at_bs(\d+)_delta_pct", "%", "lower", "accuracy",
+     "perplexity in batches of {n} against the unpadded figure (each text alone or exact-length buckets), in percent"),
+    (r"accuracy_at_bs(\d+)", "", "higher", "accuracy", "accuracy with the texts scored in padded batches of {n}"),
+    (r"accuracy_at_bs(\d+)_delta_pts", "pts", "higher", "accuracy",
+     "accuracy in batches of {n} minus the unpadded accuracy (each text alone or exact-length buckets), in points"),
+    (r"predictions_changed_at_bs(\d+)", "", "lower", "info",
+     "predictions that change when the texts are scored in padded batches of {n} instead of unpadded"),
+)
+_BATCH_RES = tuple((re.compile(pattern), rest) for pattern, *rest in _BATCH_PATTERNS)
+
+
+@functools.lru_cache(maxsize=1024)
+def metric_spec(name: str) -> Metric | None:
+    """The :class:`Metric` of a flat figure: one of :data:`METRICS`, or a batch-sensitivity
+    figure named by pattern (``perplexity_at_bs8``, ``accuracy_at_bs32_delta_pts``...)."""
+    if name in METRICS:
+        return METRICS[name]
+    for regex, (unit, better, kind, description) in _BATCH_RES:
+        match = regex.fullmatch(name)
+        if match:
+            return Metric(name, unit, better, kind, description.format(n=int(match.group(1))))
+    return None
+
+
+def batch_size_of(name: str) -> int | None:
+    """N of a batch-sensitivity figure's name, else None."""
+    for regex, _ in _BATCH_RES:
+        match = regex.fullmatch(name)
+        if match:
+            return int(match.group(1))
+    return None
+
+
+#: Suffixes of a figure's uncertainty in ``extra_info``: ``M_ci95`` is ``[lo, hi]``, a 95 %
+#: interval in M's units; ``M_se`` one standard error (given for figures averaged over tokens).
+CI_SUFFIX, SE_SUFFIX = "_ci95", "_se"
+#: The normal quantile of a two-sided 95 % interval: se = (hi - lo) / (2 x Z95).
+Z95 = 1.96
+
+#: Non-scalar flags of quality records (see the module docstring).
+QUALITY_SCORING, ZERO_SHOT_AT_FLOOR = "quality_scoring", "zero_shot_at_floor"
+
 #: Keys of ``extra_info['latency_ms']`` and the flat metric each one becomes.
 _LATENCY_KEYS = {"p50": "latency_p50_ms", "p90": "latency_p90_ms", "p95": "latency_p95_ms",
                  "p99": "latency_p99_ms", "mean": "latency_mean_ms"}
@@ -134,13 +203,54 @@ def _is_number(value: Any) -> bool:
 
 
 def metric_values(extra_info: dict[str, Any]) -> dict[str, float]:
-    """The known scalar metrics of one benchmark's ``extra_info``."""
+    """The known scalar metrics of one benchmark's ``extra_info``: :data:`METRICS` in their
+    order, then the batch-sensitivity figures in the record's order."""
     values = {name: float(extra_info[name]) for name in METRICS if _is_number(extra_info.get(name))}
+    for name, value in extra_info.items():
+        if name not in values and _is_number(value) and batch_size_of(str(name)) is not None:
+            values[name] = float(value)
     for key, name in _LATENCY_KEYS.items():
         latency = extra_info.get("latency_ms") or {}
         if name not in values and _is_number(latency.get(key)):
             values[name] = float(latency[key])
     return values
+
+
+def metric_intervals(extra_info: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """``{metric: (lo, hi)}`` from the record's ``M_ci95`` keys. Malformed ones (not two finite
+    numbers, lo > hi, or no known metric M) are left out: a figure without an interval is
+    shown and judged as before intervals existed."""
+    out = {}
+    for key, value in extra_info.items():
+        if not (isinstance(key, str) and key.endswith(CI_SUFFIX)):
+            continue
+        name = key[: -len(CI_SUFFIX)]
+        if metric_spec(name) is None or not isinstance(value, (list, tuple)) or len(value) != 2:
+            continue
+        lo, hi = value
+        if _is_number(lo) and _is_number(hi) and lo <= hi:
+            out[name] = (float(lo), float(hi))
+    return out
+
+
+def metric_std_errors(extra_info: dict[str, Any]) -> dict[str, float]:
+    """``{metric: one standard error}``: ``M_se`` where given (finite, >= 0), else the 95 %
+    interval's width / (2 x 1.96). The second is exact for a normal interval and an
+    approximation for a Wilson or bootstrap one, which may be asymmetric."""
+    out = {name: (hi - lo) / (2 * Z95) for name, (lo, hi) in metric_intervals(extra_info).items()}
+    for key, value in extra_info.items():
+        if isinstance(key, str) and key.endswith(SE_SUFFIX) and _is_number(value) and value >= 0:
+            name = key[: -len(SE_SUFFIX)]
+            if metric_spec(name) is not None:
+                out[name] = float(value)
+    return out
+
+
+def given_std_errors(extra_info: dict[str, Any]) -> dict[str, float]:
+    """Only the ``M_se`` the record states (reports show these as ``value ± se``)."""
+    return {key[: -len(SE_SUFFIX)]: float(value) for key, value in extra_info.items()
+            if isinstance(key, str) and key.endswith(SE_SUFFIX) and _is_number(value) and value >= 0
+            and metric_spec(key[: -len(SE_SUFFIX)]) is not None}
 
 
 @dataclass
@@ -153,6 +263,16 @@ class BenchmarkRecord:
     samples_s: list[float]
     extra_info: dict[str, Any]
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    @property
+    def intervals(self) -> dict[str, tuple[float, float]]:
+        """95 % intervals of this record's figures (see :func:`metric_intervals`)."""
+        return metric_intervals(self.extra_info)
+
+    @property
+    def std_errors(self) -> dict[str, float]:
+        """One standard error per figure that has an interval (see :func:`metric_std_errors`)."""
+        return metric_std_errors(self.extra_info)
 
     @property
     def key(self) -> tuple:

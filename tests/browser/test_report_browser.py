@@ -102,3 +102,21 @@ def test_generation_and_roofline_charts_render_with_every_mark(tmp_path):
     assert charts["roofline-cpu"]["marks"] == cells
     for chart in charts.values():
         assert chart["width"] > 100 and chart["height"] > 50 and chart["marks"] > 0, chart
+
+
+def test_intervals_and_batch_sensitivity_render_and_the_table_still_sorts(tmp_path):
+    from tests.interval_factory import set_batch_figures, with_intervals
+    from tests.run_factory import make_generation_run
+
+    data = with_intervals(make_generation_run(seed=7, with_classification=True))
+    set_batch_figures(data, quant="dynamic_int8", backend="pytorch", test="test_perplexity", perplexity_at_bs8=1350.0,
+                      perplexity_at_bs8_delta_pct=8.0, perplexity_at_bs8_delta_pct_ci95=[5.1, 10.9])
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps(data))
+    page = write_reports(run, tmp_path / "report", model_cards=False)["index.html"]
+    text = page.read_text()
+    assert 'id="batch-table"' in text and "±" in text
+    check, console = load_in_chromium(page)
+    assert console == [] and check is not None and check["errors"] == []
+    # The self-check sorts the results table (the first sortable one) by p50: intervals do not disturb it.
+    assert check["sort"]["key"] == "latency_p50_ms" and check["sort"]["ascending"] and check["sort"]["n"] > 0

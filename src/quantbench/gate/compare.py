@@ -8,7 +8,8 @@ from typing import Any
 from quantbench.gate import result as R
 from quantbench.gate.drift import Correction, MachineDrift, cell_ratio, machine_drift, spread_floor
 from quantbench.gate.machine import machine_differences
-from quantbench.gate.policy import ABSOLUTE, SAMPLED_KINDS, Policy, Rule
+from quantbench.gate.policy import ABSOLUTE, QUALITY_KINDS, SAMPLED_KINDS, Policy, Rule
+from quantbench.gate.significance import Difference, difference
 from quantbench.gate.stats import Evidence, compare_samples
 from quantbench.results import CELL_PARAMS, METRICS, BenchmarkRecord, Run
 
@@ -124,6 +125,8 @@ def judge_metric(*, metric: str, rule: Rule, base: BenchmarkRecord, cur: Benchma
     raised = (f"threshold raised from {rule.threshold:.0%} to this pair's noise floor"
               if threshold > rule.threshold + _EPS else "")
     common["note"] = raised
+    if evidence is None and rule.significance and METRICS[metric].kind in QUALITY_KINDS:
+        return _judge_quality(difference(base, cur, metric), worse=worse, improved=improved, common=common)
     if evidence is None:  # a single figure (accuracy, memory, size...): the threshold decides
         if worse:
             return R.Row(verdict=R.REGRESSION, outcome=R.FAIL, **common)
@@ -160,6 +163,24 @@ def judge_metric(*, metric: str, rule: Rule, base: BenchmarkRecord, cur: Benchma
         return R.Row(verdict=R.NOISE, outcome=R.OK, **{**common, "note": "; ".join(filter(None, (why, raised)))},
                      **stats)
     return R.Row(verdict=R.PASS, outcome=R.OK, **common, **stats)
+
+
+def _judge_quality(diff: Difference, *, worse: bool, improved: bool, common: dict) -> R.Row:
+    """A quality change under ``significance: true``: past the threshold *and* past the 95 % interval
+    of the difference. Without an interval on both sides, the threshold alone, and the row says so."""
+    if diff.half_width is None:
+        note = f"no interval on the {diff.missing}: threshold alone"
+        verdict = R.REGRESSION if worse else R.IMPROVEMENT if improved else R.PASS
+        return R.Row(verdict=verdict, outcome=R.FAIL if worse else R.OK, **{**common, "note": note})
+    half = diff.half_width
+    scale = 1.0 if common["mode"] == ABSOLUTE else abs(common["baseline"]) or math.inf
+    stats = {"p_value": diff.p_value, "ci": ((diff.difference - half) / scale, (diff.difference + half) / scale)}
+    if (worse or improved) and not diff.significant:
+        note = (f"inside the 95 % interval of the difference (|{diff.difference:.4g}| <= 1.96 x "
+                f"sqrt(se_b² + se_c²) = {half:.4g}): not significant")
+        return R.Row(verdict=R.NOISE, outcome=R.OK, **{**common, "note": note}, **stats)
+    verdict = R.REGRESSION if worse else R.IMPROVEMENT if improved else R.PASS
+    return R.Row(verdict=verdict, outcome=R.FAIL if worse else R.OK, **common, **stats)
 
 
 def _machine_drift(base_index: dict, cur_index: dict, policy: Policy

@@ -18,6 +18,7 @@ A policy is a mapping (a YAML file, or the ``gates:`` key of a suite file)::
         cells: "*nf4*"             # glob(s) on the cell id or test[cell id]
         where: {quant: nf4}        # glob(s) on cell parameters (test, model, quant, ...)
         min_delta: 5               # relative rules also need |current - baseline| >= this
+        significance: true         # quality figures: the change must also exceed its 95 % interval
         skip: true                 # do not gate the matching metric/cells at all
 """
 
@@ -42,12 +43,15 @@ DIRECTIONS = ("lower", "higher")
 SEVERITIES = ("warn", "fail")
 POLICY_KEYS = ("alpha", "min_rounds", "on_insufficient", "on_missing", "machine", "drift_correction",
                "noise_floor", "defaults", "rules")
-RULE_KEYS = ("metric", "threshold", "mode", "direction", "cells", "where", "min_delta", "skip")
-WHERE_KEYS = ("test", *CELL_PARAMS)
+RULE_KEYS = ("metric", "threshold", "mode", "direction", "cells", "where", "min_delta", "significance", "skip")
+WHERE_KEYS = ("test", *CELL_PARAMS, "task")
 #: Metric kinds whose natural threshold is a share of the baseline; the rest are absolute.
 RELATIVE_KINDS = ("timing", "throughput", "memory", "size")
 #: Kinds judged on raw per-round samples (Mann-Whitney U), not on one number.
 SAMPLED_KINDS = ("timing", "throughput")
+#: Kinds measured on a sample of texts, whose records may carry an interval (``significance``).
+QUALITY_KINDS = ("accuracy", "fairness")
+GENERATION = (("task", ("text-generation",)),)
 
 ERR_NOT_ONE_OF = "{where}: {key}: {value!r} is not one of: {allowed}"
 ERR_UNKNOWN_KEYS = "{where}: {key}: unknown key(s) {unknown}; allowed: {allowed}"
@@ -69,6 +73,9 @@ class Rule:
     min_delta: float = 0.0
     skip: bool = False
     origin: str = "built-in default"
+    # Quality figures only: a change past the threshold must also exceed 1.96 x the combined
+    # standard error of both runs' figures (gate/significance.py); without intervals, the threshold alone.
+    significance: bool = False
 
     def matches(self, *, metric: str, test: str, cell_id: str, params: Mapping[str, Any]) -> bool:
         if metric not in self.metrics:
@@ -104,10 +111,18 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     _rule("accuracy", 0.01, ABSOLUTE),
     _rule("f1_macro", 0.01, ABSOLUTE),
     _rule("agreement_with_fp32", 0.01, ABSOLUTE),
+    _rule("balanced_accuracy", 0.01, ABSOLUTE),
     # Fairness gaps: an absolute increase of 0.02.
     _rule("dp_difference", 0.02, ABSOLUTE),
     _rule("eo_difference", 0.02, ABSOLUTE),
     _rule("flip_rate", 0.02, ABSOLUTE),
+    # A generation model's zero-shot and probe figures come from few texts (suites/llm.yaml: 48 texts,
+    # 64 pairs; one text is 2 pts of accuracy, one pair 1.6 pts of flip rate, both past the thresholds
+    # above): same thresholds, and the change must also exceed the figures' 95 % interval.
+    Rule(metrics=("accuracy", "balanced_accuracy", "f1_macro", "agreement_with_fp32"), threshold=0.01,
+         mode=ABSOLUTE, where=GENERATION, significance=True),
+    Rule(metrics=("dp_difference", "eo_difference", "flip_rate"), threshold=0.02, mode=ABSOLUTE,
+         where=GENERATION, significance=True),
     # Generation: prefill and decode medians like latency p50 (each judged on its own raw rounds),
     # tokens/s like throughput.
     _rule("ttft_p50_ms", 0.10, RELATIVE),
@@ -158,7 +173,7 @@ class Policy:
             "rules": [{"metrics": list(r.metrics), "threshold": r.threshold, "mode": r.mode,
                        "direction": r.direction, "cells": list(r.cells),
                        "where": {k: list(v) for k, v in r.where}, "min_delta": r.min_delta,
-                       "skip": r.skip, "origin": r.origin} for r in self.rules],
+                       "significance": r.significance, "skip": r.skip, "origin": r.origin} for r in self.rules],
         }
 
 
@@ -245,6 +260,13 @@ def _parse_rule(data: Any, *, where: str, key: str) -> Rule:
     direction = data.get("direction")
     if direction is not None:
         _choice(direction, DIRECTIONS, where=where, key=f"{key}.direction")
+    significance = data.get("significance", False)
+    if not isinstance(significance, bool):
+        raise _fail(ERR_NOT_ONE_OF, where=where, key=f"{key}.significance", value=significance, allowed="true, false")
+    if significance and not any(METRICS[m].kind in QUALITY_KINDS for m in metrics):
+        raise QuantbenchError(f"{where}: {key}.significance: applies to quality figures (kinds "
+                              f"{', '.join(QUALITY_KINDS)}), and {pattern!r} matches none; timing is always "
+                              "tested on its rounds")
     where_items: list[tuple[str, tuple[str, ...]]] = []
     if "where" in data:
         if not isinstance(data["where"], Mapping):
@@ -256,7 +278,7 @@ def _parse_rule(data: Any, *, where: str, key: str) -> Rule:
         cells=_globs(data["cells"], where=where, key=f"{key}.cells") if "cells" in data else (),
         where=tuple(where_items),
         min_delta=_number(data.get("min_delta", 0.0), where=where, key=f"{key}.min_delta", low=0.0),
-        skip=skip, origin=f"{where}: {key}",
+        skip=skip, origin=f"{where}: {key}", significance=significance,
     )
 
 

@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from quantbench.gate import result as R
-from quantbench.gate.policy import ABSOLUTE
+from quantbench.gate.policy import ABSOLUTE, SAMPLED_KINDS
 from quantbench.results import METRICS
 
 COLUMNS = ("cell", "metric", "baseline", "current", "change", "threshold", "p-value", "verdict")
@@ -36,18 +36,25 @@ def _fmt_rel(change: float) -> str:
     return f"{change * 100:+.1f}%" if math.isfinite(change) else ("+inf" if change > 0 else "-inf")
 
 
+def _fmt_abs(change: float, metric: str | None) -> str:
+    if _points(metric):
+        return f"{change * 100:+.2f} pts"
+    return f"{change:+.4g} {METRICS[metric].unit if metric else ''}".strip()
+
+
 def fmt_change(row: R.Row) -> str:
+    """The change, and the interval of the change where there is one: the rounds' ratio-of-medians
+    interval for timing, the 95 % interval of the difference for a quality rule with significance."""
     if row.change is None:
         return "-"
-    if row.mode == ABSOLUTE:
-        if _points(row.metric):
-            text = f"{row.change * 100:+.2f} pts"
-        else:
-            text = f"{row.change:+.4g} {METRICS[row.metric].unit if row.metric else ''}".strip()
-    else:
-        text = _fmt_rel(row.change)
+    def fmt(x: float) -> str:
+        return _fmt_abs(x, row.metric) if row.mode == ABSOLUTE else _fmt_rel(x)
+
+    text = fmt(row.change)
     if row.ci:
-        text += f" [{_fmt_rel(row.ci[0])}, {_fmt_rel(row.ci[1])}]"
+        # The rounds' interval is always of the relative change, whatever the rule's mode.
+        ci_fmt = _fmt_rel if row.metric and METRICS[row.metric].kind in SAMPLED_KINDS else fmt
+        text += f" [{ci_fmt(row.ci[0])}, {ci_fmt(row.ci[1])}]"
     if row.drift is not None and row.raw_change is not None:
         text += f" (raw {_fmt_rel(row.raw_change)}, machine x{row.drift:.2f})"
     return text

@@ -3,15 +3,28 @@
 github-action-benchmark takes one direction per file (``customSmallerIsBetter`` or
 ``customBiggerIsBetter``), so metrics are split by :data:`~quantbench.results.METRICS`
 ``better`` into ``github-action-benchmark-smaller.json`` and ``-bigger.json``; a workflow
-runs the action twice, once per file.
+runs the action twice, once per file. A figure with an interval gets the action's optional
+``range`` ("± 9.1", or "95% CI [0.862, 0.903]").
+
+report.json adds, beside each cell's and variant's figures, their 95 % intervals, stated standard
+errors, how quality was scored, the zero-shot floor flag and the batch-sensitivity rows; layout
+version 1 is unchanged for every key it had.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from quantbench.reports.model import Analysis, Recommendation
-from quantbench.results import METRICS
+from quantbench.reports.batch_sensitivity import batch_rows
+from quantbench.reports.model import Analysis, Recommendation, VariantSummary
+from quantbench.reports.uncertainty import fmt_uncertainty
+from quantbench.results import (
+    METRICS,
+    QUALITY_SCORING,
+    ZERO_SHOT_AT_FLOOR,
+    given_std_errors,
+    metric_spec,
+)
 
 #: Version of report.json's layout; bump on any breaking change.
 REPORT_SCHEMA_VERSION = 1
@@ -24,7 +37,18 @@ def _recommendation(rec: Recommendation) -> dict[str, Any]:
             "variant": None if chosen is None else {
                 "model": chosen.variant.model, "quant": chosen.variant.quant, "backend": chosen.variant.backend,
                 "device": chosen.variant.device, "speedup_vs_fp32": chosen.speedup, "accuracy": chosen.accuracy},
-            "rejected": [{"variant": label, "reason": why} for label, why in rec.rejected]}
+            "rejected": [{"variant": label, "reason": why} for label, why in rec.rejected],
+            "notes": [{"variant": label, "note": note} for label, note in rec.notes]}
+
+
+def _intervals(intervals: dict[str, tuple[float, float]]) -> dict[str, list[float]]:
+    return {name: [lo, hi] for name, (lo, hi) in intervals.items()}
+
+
+def _batch_sensitivity(summary: VariantSummary) -> list[dict[str, Any]]:
+    return [{"figure": b.figure, "batch_size": b.batch_size, "unpadded": b.unpadded, "at_batch": b.at_batch,
+             "change": b.change, "change_unit": b.unit, "change_ci95": list(b.change_interval) if b.change_interval
+             else None, "predictions_changed": b.predictions_changed, "verdict": b.verdict} for b in batch_rows(summary)]
 
 
 def report_json(analysis: Analysis, *, command: str | None = None, generated_at: str | None = None) -> dict[str, Any]:
@@ -41,13 +65,19 @@ def report_json(analysis: Analysis, *, command: str | None = None, generated_at:
             if isinstance(record.extra_info.get("machine"), dict) else None,
             "metrics": record.metrics, SPEEDUP: speedup, "fp32_reference": reference,
             "n_samples": len(record.samples_s),
+            # 95 % intervals [lo, hi] and stated standard errors of the cell's own figures.
+            "intervals": _intervals(record.intervals), "standard_errors": given_std_errors(record.extra_info),
+            **{key: record.extra_info[key] for key in (QUALITY_SCORING, ZERO_SHOT_AT_FLOOR) if key in record.extra_info},
         })
     variants = [{
         "model": s.variant.model, "quant": s.variant.quant, "backend": s.variant.backend,
         "device": s.variant.device, "machine": s.variant.machine or None, "dataset": s.dataset,
         SPEEDUP: s.speedup, "accuracy_delta_pts": s.accuracy_delta_pts, "pareto_front": s.on_pareto_front,
-        "quality": s.quality, "quant_config": s.perf_extra.get("quant_config"),
+        "quality": s.quality, "quality_intervals": _intervals(s.quality_ci), "quality_standard_errors": s.quality_se,
+        "quality_scoring": s.quality_scoring, "zero_shot_at_floor": s.quality_extra.get(ZERO_SHOT_AT_FLOOR),
+        "batch_sensitivity": _batch_sensitivity(s), "quant_config": s.perf_extra.get("quant_config"),
     } for s in analysis.variants]
+    present = {name for record in run.records for name in record.metrics}
     return {
         "schema_version": REPORT_SCHEMA_VERSION,
         "generator": "quantbench",
@@ -60,7 +90,7 @@ def report_json(analysis: Analysis, *, command: str | None = None, generated_at:
         "commit": run.commit_info,
         "suite": run.suite,
         "metrics": {name: {"unit": m.unit, "better": m.better, "kind": m.kind, "description": m.description}
-                    for name, m in METRICS.items()},
+                    for name, m in [*METRICS.items(), *((n, metric_spec(n)) for n in sorted(present - set(METRICS)))]},
         "cells": cells,
         "variants": variants,
         "recommendations": [_recommendation(r) for r in analysis.recommendations],
@@ -78,11 +108,15 @@ def github_action_benchmark(analysis: Analysis) -> dict[str, list[dict[str, Any]
     speedups = {(r.test, r.cell_id): r.speedup for r in analysis.rows}
     for record in run.records:
         extra = f"{record.test}[{record.cell_id}] on {node}"
+        intervals, errors = record.intervals, given_std_errors(record.extra_info)
         for name, value in record.metrics.items():
-            metric = METRICS[name]
-            out["smaller" if metric.better == "lower" else "bigger"].append(
-                {"name": f"{record.test}[{record.cell_id}] {name}", "unit": metric.unit, "value": value,
-                 "extra": f"{extra}; {metric.description}"})
+            metric = metric_spec(name)
+            entry = {"name": f"{record.test}[{record.cell_id}] {name}", "unit": metric.unit, "value": value,
+                     "extra": f"{extra}; {metric.description}"}
+            uncertainty = fmt_uncertainty(name, value, intervals.get(name), errors.get(name))
+            if uncertainty:  # the action shows "range" beside the value
+                entry["range"] = uncertainty
+            out["smaller" if metric.better == "lower" else "bigger"].append(entry)
         speedup = speedups.get((record.test, record.cell_id))
         if speedup is not None:
             out["bigger"].append({"name": f"{record.test}[{record.cell_id}] {SPEEDUP}", "unit": "x",

@@ -17,7 +17,10 @@ import jinja2
 from markupsafe import Markup
 
 from quantbench.reports import charts
+from quantbench.reports.batch_sensitivity import batch_rows
 from quantbench.reports.model import Analysis, VariantSummary, pareto_front, short_labels
+from quantbench.reports.quality_view import quality_tables, scoring_texts
+from quantbench.reports.uncertainty import fmt_figure
 from quantbench.results import METRICS
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -62,7 +65,7 @@ COLUMNS = (
     Column("bandwidth_share", "Share of bandwidth"), Column("cost_per_million_inferences", "USD / M inferences"),
     Column("cost_per_million_output_tokens", "USD / M tokens"),
     Column("perplexity", "PPL"), Column("kl_divergence", "KL"),
-    Column("top1_agreement", "Top-1"), Column("accuracy", "Accuracy"),
+    Column("top1_agreement", "Top-1"), Column("accuracy", "Accuracy"), Column("balanced_accuracy", "Bal. acc"),
     Column("accuracy_delta_pts", "Δ acc pts"), Column("dp_difference", "DP diff"),
     Column("eo_difference", "EO diff"), Column("flip_rate", "Flip rate"),
     Column("speedup", "Speed-up vs fp32"),
@@ -79,7 +82,12 @@ def _cell(row, column: Column) -> dict[str, Any]:
     value = row.speedup if column.key == "speedup" else row.metrics.get(column.key)
     if value is None:
         return {"text": "—", "sort": ""}
-    text = f"{value:.2f}×" if column.key == "speedup" else charts.fmt(value)
+    if column.key == "speedup":
+        text = f"{value:.2f}×"
+    elif column.key in row.intervals or column.key in row.std_errors:
+        text = fmt_figure(column.key, value, row.intervals.get(column.key), row.std_errors.get(column.key))
+    else:
+        text = charts.fmt(value)
     return {"text": text, "sort": repr(float(value))}
 
 
@@ -287,6 +295,9 @@ def context(analysis: Analysis, *, command: str | None = None) -> dict[str, Any]
             fairness_rows.append({"variant": s.variant.label, "group": group,
                                   "accuracy": m.get("accuracy"), "selection_rate": m.get("selection_rate"),
                                   "count": m.get("count")})
+    batch = [{"variant": b.variant.variant.label, "figure": b.figure, "batch_size": b.batch_size,
+              "verdict": b.verdict, "sort_change": "" if b.change is None else repr(b.change), **b.texts()}
+             for s in analysis.variants for b in batch_rows(s)]
     return {
         "title": f"quantbench report — {run.suite.get('name') or 'run'}",
         "machine": _machine_summary(info),
@@ -305,6 +316,9 @@ def context(analysis: Analysis, *, command: str | None = None) -> dict[str, Any]
         "baseline_notes": sorted({str(r.extra_info["baseline_note"]) for r in run.records
                                   if r.extra_info.get("baseline_note")}),
         "fairness_rows": fairness_rows,
+        "quality_tables": quality_tables(analysis),
+        "scoring": scoring_texts(analysis),
+        "batch_rows": batch,
         "failed": run.failed,
         "skipped": run.skipped,
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -312,8 +326,9 @@ def context(analysis: Analysis, *, command: str | None = None) -> dict[str, Any]
         # Machine-readable copy of the table for anyone scripting against the page.
         "data": {"cells": [{"id": r.cell_id, "test": r.test, "variant": r.variant.label,
                             "batch_size": r.batch_size, "seq_len": r.seq_len, "new_tokens": r.new_tokens,
-                            "speedup": r.speedup,
-                            "metrics": r.metrics} for r in analysis.rows]},
+                            "speedup": r.speedup, "metrics": r.metrics,
+                            "intervals": {k: list(v) for k, v in r.intervals.items()},
+                            "std_errors": r.std_errors} for r in analysis.rows]},
     }
 
 

@@ -11,6 +11,8 @@ row is one performance record joined with its variant's quality figures.
 
 A generation model's speed-up is its decode speed (TPOT p50) against fp32's, and its
 recommendation uses the suite's quality budget (KL, ΔPPL) instead of the 99 %-accuracy rule.
+Every rule treats a difference inside a figure's 95 % interval as no difference
+(:mod:`quantbench.reports.rules` states each one).
 """
 
 from __future__ import annotations
@@ -19,21 +21,23 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from quantbench.results import METRICS, BenchmarkRecord, Run
+from quantbench.reports import rules
+from quantbench.reports.rules import ACCURACY_KEEP, FAIRNESS_GUARDS  # noqa: F401 (re-exported)
+from quantbench.reports.uncertainty import fmt_figure
+from quantbench.results import (
+    QUALITY_SCORING,
+    ZERO_SHOT_AT_FLOOR,
+    BenchmarkRecord,
+    Run,
+    given_std_errors,
+    metric_spec,
+)
 
 #: Metric kinds that make a record a per-batch "performance" record.
 PERF_KINDS = frozenset({"timing", "throughput"})
-#: Fairness figures a recommended variant must not worsen beyond the suite tolerance.
-FAIRNESS_GUARDS = ("dp_difference", "eo_difference", "flip_rate")
-#: A recommended variant keeps at least this share of the fp32 accuracy.
-ACCURACY_KEEP = 0.99
 DEFAULT_FAIRNESS_TOLERANCE = 0.02
 #: The recommendation's rule for generation models when a run names none (suite.py has the same).
 DEFAULT_QUALITY_BUDGET = {"kl_divergence": 0.05, "perplexity_delta_pct": 3.0}
-#: budget key -> (metric, True when the figure must stay at or below the budget)
-_BUDGET_RULES = {"kl_divergence": ("kl_divergence", True), "perplexity_delta_pct": ("perplexity_delta_pct", True),
-                 "top1_agreement_min": ("top1_agreement", False),
-                 "accuracy_delta_pts_min": ("accuracy_delta_pts", False)}
 REFERENCE_QUANT = "fp32"
 REFERENCE_BACKEND = "pytorch"
 
@@ -73,6 +77,8 @@ class Row:
     speedup: float | None = None
     reference: str | None = None  # cell_id of the fp32 row the speed-up divides by
     new_tokens: Any = None  # generation cells only
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)  # 95 %, of quality figures
+    std_errors: dict[str, float] = field(default_factory=dict)  # the ones the records state (``M_se``)
 
     @property
     def shape(self) -> tuple:
@@ -84,7 +90,10 @@ class VariantSummary:
     variant: Variant
     rows: list[Row] = field(default_factory=list)
     quality: dict[str, float] = field(default_factory=dict)
+    quality_ci: dict[str, tuple[float, float]] = field(default_factory=dict)  # 95 % interval per quality figure
+    quality_se: dict[str, float] = field(default_factory=dict)  # stated standard errors (``M_se``)
     quality_extra: dict[str, Any] = field(default_factory=dict)  # merged extra_info of quality records
+    scoring: dict[str, str] = field(default_factory=dict)  # quality test -> how its texts were scored
     perf_extra: dict[str, Any] = field(default_factory=dict)  # extra_info of the first perf record
     speedup: float | None = None  # geometric mean over the variant's cells
     accuracy_delta_pts: float | None = None
@@ -103,6 +112,33 @@ class VariantSummary:
     def is_generation(self) -> bool:
         return any(r.test == "test_generation" for r in self.rows) or "perplexity" in self.quality
 
+    @property
+    def zero_shot_at_floor(self) -> bool:
+        """The zero-shot score is no better than the majority rate: flagged, not ranked."""
+        return self.quality_extra.get(ZERO_SHOT_AT_FLOOR) is True
+
+    @property
+    def quality_scoring(self) -> str | None:
+        """How the texts were scored: one phrase, or one per quality test where they differ."""
+        distinct = list(dict.fromkeys(self.scoring.values()))
+        if len(distinct) <= 1:
+            return distinct[0] if distinct else None
+        return "; ".join(f"{test.removeprefix('test_')}: {how}" for test, how in self.scoring.items())
+
+    def add_quality(self, record: BenchmarkRecord) -> None:
+        """Merge a quality record; each figure keeps the interval of the record it came from."""
+        intervals, errors = record.intervals, given_std_errors(record.extra_info)
+        self.quality.update(record.metrics)
+        for name in record.metrics:
+            for own, mine in ((intervals, self.quality_ci), (errors, self.quality_se)):
+                if name in own:
+                    mine[name] = own[name]
+                else:
+                    mine.pop(name, None)
+        self.quality_extra.update(record.extra_info)
+        if record.extra_info.get(QUALITY_SCORING) not in (None, ""):
+            self.scoring[record.test] = str(record.extra_info[QUALITY_SCORING])
+
     def metric(self, name: str) -> float | None:
         """A variant-level figure: quality first, else the worst (max) over its cells."""
         if name in self.quality:
@@ -119,6 +155,8 @@ class Recommendation:
     variant: VariantSummary | None
     message: str
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (variant label, why)
+    # (variant label, note): kept only thanks to an interval, or a check set aside (zero-shot floor)
+    notes: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -136,7 +174,7 @@ class Analysis:
 
 
 def is_perf_record(record: BenchmarkRecord) -> bool:
-    return any(METRICS[m].kind in PERF_KINDS for m in record.metrics)
+    return any(metric_spec(m).kind in PERF_KINDS for m in record.metrics)
 
 
 def record_machine(record: BenchmarkRecord) -> str:
@@ -201,8 +239,7 @@ def analyse(run: Run) -> Analysis:
             summary.perf_extra = summary.perf_extra or record.extra_info
         else:
             quality_records.append(record)
-            summary.quality.update(record.metrics)
-            summary.quality_extra.update(record.extra_info)
+            summary.add_quality(record)
     # A variant measured only for quality still gets a table row, so nothing disappears.
     for record in quality_records:
         summary = summaries[variant_of(record)]
@@ -213,11 +250,18 @@ def analyse(run: Run) -> Analysis:
     for summary in summaries.values():
         for row in summary.rows:
             for name, value in summary.quality.items():
-                row.metrics.setdefault(name, value)
+                if name not in row.metrics:
+                    row.metrics[name] = value
+                    if name in summary.quality_ci:
+                        row.intervals[name] = summary.quality_ci[name]
+                    if name in summary.quality_se:
+                        row.std_errors[name] = summary.quality_se[name]
 
     _speedups(summaries)
     _accuracy_deltas(summaries)
-    scored = [s for s in summaries.values() if s.speedup is not None and s.accuracy_delta_pts is not None]
+    # A variant whose zero-shot score is at the floor is flagged, not ranked on it.
+    scored = [s for s in summaries.values() if s.speedup is not None and s.accuracy_delta_pts is not None
+              and not (s.is_generation and s.zero_shot_at_floor)]
     for summary, front in zip(scored, pareto_front([(s.speedup, s.accuracy_delta_pts) for s in scored])):
         summary.on_pareto_front = front
 
@@ -255,48 +299,36 @@ def _accuracy_deltas(summaries: dict[Variant, VariantSummary]) -> None:
 
 
 def _keeps_accuracy(summary: VariantSummary, ref: VariantSummary | None) -> tuple[bool, str]:
-    if summary.accuracy is None:
-        return False, "no accuracy measured"
-    if ref is not None and ref.accuracy is not None:
-        kept = summary.accuracy >= ACCURACY_KEEP * ref.accuracy
-        return kept, "" if kept else (
-            f"accuracy {summary.accuracy:.4f} < {ACCURACY_KEEP:.0%} of fp32 {ref.accuracy:.4f}")
-    flag = summary.quality_extra.get("keeps_99pct_accuracy")
-    if isinstance(flag, bool):  # the sweep's own verdict, when fp32 was not in this run
-        return flag, "" if flag else "sweep reports < 99% of fp32 accuracy"
-    return False, "no fp32 accuracy to compare with"
+    check = rules.check_accuracy(summary, ref)
+    return check.ok, check.why
 
 
 def _keeps_fairness(summary: VariantSummary, ref: VariantSummary | None, tolerance: float) -> tuple[bool, str]:
-    if ref is None:
-        return True, ""
-    for name in FAIRNESS_GUARDS:
-        mine, theirs = summary.quality.get(name), ref.quality.get(name)
-        if mine is not None and theirs is not None and mine > theirs + tolerance:
-            return False, f"{name} {mine:.4f} > fp32 {theirs:.4f} + tolerance {tolerance:g}"
-    return True, ""
+    check = rules.check_fairness(summary, ref, tolerance)
+    return check.ok, check.why
 
 
 def _within_budget(summary: VariantSummary, budget: dict[str, float]) -> tuple[bool, str]:
     """A generation variant's quality against the suite's budget (fp32 is within it by definition)."""
-    if summary.variant.is_fp32:
-        return True, ""
-    for key, limit in budget.items():
-        metric, at_most = _BUDGET_RULES[key]
-        value = summary.quality.get(metric)
-        if value is None:
-            return False, f"no {metric} measured"
-        if (value > limit) if at_most else (value < limit):
-            unit = " %" if metric == "perplexity_delta_pct" else ""
-            return False, f"{metric} {value:+.4g}{unit} {'>' if at_most else '<'} budget {limit:g}{unit}"
-    return True, ""
+    check = rules.check_budget(summary, budget)
+    return check.ok, check.why
+
+
+def with_interval(summary: VariantSummary, name: str, spec: str = ".4g") -> str:
+    """A quality figure for a sentence: ``0.884 [0.862, 0.903]``, ``285.8 ± 9.1``, or the value alone."""
+    value = summary.quality.get(name)
+    if value is None:
+        return "—"
+    if name in summary.quality_se or name in summary.quality_ci:  # rounded to its uncertainty
+        return fmt_figure(name, value, summary.quality_ci.get(name), summary.quality_se.get(name))
+    return format(value, spec)
 
 
 def _quality_note(summary: VariantSummary) -> str:
     if summary.is_generation:
-        kl, ppl = summary.quality.get("kl_divergence"), summary.quality.get("perplexity_delta_pct")
-        return f"KL {fmt_float(kl)}, ΔPPL {fmt_float(ppl, '+.2f')} %"
-    return f"accuracy {summary.accuracy:.4f}"
+        return (f"KL {with_interval(summary, 'kl_divergence')}, "
+                f"ΔPPL {with_interval(summary, 'perplexity_delta_pct', '+.2f')} %")
+    return f"accuracy {with_interval(summary, 'accuracy', '.4f')}"
 
 
 def fmt_float(value: float | None, spec: str = ".4g") -> str:
@@ -308,7 +340,10 @@ def recommend(variants: list[VariantSummary], *, tolerance: float,
     """Per device (and model): the fastest variant keeping fp32's quality and fairness.
 
     Quality means 99 % of fp32 accuracy for a classifier and the quality budget for a
-    generation model (whose speed is its decode speed).
+    generation model (whose speed is its decode speed). A difference inside a figure's 95 %
+    interval is no difference: a variant is rejected only when the whole interval is on the
+    wrong side of a limit (see :mod:`quantbench.reports.rules`); one kept only thanks to its
+    interval, or whose zero-shot figures were set aside at the majority floor, gets a note.
     """
     budget = DEFAULT_QUALITY_BUDGET if budget is None else budget
     by_variant = {s.variant: s for s in variants}
@@ -326,30 +361,41 @@ def recommend(variants: list[VariantSummary], *, tolerance: float,
                                       "No accuracy data in this run, so no variant can be recommended: "
                                       "the accuracy and fairness conditions cannot be checked." + speed))
             continue
-        rejected, chosen = [], None
+        rejected, notes, chosen, chosen_checks = [], [], None, []
         for summary in fastest_first:
             ref = by_variant.get(summary.reference) if summary.reference else None
+            label = summary.variant.label
             if summary.speedup is None:
-                rejected.append((summary.variant.label, "no speed-up over fp32 measured"))
+                rejected.append((label, "no speed-up over fp32 measured"))
                 continue
-            ok, why = _within_budget(summary, budget) if generation else _keeps_accuracy(summary, ref)
-            if ok:
-                ok, why = _keeps_fairness(summary, ref, tolerance)
-            if not ok:
-                rejected.append((summary.variant.label, why))
-            elif chosen is None:
-                chosen = summary
+            flag = rules.floor_note(summary, ref)
+            if flag:  # stands whatever else happens to the variant
+                notes.append((label, flag))
+            checks = [rules.check_budget(summary, budget, ref) if generation else rules.check_accuracy(summary, ref)]
+            if checks[0].ok:
+                checks.append(rules.check_fairness(summary, ref, tolerance))
+            failed = next((c for c in checks if not c.ok), None)
+            if failed:
+                rejected.append((label, failed.why))
+                continue
+            notes += [(label, n) for c in checks for n in c.notes]
+            if chosen is None:
+                chosen, chosen_checks = summary, checks + ([rules.Check(True, notes=(flag,))] if flag else [])
         rule = ("stays within the quality budget (" + ", ".join(f"{k} {v:g}" for k, v in budget.items()) + ")"
                 if generation else "keeps 99% of fp32 accuracy")
         if chosen is None:
             out.append(Recommendation(device, model, "none", None,
-                                      f"No variant {rule} without worsening fairness.", rejected))
-        else:
-            speed = "decode speed" if generation else "speed"
-            out.append(Recommendation(
-                device, model, "ok", chosen,
-                f"use {chosen.variant.quant} on {chosen.variant.backend}: {chosen.speedup:.2f}× the fp32 {speed}, "
-                f"{_quality_note(chosen)}, fairness within {tolerance:g} of fp32.", rejected))
+                                      f"No variant {rule} without worsening fairness.", rejected, notes))
+            continue
+        speed = "decode speed" if generation else "speed"
+        fairness = (f"fairness within {tolerance:g} of fp32" if all(c.judged for c in chosen_checks)
+                    else "fairness not judged (zero-shot at the majority floor)")
+        own = [n for c in chosen_checks for n in c.notes]
+        out.append(Recommendation(
+            device, model, "ok", chosen,
+            f"use {chosen.variant.quant} on {chosen.variant.backend}: {chosen.speedup:.2f}× the fp32 {speed}, "
+            f"{_quality_note(chosen)}, {fairness}." + (" Note: " + "; ".join(own) + "." if own else ""),
+            rejected, notes))
     return out
 
 

@@ -1,7 +1,8 @@
 """Model cards, one per variant (model x quant x backend x device), built with huggingface_hub.
 
 The YAML front matter is ``ModelCardData`` with ``EvalResult`` entries, so the Hub and any
-tool reading ``model-index`` get the accuracy and fairness figures; the body comes from
+tool reading ``model-index`` get the accuracy and fairness figures (plain values: the format has
+no field for an interval); the body, which shows each figure's interval, comes from
 ``templates/model_card.md.j2``. huggingface_hub renders that template with a plain
 ``jinja2.Template`` (no autoescape), so every value is escaped for Markdown here, before
 rendering. ``ModelCard.validate()`` is never called: it needs the Hub.
@@ -16,19 +17,24 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from quantbench.reports.batch_sensitivity import batch_rows
 from quantbench.reports.charts import fmt
 from quantbench.reports.model import Analysis, VariantSummary
-from quantbench.results import METRICS
+from quantbench.reports.quality_view import figure_text
+from quantbench.results import METRICS, ZERO_SHOT_AT_FLOOR
 
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md.j2"
 TASK = "text-classification"
 GENERATION_TASK = "text-generation"
 #: Language-model quality figures of a generation variant (test_perplexity), for ``model-index``.
-LM_METRICS = ("perplexity", "bits_per_byte", "perplexity_delta_pct", "kl_divergence", "top1_agreement",
-              "continuation_agreement")
+LM_METRICS = ("perplexity", "bits_per_byte", "perplexity_delta_pct", "ppl_ratio", "ln_ppl_ratio", "kl_divergence",
+              "kl_divergence_median", "kl_divergence_p99", "kl_divergence_max", "delta_p_mean", "delta_p_rms",
+              "top1_agreement", "continuation_agreement")
 #: Figures that go into ``model-index``; all measured once per variant.
-ACCURACY_METRICS = ("accuracy", "f1_macro", "precision_macro", "recall_macro", "agreement_with_fp32",
-                    "accuracy_delta_pts")
+ACCURACY_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "precision_macro", "recall_macro",
+                    "agreement_with_fp32", "accuracy_delta_pts")
+#: Shown in the card's text only: the floor a constant predictor reaches is context, not a result.
+CONTEXT_METRICS = ("majority_rate",)
 FAIRNESS_METRICS = ("dp_difference", "eo_difference", "worst_group_accuracy", "flip_rate",
                     "score_gap_mean", "score_gap_max", "data_dp_difference", "data_eo_difference",
                     "data_worst_group_accuracy")
@@ -153,15 +159,20 @@ def card_context(summary: VariantSummary, analysis: Analysis, *, command: str | 
     extra = {**summary.quality_extra, **summary.perf_extra}
     quant_config = extra.get("quant_config")
     accuracy_rows = []
-    for name in (LM_METRICS if summary.is_generation else ()) + ACCURACY_METRICS:
+    for name in (LM_METRICS if summary.is_generation else ()) + ACCURACY_METRICS + CONTEXT_METRICS:
         mine = summary.quality.get(name)
         theirs = ref.quality.get(name) if ref else None
         if mine is None and theirs is None:
             continue
-        delta = mine - theirs if mine is not None and theirs is not None and name != "accuracy_delta_pts" else None
-        accuracy_rows.append([md(name), fmt(mine), fmt(theirs), "—" if delta is None else f"{delta:+.4f}"])
-    fairness_rows = [[md(name), fmt(summary.quality.get(name)), fmt(ref.quality.get(name) if ref else None)]
+        # The difference of two figures; a delta figure's own row carries the paired interval.
+        delta = mine - theirs if mine is not None and theirs is not None and "delta" not in name else None
+        accuracy_rows.append([md(name), md(figure_text(summary, name)), md(figure_text(ref, name) if ref else "—"),
+                              "—" if delta is None else f"{delta:+.4f}"])
+    fairness_rows = [[md(name), md(figure_text(summary, name)), md(figure_text(ref, name) if ref else "—")]
                      for name in FAIRNESS_METRICS if name in summary.quality or (ref and name in ref.quality)]
+    batch = [[md(b.figure), md(b.batch_size), *(md(t) for t in b.texts().values()), md(b.verdict)]
+             for b in batch_rows(summary)]
+    floor = summary.quality_extra.get(ZERO_SHOT_AT_FLOOR)
     gpu = qb.get("gpu")
     return {
         "title": md(f"{v.model} · {v.quant} · {v.backend} · {v.device}"),
@@ -187,6 +198,11 @@ def card_context(summary: VariantSummary, analysis: Analysis, *, command: str | 
         "speedup": "—" if summary.speedup is None else f"{summary.speedup:.2f}×",
         "accuracy_rows": accuracy_rows,
         "fairness_rows": fairness_rows,
+        "has_intervals": bool(summary.quality_ci or summary.quality_se),
+        "quality_scoring": md(summary.quality_scoring) if summary.quality_scoring else "",
+        "zero_shot_at_floor": floor is True and summary.is_generation,
+        "majority_rate": fmt(summary.quality.get("majority_rate")),
+        "batch_rows": batch,
         "group_rows": _group_rows(summary),
         "has_quality": bool(summary.quality),
         "tolerance": analysis.fairness_tolerance,

@@ -1,0 +1,60 @@
+"""The report's quality section: per model and device, every quality figure of every variant with
+its uncertainty, how the texts were scored, and the zero-shot floor flag."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quantbench.reports.model import Analysis, VariantSummary, short_labels
+from quantbench.reports.uncertainty import fmt_figure
+from quantbench.results import METRICS, ZERO_SHOT_AT_FLOOR
+
+#: Kinds of figure the section lists (batch-sensitivity figures have their own section).
+QUALITY_KINDS = ("accuracy", "fairness")
+#: Info figures that belong beside them: the zero-shot floor.
+QUALITY_INFO = ("majority_rate",)
+FLOOR_TEXT = "at the majority floor: flagged, not ranked"
+
+
+def quality_names(summaries: list[VariantSummary]) -> list[str]:
+    """The figures any of these variants measured, in :data:`METRICS` order."""
+    present = {name for s in summaries for name in s.quality}
+    return [name for name, m in METRICS.items()
+            if name in present and (m.kind in QUALITY_KINDS or name in QUALITY_INFO)]
+
+
+def figure_text(summary: VariantSummary, name: str) -> str:
+    return fmt_figure(name, summary.quality.get(name), summary.quality_ci.get(name), summary.quality_se.get(name))
+
+
+def _floor_text(summary: VariantSummary) -> str:
+    flag = summary.quality_extra.get(ZERO_SHOT_AT_FLOOR)
+    return FLOOR_TEXT if flag is True else "above the floor" if flag is False else "—"
+
+
+def scoring_texts(analysis: Analysis) -> list[str]:
+    """Each distinct way the run's quality records say their texts were scored."""
+    return sorted({s.quality_scoring for s in analysis.variants if s.quality_scoring})
+
+
+def quality_tables(analysis: Analysis) -> list[dict[str, Any]]:
+    """Per model x device (x machine): variants as columns (fp32 first), figures as rows."""
+    groups: dict[tuple, list[VariantSummary]] = {}
+    for s in analysis.variants:
+        if s.quality:
+            groups.setdefault((s.variant.model, s.variant.device, s.variant.machine), []).append(s)
+    tables = []
+    for (model, device, machine), members in sorted(groups.items()):
+        members.sort(key=lambda s: (not s.variant.is_fp32, s.variant))
+        labels = short_labels([s.variant for s in members])
+        rows = [{"name": name, "help": METRICS[name].description, "cells": [figure_text(s, name) for s in members]}
+                for name in quality_names(members)]
+        if any(s.quality_scoring for s in members):
+            rows.insert(0, {"name": "scored", "help": "how the texts were scored (quality_scoring)",
+                            "cells": [s.quality_scoring or "—" for s in members]})
+        if any(s.zero_shot_at_floor for s in members):
+            rows.insert(0, {"name": "zero-shot", "help": "is the zero-shot score above the majority rate?",
+                            "cells": [_floor_text(s) for s in members]})
+        tables.append({"title": " · ".join(x for x in (model, device, machine) if x),
+                       "variants": [labels[s.variant] for s in members], "rows": rows})
+    return tables
