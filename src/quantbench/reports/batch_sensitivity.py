@@ -1,12 +1,13 @@
-"""Batch sensitivity, per variant: a quality figure as the report scores it (each text alone, or
-exact-length buckets, which no padding enters: the record's ``quality_scoring``) against the same
+"""Batch sensitivity, per variant: a quality figure as the report scores it (each text alone for
+batch-sensitive methods, else length-sorted batches that tests show equal to it: the record's
+``quality_scoring``) against the same
 figure with the texts scored in padded batches of N, as served.
 
 Read from the flat figures of the quality records (:func:`quantbench.results.metric_spec` knows
 them by pattern): ``perplexity_at_bs<N>`` and ``perplexity_at_bs<N>_delta_pct``,
 ``accuracy_at_bs<N>`` and ``accuracy_at_bs<N>_delta_pts``, ``predictions_changed_at_bs<N>``, each
 with its ``_ci95`` where given. The change's interval is that of the paired comparison against
-the unpadded scoring, so an interval containing 0 means batching made no significant difference.
+that scoring, so an interval containing 0 means batching made no significant difference.
 """
 
 from __future__ import annotations
