@@ -116,6 +116,7 @@ def test_every_method_builds_a_causal_lm_with_proof(llama, quant):
         assert ir["matmuls_with_quantized_activations"] > 0
         assert config["recipe"]["calibration_rows"] == 9 and config["recipe"]["calibration_samples"] == 9
     assert config["stateful"] is True  # the KV cache lives in the model
+    assert variant.full_length_warmup  # its first full round is slow after a short warm-up (measured)
     out = variant.generate(llama_inputs(variant), new_tokens=3)
     assert tuple(out.shape) == (2, 3)  # exactly new_tokens per row
     logits = variant.to_numpy(variant.forward(llama_inputs(variant, batch=1)))
@@ -208,7 +209,7 @@ def test_dynamic_quantization_is_off_unless_asked_and_recorded_when_asked(llama)
 
 
 def test_a_precision_the_plugin_did_not_take_is_refused():
-    wanted = ov_backend._precision_options("fp32", {}, 2)
+    wanted = ov_backend.runtime_config("fp32", {}, 2)
     properties = {"INFERENCE_PRECISION_HINT": "bf16", "KV_CACHE_PRECISION": "f32", "DYNAMIC_QUANTIZATION_GROUP_SIZE": 0}
     with pytest.raises(QuantbenchError, match="INFERENCE_PRECISION_HINT was set to f32 but the compiled model "
                                               "reads back bf16"):
@@ -216,7 +217,7 @@ def test_a_precision_the_plugin_did_not_take_is_refused():
     properties["INFERENCE_PRECISION_HINT"] = "f32"
     with pytest.raises(QuantbenchError, match="INFERENCE_PRECISION_HINT is f32 but the CPU plugin runs ops in half"):
         ov_backend._check_runtime("fp32", wanted, properties, {"layers": {}, "half_precision_ops": {"RoPE": 2}})
-    bf16 = ov_backend._precision_options("bf16", {}, 2)
+    bf16 = ov_backend.runtime_config("bf16", {}, 2)
     properties["INFERENCE_PRECISION_HINT"] = "bf16"
     with pytest.raises(QuantizationNotApplied, match="bf16: asked for bf16 inference, but the CPU plugin runs no op"):
         ov_backend._check_runtime("bf16", bf16, properties, {"layers": {"FullyConnected": {"f32": 3}},
