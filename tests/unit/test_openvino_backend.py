@@ -196,9 +196,13 @@ def test_forcing_bf16_is_what_runs_and_what_is_recorded(llama):
     assert config["inference_precision"] == "bf16" and config["compute_dtype"] == "bfloat16"
     assert config["kv_cache_precision"] == "bf16" and set(config["executed"]["kv_cache_precision"]) == {"bf16"}
     assert config["executed"]["half_precision_ops"].get("FullyConnected", 0) > 0  # it really runs bf16
-    bf16 = build("bf16", llama).info.quant_config
-    assert bf16["inference_precision"] == "bf16" and bf16["executed"]["layers"]["FullyConnected"].get("bf16", 0) > 0
-    assert bf16["kv_cache_precision"] == "f32"
+    bf16 = build("bf16", llama)
+    config = bf16.info.quant_config
+    assert config["inference_precision"] == "bf16" and config["executed"]["layers"]["FullyConnected"].get("bf16", 0) > 0
+    assert config["kv_cache_precision"] == "f32"
+    # the plugin halves the float32 weights when it compiles: efficiency reads these bytes
+    assert config["runtime_weight_bytes"] == bf16.info.disk_size_bytes - config["ir"]["float_weight_bytes"] // 2
+    assert "runtime_weight_bytes" not in build("fp32", llama).info.quant_config
 
 
 def test_dynamic_quantization_is_off_unless_asked_and_recorded_when_asked(llama):

@@ -185,6 +185,7 @@ def ir_census(model) -> dict[str, Any]:
     FakeConvert nodes, and the float weights left uncompressed."""
     compressed: dict[str, set[str]] = {}
     float_weights: dict[str, set[str]] = {}
+    float_bytes: dict[str, int] = {}  # constant name -> bytes, float weights only
     matmul, gather, fake = Counter(), Counter(), Counter()
     activations_quantized, last = 0, None
     for op in model.get_ordered_ops():
@@ -204,6 +205,8 @@ def ir_census(model) -> dict[str, Any]:
             last = etype
         target = compressed if etype in LOW_BIT else float_weights
         target.setdefault(etype, set()).add(constant.get_friendly_name())
+        if etype not in LOW_BIT:
+            float_bytes[constant.get_friendly_name()] = int(constant.get_byte_size())
         if kind == "MatMul" and _source_of(op.input(0)).get_type_name() in ("FakeQuantize", "FakeConvert"):
             activations_quantized += 1
     return {"compressed_weights": {t: len(names) for t, names in sorted(compressed.items())},
@@ -211,6 +214,7 @@ def ir_census(model) -> dict[str, Any]:
             "matmul_weights": dict(sorted(matmul.items())), "gather_weights": dict(sorted(gather.items())),
             "fake_quantize": fake.get("FakeQuantize", 0), "fake_convert": fake.get("FakeConvert", 0),
             "matmuls_with_quantized_activations": activations_quantized,
+            "float_weight_bytes": sum(float_bytes.values()),
             "last_matmul_weight": last}  # the output head (a causal LM's lm_head, a classifier's head)
 
 
@@ -468,11 +472,16 @@ def _build(quant: str, source: ModelSource, settings: BuildSettings) -> Variant:
               "dynamic_quantization_group_size": int(properties["DYNAMIC_QUANTIZATION_GROUP_SIZE"]),
               "compute_dtype": {"f32": "float32", "bf16": "bfloat16", "f16": "float16"}.get(precision, precision),
               "requested": wanted, "compiled_properties": properties, "ir": ir, "executed": executed}
+    disk = directory_size(entry, IR_SUFFIXES)
+    if precision in HALF and ir["float_weight_bytes"]:
+        # The plugin converts float32 weights to the half type when it compiles: each decode step
+        # reads half their bytes, not the IR's (efficiency reads this instead of the disk size).
+        config["runtime_weight_bytes"] = int(disk - ir["float_weight_bytes"] // 2)
     if _is_causal(settings):
         config.update(task=settings.task, stateful=bool(model.stateful), lm_head=ir["last_matmul_weight"])
     from quantbench.backends.pytorch import logical_param_count
 
-    info = BuildInfo(disk_size_bytes=directory_size(entry, IR_SUFFIXES), param_count=logical_param_count(source.path),
+    info = BuildInfo(disk_size_bytes=disk, param_count=logical_param_count(source.path),
                      quantized_layers=count, quant_config=config, cached=cached,
                      saved_seconds=round(seconds, 2) if cached else 0.0, artifact=str(entry / IR_FILE))
     if _is_causal(settings):
