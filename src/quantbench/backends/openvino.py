@@ -464,6 +464,10 @@ def _build(quant: str, source: ModelSource, settings: BuildSettings) -> Variant:
     properties = {key: _value(compiled.get_property(key)) for key in READ_BACK}
     executed = runtime_census(compiled)
     _check_runtime(quant, wanted, properties, executed)
+    if quant == "bf16":  # proof of a precision, as PyTorch's bf16 counts its bf16 Linear layers
+        count = require_quantized(quant, sum(executed["layers"].get(layer, {}).get("bf16", 0) for layer in
+                                             ("FullyConnected", "MatMul", "Convolution")),
+                                  "weight layers executed in bf16")
     precision = properties["INFERENCE_PRECISION_HINT"]
     threads = int(properties["INFERENCE_NUM_THREADS"] or 0) or os.cpu_count() or 1
     config = {"method": quant, "format": "openvino-ir", "library": f"optimum-intel {_versions()['optimum-intel']} / "
