@@ -88,6 +88,21 @@ _LC_METHODS = {
 }
 #: llama.cpp runs causal LMs from their GGUF file.
 _LC_FITS = {"tasks": ("text-generation",), "needs_gguf": True, "preload": _LC_PRELOAD}
+_OV = "quantbench.backends.openvino"
+_OV_DEPS = ("openvino", "nncf", "optimum.intel.openvino")
+_OV_PRELOAD = ("openvino", "optimum.intel.openvino.modeling", "optimum.intel.openvino.modeling_decoder")
+#: OpenVINO's runtime settings (CPU plugin properties, set and read back); fp32 and bf16 fix theirs.
+_OV_PRECISION = ("inference_precision", "dynamic_quantization_group_size", "kv_cache_precision")
+_OV_METHODS = {
+    "fp32": ((), "OpenVINO IR, float32 (f32 inference, f32 KV cache, no dynamic quantization)"),
+    "bf16": (("kv_cache_precision",), "OpenVINO IR float32 run with the CPU plugin's bf16 inference"),
+    "int8wo": (_OV_PRECISION, ("OpenVINO OVWeightQuantizationConfig(bits=8): int8 asymmetric per-channel "
+                               "weights, float activations")),
+    "int4wo": ((*_OV_PRECISION, "group_size"), ("OpenVINO OVWeightQuantizationConfig(bits=4): int4 symmetric "
+                                                "weights in groups of group_size (64), embeddings int8")),
+    "static_int8": (_OV_PRECISION, ("OpenVINO OVQuantizationConfig: int8 weights and activations (FakeQuantize), "
+                                    "calibrated")),
+}
 #: Every method that quantizes Linear layers may leave a causal LM's lm_head in float (the default).
 _LM_HEAD = ("quantize_lm_head",)
 _PER_TENSOR_DYNAMIC = ("activations are quantized with one scale per tensor, taken at run time over the whole "
@@ -121,14 +136,18 @@ RECIPES: tuple[Recipe, ...] = (
     # llama.cpp: one GGUF type per method, each built by llama_model_quantize from the model's GGUF.
     *(Recipe(quant, "llamacpp", f"{_LC}:build_{quant}", ("cpu",), _LC_DEPS, "llamacpp", description=about,
              **_LC_FITS) for quant, about in _LC_METHODS.items()),
+    # OpenVINO through optimum-intel: both tasks, exported from the checkpoint, CPU plugin.
+    *(Recipe(quant, "openvino", f"{_OV}:build_{quant}", ("cpu",), _OV_DEPS, "openvino", options=options,
+             description=about, preload=_OV_PRELOAD) for quant, (options, about) in _OV_METHODS.items()),
 )
 
 _BY_KEY = {(r.quant, r.backend): r for r in RECIPES}
 
 #: Backends whose variants are scored against another backend's fp32 (the model's one fp32
-#: reference) instead of their own: llama.cpp reads the GGUF that PyTorch dequantizes, so its
-#: fp32 is itself a cross-runtime check against PyTorch fp32.
-QUALITY_REFERENCE_BACKEND = {"llamacpp": "pytorch"}
+#: reference) instead of their own: llama.cpp reads the GGUF that PyTorch dequantizes, and
+#: OpenVINO exports the checkpoint PyTorch loads, so each one's fp32 is itself a cross-runtime
+#: check against PyTorch fp32.
+QUALITY_REFERENCE_BACKEND = {"llamacpp": "pytorch", "openvino": "pytorch"}
 
 
 def quant_methods() -> tuple[str, ...]:

@@ -18,7 +18,8 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.slow
 
 EXPECTED_VARIANTS = {("fp32", "pytorch"), ("fp32", "onnxruntime"), ("dynamic_int8", "pytorch"),
-                     ("dynamic_int8", "onnxruntime"), ("static_int8", "onnxruntime"), ("nf4", "pytorch")}
+                     ("dynamic_int8", "onnxruntime"), ("static_int8", "onnxruntime"), ("nf4", "pytorch"),
+                     ("fp32", "openvino"), ("int8wo", "openvino"), ("int4wo", "openvino"), ("static_int8", "openvino")}
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +49,21 @@ def test_default_sweep_covers_every_cpu_variant_with_proof(default_run):
     for quant in ("dynamic_int8", "static_int8"):
         assert sizes[(quant, "onnxruntime")] < 0.4 * sizes[("fp32", "onnxruntime")]
     assert sizes[("nf4", "pytorch")] < 0.7 * sizes[("fp32", "pytorch")]
+    # OpenVINO's int8/int4 IRs too; int4 keeps the embeddings in int8, so it is not half of int8.
+    for quant in ("int8wo", "int4wo", "static_int8"):
+        assert sizes[(quant, "openvino")] < 0.4 * sizes[("fp32", "openvino")]
+    assert sizes[("int4wo", "openvino")] < sizes[("int8wo", "openvino")]
+
+
+def test_openvino_fp32_is_pytorch_fp32(default_run):
+    """The standing cross-runtime check: OpenVINO fp32 (scored against PyTorch fp32) predicts the same."""
+    accuracy = _by(default_run, "accuracy")
+    ours, theirs = accuracy[("fp32", "openvino")]["extra_info"], accuracy[("fp32", "pytorch")]["extra_info"]
+    assert ours["accuracy"] == theirs["accuracy"] and ours["fp32_accuracy"] == theirs["accuracy"]
+    assert ours["agreement_with_fp32"] == 1.0 and ours["mean_abs_prob_diff"] < 1e-4
+    config = _by(default_run, "latency")[("fp32", "openvino")]["extra_info"]["quant_config"]
+    assert config["compiled_properties"]["INFERENCE_PRECISION_HINT"] == "f32" and not config["executed"][
+        "half_precision_ops"]
 
 
 def test_default_sweep_scores_every_variant(default_run):
@@ -103,10 +119,10 @@ def test_splits_never_overlap():
 
 
 def test_memory_of_a_cell_does_not_depend_on_what_ran_before(default_run, tmp_path):
-    """static_int8 runs last in the default sweep; alone, its memory must agree within 5 %."""
+    """ORT's static_int8 runs after most variants of the default sweep; alone, its memory must agree within 5 %."""
     out = tmp_path / "alone.json"
     proc = subprocess.run([sys.executable, "-m", "pytest", "bench/test_performance.py", "--quant", "static_int8",
-                           "--batch-size", "1", "--benchmark-json", str(out), "-q", "-p", "no:cacheprovider"],
+                           "--backend", "onnxruntime", "--batch-size", "1", "--benchmark-json", str(out), "-q", "-p", "no:cacheprovider"],
                           cwd=REPO, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:]
     alone = json.loads(out.read_text())["benchmarks"][0]["extra_info"]["peak_rss_mb"]

@@ -76,3 +76,23 @@ def test_suite_reads_and_checks_the_reference_settings():
         suite(reference_every_s=0)
     with pytest.raises(QuantbenchError, match=r"measure.drift_reference: expected bool, got 'yes'"):
         suite(drift_reference="yes")
+
+
+def test_openvino_cells_get_the_same_workload_compiled_by_openvino():
+    """OpenVINO rounds pair with an OpenVINO workload: the ORT reference's blocks, f32, the suite's threads."""
+    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    import numpy as np
+
+    from quantbench.measures.drift import OPENVINO_REFERENCE
+
+    reference = make_reference("openvino", "cpu", 1)
+    assert reference._compiled.get_property("INFERENCE_NUM_THREADS") == 1
+    assert reference._compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name() == "f32"
+    info = reference.describe()
+    assert info["name"] == OPENVINO_REFERENCE and info["threads"] == 1 and info["openvino"]
+    assert 0 < reference.time_once() < 5
+    ours = reference._request.infer(reference._feed)[0]
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    # the same function as the ORT reference: same weights, same ops
+    theirs = make_reference("onnxruntime", "cpu", 1)._session.run(None, reference._feed)[0]
+    np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)

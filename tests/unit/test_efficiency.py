@@ -77,6 +77,22 @@ def test_decode_bandwidth_counts_weights_once_per_step_plus_the_kv_cache():
         flops.generate_flops(shape, batch=2, prompt=4, new_tokens=3))
 
 
+def test_weights_a_runtime_converts_on_load_count_at_the_bytes_it_reads():
+    # OpenVINO's bf16 inference on a float32 IR: the plugin halves the weights when it compiles,
+    # so a decode step reads runtime_weight_bytes, not the IR's size on disk.
+    extra = {"cell_id": "g", "latency_ms": {"p50": 1000.0}, "ttft_p50_ms": 100.0, "tpot_p50_ms": 100.0,
+             "disk_size_mb": 500.0, "quant_config": {"runtime_weight_bytes": 250 * 1024 * 1024,
+                                                     "compute_dtype": "bfloat16"}}
+    params = {"quant": "bf16", "backend": "openvino", "batch_size": 1, "prompt_len": 4, "new_tokens": 3}
+    out = cell_efficiency(config=LLAMA, task="text-generation", limits=LIMITS, extra_info=extra, params=params)
+    shape = flops.shape_of(LLAMA, classifier=False)
+    kv = flops.kv_cache_bytes_read(shape, batch=1, context=6, bytes_per_element=2)
+    assert out["decode_bytes_per_token"] == 250 * 1024 * 1024 + kv
+    del extra["quant_config"]["runtime_weight_bytes"]
+    disk = cell_efficiency(config=LLAMA, task="text-generation", limits=LIMITS, extra_info=extra, params=params)
+    assert disk["decode_bytes_per_token"] == 500 * 1024 * 1024 + kv
+
+
 def test_cost_per_million_from_throughput():
     assert cost_figures({"throughput_samples_per_s": 100.0}, 3.6) == {
         "price_per_hour": 3.6, "cost_per_million_inferences": pytest.approx(10.0)}

@@ -63,7 +63,10 @@ def cell_efficiency(*, config: dict[str, Any], task: str, params: dict[str, Any]
     cell = str(extra_info.get("cell_id") or params)
     generation = task == "text-generation"
     shape = flops.shape_of(config, classifier=not generation)
-    weight_bytes = float(extra_info["disk_size_mb"]) * MB
+    # The weights' bytes as they are read: the artifact's, unless the runtime converts them when it
+    # loads (OpenVINO's bf16 inference on a float32 IR states runtime_weight_bytes).
+    runtime_bytes = (extra_info.get("quant_config") or {}).get("runtime_weight_bytes")
+    weight_bytes = float(runtime_bytes) if runtime_bytes else float(extra_info["disk_size_mb"]) * MB
     peak_name = compute_peak_name(params["quant"], params["backend"], extra_info.get("quant_config"))
     compute_peak = peak(limits, peak_name)
     batch = int(params["batch_size"])

@@ -10,7 +10,7 @@ from typing import Any
 import psutil
 
 LIBRARIES = ("torch", "transformers", "onnxruntime", "bitsandbytes", "optimum", "optimum-onnx", "accelerate",
-             "evaluate", "fairlearn", "datasets", "pytest-benchmark", "torchao", "gguf", "llama-cpp-python", "quantbench")
+             "evaluate", "fairlearn", "datasets", "pytest-benchmark", "torchao", "gguf", "llama-cpp-python", "openvino", "optimum-intel", "nncf", "quantbench")
 
 
 def _version(name: str) -> str | None:
@@ -55,18 +55,27 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+#: runtime -> (the module whose import means the run loaded it, the function that describes it)
+_RUNTIMES = {"llama_cpp": ("llama_cpp", "quantbench.backends.llamacpp:build_info"),
+             "openvino": ("openvino", "quantbench.backends.openvino:build_info")}
+
+
 def _runtime_builds() -> dict[str, Any]:
-    """How the runtimes this run loaded were built (llama.cpp: its CPU features and flags).
+    """How the runtimes this run loaded were built (llama.cpp: its CPU features and flags;
+    OpenVINO: its version and the CPU plugin's default properties on this machine).
 
     Read only when the run imported them: machine info must not load a runtime of its own.
     """
+    import importlib
     import sys
 
-    if "llama_cpp" not in sys.modules:
-        return {}
-    try:
-        from quantbench.backends.llamacpp import build_info
-
-        return {"llama_cpp": build_info()}
-    except Exception as exc:  # noqa: BLE001 - machine info is descriptive: say why it is missing
-        return {"llama_cpp": {"error": f"{type(exc).__name__}: {exc}"}}
+    out: dict[str, Any] = {}
+    for key, (module, target) in _RUNTIMES.items():
+        if module not in sys.modules:
+            continue
+        try:
+            module_name, attr = target.split(":")
+            out[key] = getattr(importlib.import_module(module_name), attr)()
+        except Exception as exc:  # noqa: BLE001 - machine info is descriptive: say why it is missing
+            out[key] = {"error": f"{type(exc).__name__}: {exc}"}
+    return out

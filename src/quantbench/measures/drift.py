@@ -11,7 +11,8 @@ reference followed that cell less well, which is why the gate divides by the med
 and adds a noise floor (gate/drift.py).
 
 The workload is fixed: a one-layer BERT with seeded random weights for PyTorch cells, two seeded
-feed-forward blocks in ONNX Runtime for ORT cells, in fp32 on the cell's device and threads. No
+feed-forward blocks in ONNX Runtime for ORT cells (the same blocks compiled by OpenVINO's CPU
+plugin for OpenVINO cells), in fp32 on the cell's device and threads. No
 code under test runs in it, so a slower variant moves the ratio and a slower machine does not.
 Its name, runtime version and threads are recorded; a gate only divides by references that match.
 """
@@ -28,6 +29,7 @@ import numpy as np
 #: Name each workload. Change a name whenever its workload changes: gates compare equal names only.
 TORCH_REFERENCE = "torch-bert-1layer-384h-fp32-bs4-seq64"
 ORT_REFERENCE = "ort-ffn-2x384x1536-fp32-256rows"
+OPENVINO_REFERENCE = "openvino-ffn-2x384x1536-fp32-256rows"
 
 _BERT = dict(hidden_size=384, num_hidden_layers=1, num_attention_heads=12, intermediate_size=1536,
              vocab_size=1000, max_position_embeddings=128)
@@ -96,17 +98,26 @@ class TorchReference(DriftReference):
                 "threads": torch.get_num_threads()}
 
 
+def ffn_weights() -> list[dict[str, np.ndarray]]:
+    """The feed-forward blocks' fixed seeded weights, per layer: w1, b1, w2, b2 (in the order drawn)."""
+    rng = np.random.default_rng(0)
+    layers = []
+    for _ in range(_FFN_LAYERS):
+        layers.append({name: (rng.standard_normal(shape) * 0.05).astype(np.float32) for name, shape in (
+            ("w1", (_FFN_HIDDEN, _FFN_INNER)), ("b1", (_FFN_INNER,)), ("w2", (_FFN_INNER, _FFN_HIDDEN)),
+            ("b2", (_FFN_HIDDEN,)))})
+    return layers
+
+
 def ffn_graph():
     """Two transformer feed-forward blocks (MatMul, Add, Relu, MatMul, Add, residual, LayerNorm)
     with fixed seeded weights, as an ONNX model built in memory."""
     from onnx import TensorProto, helper, numpy_helper
 
-    rng = np.random.default_rng(0)
     weights, nodes, x = [], [], "x"
-    for i in range(_FFN_LAYERS):
-        for name, shape in ((f"w1_{i}", (_FFN_HIDDEN, _FFN_INNER)), (f"b1_{i}", (_FFN_INNER,)),
-                            (f"w2_{i}", (_FFN_INNER, _FFN_HIDDEN)), (f"b2_{i}", (_FFN_HIDDEN,))):
-            weights.append(numpy_helper.from_array((rng.standard_normal(shape) * 0.05).astype(np.float32), name))
+    for i, layer in enumerate(ffn_weights()):
+        for name, array in layer.items():
+            weights.append(numpy_helper.from_array(array, f"{name}_{i}"))
         weights += [numpy_helper.from_array(np.ones(_FFN_HIDDEN, np.float32), f"g_{i}"),
                     numpy_helper.from_array(np.zeros(_FFN_HIDDEN, np.float32), f"beta_{i}")]
         nodes += [helper.make_node("MatMul", [x, f"w1_{i}"], [f"h_{i}"]),
@@ -152,10 +163,50 @@ class OrtReference(DriftReference):
                 "threads": self.threads or "ort-default"}
 
 
+class OpenVINOReference(DriftReference):
+    """:func:`ffn_weights`' blocks built as an OpenVINO model (MVN for the LayerNorm) and compiled
+    by the CPU plugin with the variants' own settings: f32, the suite's threads. A torch call
+    between OpenVINO rounds slows the next round (measured here: MiniLM bs1 8.5 -> 12.2 ms)."""
+
+    name = OPENVINO_REFERENCE
+
+    def __init__(self, device: str, threads: int | None):
+        import openvino as ov
+        from openvino import opset13 as ops
+
+        from quantbench.backends.openvino import runtime_config
+
+        self.threads = threads
+        x = ops.parameter([_FFN_ROWS, _FFN_HIDDEN], np.float32, name="x")
+        h = x
+        for layer in ffn_weights():
+            inner = ops.relu(ops.add(ops.matmul(h, ops.constant(layer["w1"]), False, False), ops.constant(layer["b1"])))
+            out = ops.add(ops.add(ops.matmul(inner, ops.constant(layer["w2"]), False, False),
+                                  ops.constant(layer["b2"])), h)
+            # ONNX LayerNormalization with unit scale and zero bias (epsilon 1e-5): what the ORT graph runs
+            h = ops.mvn(out, ops.constant(np.array([-1], dtype=np.int64)), True, 1e-5, "inside_sqrt")
+        model = ov.Model([h], [x], "quantbench_drift_reference")
+        self._compiled = ov.Core().compile_model(model, "CPU", runtime_config("fp32", {}, threads))
+        self._request = self._compiled.create_infer_request()
+        self._feed = {"x": np.random.default_rng(1).standard_normal((_FFN_ROWS, _FFN_HIDDEN)).astype(np.float32)}
+        super().__init__(device)
+
+    def _call(self) -> None:
+        self._request.infer(self._feed, share_inputs=True)  # synchronous: the call is complete
+
+    def describe(self) -> dict[str, Any]:
+        import openvino
+
+        return {"name": self.name, "device": self.device, "openvino": openvino.get_version(),
+                "threads": self.threads or "openvino-default"}
+
+
 def make_reference(backend: str, device: str, threads: int | None) -> DriftReference:
     """The reference for cells of ``backend`` on ``device``."""
     if backend == "onnxruntime":
         return OrtReference(device, threads)
+    if backend == "openvino":
+        return OpenVINOReference(device, threads)
     return TorchReference(device)
 
 

@@ -87,8 +87,9 @@ def _threads(cell: Cell, built, suite_threads: int | None) -> int | str:
 
     if cell.backend == "pytorch":
         return torch.get_num_threads()
-    if cell.backend == "llamacpp":
-        return built.variant.threads  # the suite's, else every core (llama.cpp's n_threads)
+    if cell.backend in ("llamacpp", "openvino"):
+        # the suite's, else every core (llama.cpp's n_threads; OpenVINO's INFERENCE_NUM_THREADS read back)
+        return built.variant.threads
     return suite_threads or "ort-default"
 
 

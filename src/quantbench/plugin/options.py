@@ -10,8 +10,8 @@ import pytest
 LIST_OPTIONS = {
     "model": (str, "model names from the suite"),
     "quant": (str, "quantization methods (fp32, fp16, bf16, dynamic_int8, static_int8, int8wo, int8dq, nf4, "
-                   "bnb_int8; llama.cpp: q8_0, q6_k, q5_k_m, q5_0, q4_k_m, q4_0, iq4_nl, gguf)"),
-    "backend": (str, "backends (pytorch, onnxruntime, llamacpp)"),
+                   "bnb_int8; OpenVINO: int4wo; llama.cpp: q8_0, q6_k, q5_k_m, q5_0, q4_k_m, q4_0, iq4_nl, gguf)"),
+    "backend": (str, "backends (pytorch, onnxruntime, llamacpp, openvino)"),
     "device": (str, "devices (cpu, cuda, mps)"),
     "batch_size": (int, "batch sizes"),
     "seq_len": (int, "sequence lengths (classification)"),
