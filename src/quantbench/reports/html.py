@@ -17,7 +17,7 @@ import jinja2
 from markupsafe import Markup
 
 from quantbench.reports import charts
-from quantbench.reports.model import Analysis, VariantSummary, pareto_front, short_labels
+from quantbench.reports.model import Analysis, VariantSummary, pareto_front, record_machine, short_labels
 from quantbench.results import METRICS
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -98,6 +98,16 @@ def _machine_summary(info: dict[str, Any]) -> list[tuple[str, str]]:
         ("Python", " ".join(str(x) for x in (info.get("python_implementation"), info.get("python_version")) if x)),
     ]
     return [(k, "—" if v in (None, "") else str(v)) for k, v in items]
+
+
+def _machines(run) -> list[dict[str, Any]]:
+    seen: dict[str, dict[str, Any]] = {}
+    for record in run.records:
+        machine = record.extra_info.get("machine")
+        name = record_machine(record)
+        if name and isinstance(machine, dict):
+            seen.setdefault(name, machine)
+    return [{"name": name, "items": _machine_summary(info)} for name, info in seen.items()] if len(seen) > 1 else []
 
 
 def _cores(qb: dict, cpu: dict) -> str | None:
@@ -290,6 +300,8 @@ def context(analysis: Analysis, *, command: str | None = None) -> dict[str, Any]
     return {
         "title": f"quantbench report — {run.suite.get('name') or 'run'}",
         "machine": _machine_summary(info),
+        # Cells from several machines (a merge, a sweep over a Ray cluster): each one, side by side.
+        "machines": _machines(run),
         "versions": sorted((str(k), str(v)) for k, v in versions.items()),
         "suite": run.suite,
         "date": run.datetime or "—",
