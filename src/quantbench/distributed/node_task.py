@@ -125,9 +125,40 @@ def run_unit(unit_id: str, cell_keys: list[str], pytest_args: list[str], threads
         ended = time.time()
         run = json.loads(out.read_text(encoding="utf-8")) if out.exists() else None
         return {"unit": unit_id, "node": node, "exit_code": proc.returncode, "started": started, "ended": ended,
-                "run": run, "log_tail": _tail(log), "command": command[1:],
+                "run": run, "journal": _read_jsonl(journal), "machine_info": None if run else _machine_info(env),
+                "log_tail": _tail(log), "command": command[1:],
                 "threads": {name: env[name] for name in THREAD_VARS},
                 "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The unit's own journal: every cell pytest finished, even when it wrote no run file (it crashed,
+    or every cell was skipped and pytest-benchmark had nothing to save)."""
+    records = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return records
+    for line in lines:
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:  # a torn last line
+            continue
+    return records
+
+
+def _machine_info(env: dict[str, str]) -> dict[str, Any] | None:
+    """This node's machine_info when pytest wrote no run file (what the merged file keeps per node)."""
+    code = ("import json, platform; from quantbench.hardware.machine import machine_info; "
+            "print(json.dumps({'node': platform.node(), 'machine': platform.machine(), 'system': platform.system(), "
+            "'release': platform.release(), 'python_version': platform.python_version(), "
+            "'quantbench': machine_info()}, default=str))")
+    try:
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                              check=True)
+        return json.loads(done.stdout.strip().splitlines()[-1])
+    except (subprocess.SubprocessError, ValueError, IndexError, OSError):
+        return None
 
 
 def _kill(proc: subprocess.Popen) -> None:

@@ -48,9 +48,10 @@ class UnitOutcome:
 def from_result(unit: Unit, result: dict[str, Any], board_entry: dict[str, Any] | None) -> UnitOutcome:
     """A node's return value: cells missing from its JSON become failures naming the node and exit code."""
     node = result["node"]
+    run = result.get("run") or _run_from_journal(result)
     outcome = UnitOutcome(unit.id, "done", node, result["started"], result["ended"], result["exit_code"],
                           attempts=(board_entry or {}).get("attempts", 1),
-                          nodes=(board_entry or {}).get("nodes") or [node], run=result.get("run"),
+                          nodes=(board_entry or {}).get("nodes") or [node], run=run,
                           log_tail=result.get("log_tail", ""), threads=result.get("threads"))
     reported = _reported_keys(outcome.run)
     last_line = _last_line(outcome.log_tail)
@@ -60,6 +61,23 @@ def from_result(unit: Unit, result: dict[str, Any], board_entry: dict[str, Any] 
     if outcome.missing:
         outcome.reason = why
     return outcome
+
+
+def _run_from_journal(result: dict[str, Any]) -> dict[str, Any] | None:
+    """No run file from the node (pytest crashed, or skipped every cell so pytest-benchmark saved
+    nothing): the cells its journal holds, with the node's machine_info."""
+    records = result.get("journal") or []
+    if not records:
+        return None
+
+    def plain(r):
+        return {k: v for k, v in r.items() if k not in ("benchmark", "journal_version")}
+
+    return {"machine_info": result.get("machine_info") or {"node": result["node"].get("hostname")},
+            "commit_info": {}, "datetime": None, "version": None,
+            "benchmarks": [r["benchmark"] for r in records if r.get("outcome") == "passed" and r.get("benchmark")],
+            "quantbench": {"failed": [plain(r) for r in records if r.get("outcome") == "failed"],
+                           "skipped": [plain(r) for r in records if r.get("outcome") == "skipped"]}}
 
 
 def lost(unit: Unit, error: BaseException | str, board_entry: dict[str, Any] | None, *, why: str) -> UnitOutcome:
