@@ -7,13 +7,14 @@
   a result, never retried. When retries run out, its cells are recorded failed with the node.
 * A unit that waits longer than ``node_wait_s`` with no alive node able to take it (every node of
   its labels died) is cancelled and recorded failed, instead of waiting forever.
-* Ctrl-C cancels the running tasks (their pytest process groups are killed), writes the run
-  file of what finished, and exits 130; the journal already holds every finished unit.
+* Ctrl-C cancels the running tasks (forced: the worker and its pytest die), writes the run file
+  of what finished, and exits 130; the journal already holds every finished unit.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -110,6 +111,15 @@ def probe(address: str, timeout_s: float = 5.0) -> None:
                               f"({exc.strerror or type(exc).__name__})") from None
 
 
+def forwarded_env() -> dict[str, str]:
+    """The driver's QUANTBENCH_* variables that shape the cells and their measurement (the suite, the
+    filters, threads, price): the nodes get them too, so they collect what the driver planned."""
+    from quantbench.plugin.options import LIST_OPTIONS
+
+    names = {f"QUANTBENCH_{n.upper()}" for n in (*LIST_OPTIONS, "suite", "threads", "price_per_hour")}
+    return {name: value for name, value in os.environ.items() if name in names and value}
+
+
 def connect(ray, address: str, root: Path) -> None:
     from ray import cloudpickle
 
@@ -118,7 +128,8 @@ def connect(ray, address: str, root: Path) -> None:
     # The node task travels by value: nodes run the driver's version of it.
     cloudpickle.register_pickle_by_value(node_task)
     try:
-        ray.init(address=address, runtime_env={"working_dir": str(root), "excludes": EXCLUDES},
+        ray.init(address=address, runtime_env={"working_dir": str(root), "excludes": EXCLUDES,
+                                                  "env_vars": forwarded_env()},
                  log_to_driver=False, logging_level="ERROR", configure_logging=False)
     except Exception as exc:  # noqa: BLE001 - ConnectionError, ValueError, RuntimeError... all one answer
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -131,6 +142,7 @@ class _Submitted:
     wanted: dict[str, str]
     gpus: float
     unroutable_since: float | None = None
+    submitted: float = 0.0
 
 
 def run_sweep(opts: SweepOptions) -> int:
@@ -175,6 +187,7 @@ def _sweep(ray, opts: SweepOptions, plan: Plan, args: list[str], previous: dict[
     remote = ray.remote(node_task.run_unit)
     pending: dict[Any, _Submitted] = {}
     for sub in submitted.values():
+        sub.submitted = time.time()
         ref = remote.options(num_cpus=1, num_gpus=sub.gpus, resources={routing.SLOT: 1},
                              label_selector=sub.wanted, max_retries=opts.max_retries, retry_exceptions=False,
                              name=f"quantbench:{sub.unit.id}").remote(sub.unit.id, sub.unit.keys, args, plan.threads,
@@ -233,6 +246,7 @@ def _collect(ray, opts: SweepOptions, pending: dict, board, journal: SweepJourna
                 outcome = lost(sub.unit, exc, entry, why=sub_reason(sub) or "cancelled on")
             except rx.RayError as exc:
                 outcome = lost(sub.unit, exc, entry, why="Ray lost the unit on")
+            outcome.submitted, outcome.received = sub.submitted, time.time()
             outcomes[sub.unit.id] = outcome
             journal.write(outcome)
             progress.update(sub.unit.id, status="done" if outcome.status == "done" and not outcome.missing
@@ -280,13 +294,14 @@ def _cancel_unroutable(ray, pending: dict, nodes, wait_s: float, now: float) -> 
 
 
 def _cancel(ray, refs: list) -> None:
-    """Ctrl-C: ask each task to stop (its pytest process group is killed), then force what is left."""
+    """Ctrl-C: stop every running or waiting unit. Forced: the worker is killed, and its pytest with it
+    (the subprocess dies with its parent, see node_task). Ray's gentle cancel (a KeyboardInterrupt in
+    the task) crashed the driver's core worker in Ray 2.60 ("Tried to complete task that was not
+    pending"), so it is not used."""
     for ref in refs:
-        ray.cancel(ref)
+        ray.cancel(ref, force=True)
     if refs:
-        _, left = ray.wait(refs, num_returns=len(refs), timeout=10)
-        for ref in left:
-            ray.cancel(ref, force=True)
+        ray.wait(refs, num_returns=len(refs), timeout=15)
 
 
 def _write(opts: SweepOptions, data: dict[str, Any], stream) -> None:

@@ -30,6 +30,10 @@ class UnitOutcome:
     threads: dict[str, str] | None = None
     # Cells the node never reported, recorded as failed by the driver: {"test", "cell_id", "params", ...}
     missing: list[dict[str, Any]] = field(default_factory=list)
+    # The driver's clock: when the task was submitted and when its result (or error) came back.
+    # started - submitted (when a slot was free) and received - ended are Ray's dispatch overhead.
+    submitted: float | None = None
+    received: float | None = None
 
     @property
     def complete(self) -> bool:
@@ -42,7 +46,8 @@ class UnitOutcome:
         return {"unit": self.unit, "status": self.status, "node": node_name(self.node),
                 "node_id": (self.node or {}).get("node_id"), "exit_code": self.exit_code,
                 "started": self.started, "ended": self.ended, "attempts": self.attempts,
-                "nodes_tried": [node_name(n) for n in self.nodes], "reason": self.reason, "threads": self.threads}
+                "nodes_tried": [node_name(n) for n in self.nodes], "reason": self.reason, "threads": self.threads,
+                "submitted": self.submitted, "received": self.received}
 
 
 def from_result(unit: Unit, result: dict[str, Any], board_entry: dict[str, Any] | None) -> UnitOutcome:

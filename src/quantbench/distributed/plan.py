@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,11 +78,29 @@ class _Collector:
             self.suite_name = st.suite.name
 
 
+#: The plugin's output variables: the driver writes the sweep's outputs itself, so collection must not
+#: open (and truncate) a journal or plan reports of its own.
+OUTPUT_VARS = ("QUANTBENCH_REPORT_DIR", "QUANTBENCH_RESULTS_JSONL", "QUANTBENCH_GATE_BASELINE",
+               "QUANTBENCH_GATE_POLICY")
+
+
+@contextlib.contextmanager
+def _without(names: tuple[str, ...]):
+    saved = {name: os.environ.pop(name) for name in names if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
 def plan_sweep(pytest_args: list[str]) -> Plan:
     """Collect ``bench/`` with ``pytest_args`` (``--suite``, filters, ``-k``) and group the cells by variant."""
+    if os.environ.get("QUANTBENCH_SHARD"):
+        raise QuantbenchError(f"QUANTBENCH_SHARD={os.environ['QUANTBENCH_SHARD']} is set: a sweep spreads every "
+                              "cell over the cluster; unset it")
     collector = _Collector()
     out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out), _without(OUTPUT_VARS):
         code = pytest.main(["bench", "--collect-only", "-qq", "-p", "no:cacheprovider", *pytest_args],
                            plugins=[collector])
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
