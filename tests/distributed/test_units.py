@@ -125,3 +125,33 @@ def test_routing_needs_a_slot_and_matching_labels():
         routing.check_routable({"u": ({}, 0)}, nodes[:1])
     with pytest.raises(QuantbenchError, match="has a GPU"):
         routing.gpus_for("cuda", routing.selector("cuda", {"gpu": "a100"}), nodes)
+
+
+def test_a_unit_no_alive_node_can_take_is_cancelled_after_the_wait():
+    from quantbench.distributed.driver import _cancel_unroutable, _Submitted
+
+    class FakeRay:
+        def __init__(self):
+            self.cancelled = []
+
+        def cancel(self, ref, force=False):
+            self.cancelled.append((ref, force))
+
+    ray = FakeRay()
+    sub = _Submitted(_unit("fp32"), routing.selector("cpu", {"zone": "a"}), 0)
+    pending = {"ref": sub}
+    zone_b = routing.alive_nodes([{"NodeID": "b" * 56, "Alive": True, "Labels": {"quantbench/device": "cpu",
+                                                                                "zone": "b"},
+                                   "Resources": {routing.SLOT: 1}}])
+    _cancel_unroutable(ray, pending, zone_b, wait_s=60, now=100.0)
+    _cancel_unroutable(ray, pending, zone_b, wait_s=60, now=159.0)
+    assert ray.cancelled == [] and sub.unroutable_since == 100.0
+    _cancel_unroutable(ray, pending, zone_b, wait_s=60, now=160.0)
+    assert ray.cancelled == [("ref", True)]
+    # A matching node coming back resets the clock.
+    sub.unroutable_since, ray.cancelled = 100.0, []
+    zone_a = routing.alive_nodes([{"NodeID": "a" * 56, "Alive": True, "Labels": {"quantbench/device": "cpu",
+                                                                                "zone": "a"},
+                                   "Resources": {routing.SLOT: 1}}])
+    _cancel_unroutable(ray, pending, zone_a, wait_s=60, now=500.0)
+    assert ray.cancelled == [] and sub.unroutable_since is None

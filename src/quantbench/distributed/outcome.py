@@ -47,7 +47,9 @@ class UnitOutcome:
                 "node_id": (self.node or {}).get("node_id"), "exit_code": self.exit_code,
                 "started": self.started, "ended": self.ended, "attempts": self.attempts,
                 "nodes_tried": [node_name(n) for n in self.nodes], "reason": self.reason, "threads": self.threads,
-                "submitted": self.submitted, "received": self.received}
+                "submitted": self.submitted, "received": self.received,
+                # The end of pytest's output, where something went wrong (the journal keeps it always).
+                **({"log_tail": self.log_tail} if self.log_tail and (self.exit_code or self.missing) else {})}
 
 
 def from_result(unit: Unit, result: dict[str, Any], board_entry: dict[str, Any] | None) -> UnitOutcome:
