@@ -94,7 +94,9 @@ def test_assembled_file_holds_every_planned_cell_once_and_each_nodes_machine():
     outcomes = {a.id: from_result(a, _result(a, NODE_A, run=_run(NODE_A, [_bench(x) for x in a.cells])), None),
                 b.id: from_result(b, _result(b, NODE_B, run=_run(NODE_B, [_bench(x) for x in b.cells])), None),
                 c.id: lost(c, RuntimeError("node gone"), {"node": NODE_B, "attempts": 1}, why="node died; last node")}
-    data = assemble(plan, outcomes, address="auto", command="quantbench sweep --ray auto", wall_seconds=3.0)
+    data = assemble(plan, outcomes, address="auto", command="quantbench sweep --ray auto", wall_seconds=3.0,
+                    commit_info={"id": "abc", "dirty": False})
+    assert data["commit_info"] == {"id": "abc", "dirty": False}  # the driver's tree, not the nodes' copies
     names = [x["name"] for x in data["benchmarks"]] + [f"{f['test']}[{f['cell_id']}]" for f in data["quantbench"]["failed"]]
     assert sorted(names) == sorted(k for u in (a, b, c) for k in u.keys)
     assert set(data["quantbench"]["sweep"]["nodes"]) == {"host-a/aaaaaaaa", "host-b/bbbbbbbb"}

@@ -46,10 +46,15 @@ def _skeleton() -> dict[str, Any]:
 
 
 def assemble(plan: Plan, outcomes: dict[str, UnitOutcome], *, address: str, command: str,
-             wall_seconds: float) -> dict[str, Any]:
-    """The sweep's run file: every planned cell once (a benchmark, a failure or a skip), in plan order."""
+             wall_seconds: float, commit_info: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The sweep's run file: every planned cell once (a benchmark, a failure or a skip), in plan order.
+
+    ``commit_info`` is the driver's: the nodes run a copy of its tree without ``.git``.
+    """
     inputs = [_unit_input(outcomes[u.id]) for u in plan.units if u.id in outcomes and outcomes[u.id].run]
     merged, _ = merge_runs(inputs or [("sweep", _skeleton())])
+    if commit_info:
+        merged["commit_info"] = commit_info
     block = merged["quantbench"]
     for unit in plan.units:
         if unit.id in outcomes:

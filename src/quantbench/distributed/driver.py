@@ -127,13 +127,25 @@ def connect(ray, address: str, root: Path) -> None:
 
     # The node task travels by value: nodes run the driver's version of it.
     cloudpickle.register_pickle_by_value(node_task)
+    runtime_env: dict[str, Any] = {"env_vars": forwarded_env()}
+    if not _job_working_dir():  # inside `ray job submit --working-dir`, the job ships the tree already
+        runtime_env.update(working_dir=str(root), excludes=EXCLUDES)
     try:
-        ray.init(address=address, runtime_env={"working_dir": str(root), "excludes": EXCLUDES,
-                                                  "env_vars": forwarded_env()},
+        ray.init(address=address, runtime_env=runtime_env,
                  log_to_driver=False, logging_level="ERROR", configure_logging=False)
     except Exception as exc:  # noqa: BLE001 - ConnectionError, ValueError, RuntimeError... all one answer
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise QuantbenchError(f"--ray {address}: no Ray cluster answers there ({first[:300]})") from None
+
+
+def _job_working_dir() -> str | None:
+    """The working_dir of the Ray job this driver runs in, if any: Ray refuses to merge a second one."""
+    raw = os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")
+    if not raw:
+        return None
+    from ray.job_config import JobConfig
+
+    return (JobConfig.from_json(json.loads(raw)).runtime_env or {}).get("working_dir")
 
 
 @dataclass
@@ -203,7 +215,7 @@ def _sweep(ray, opts: SweepOptions, plan: Plan, args: list[str], previous: dict[
         journal.close()
     progress.draw()
     data = assemble(plan, outcomes, address=opts.address, command=opts.command,
-                    wall_seconds=time.monotonic() - started)
+                    wall_seconds=time.monotonic() - started, commit_info=_commit_info())
     _write(opts, data, stream)
     failed = len(data["quantbench"]["failed"])
     ran = sum(1 for o in outcomes.values() if o.status == "done")
@@ -302,6 +314,16 @@ def _cancel(ray, refs: list) -> None:
         ray.cancel(ref, force=True)
     if refs:
         ray.wait(refs, num_returns=len(refs), timeout=15)
+
+
+def _commit_info() -> dict[str, Any] | None:
+    """The driver's commit, as pytest-benchmark records it for a local run."""
+    try:
+        from pytest_benchmark.utils import get_commit_info
+
+        return get_commit_info()
+    except Exception:  # noqa: BLE001 - no git, or not a repository: the units' own (unversioned) stays
+        return None
 
 
 def _write(opts: SweepOptions, data: dict[str, Any], stream) -> None:
