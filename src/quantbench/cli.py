@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "quantbench.gate.commands",
     "quantbench.cache.commands",
     "quantbench.efficiency.commands",
+    "quantbench.distributed.commands",
 )
 
 

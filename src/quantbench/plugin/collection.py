@@ -88,7 +88,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 
 def _deselect(config: pytest.Config, items: list[pytest.Item], cell_of) -> None:
-    """--shard keeps this machine's share; --resume drops cells the journal already holds."""
+    """--shard keeps this machine's share; --cells-from keeps the listed cells; --resume drops cells the
+    journal already holds."""
     from quantbench.plugin.journal import cell_key
     from quantbench.plugin.sharding import parse_shard, shard_of
 
@@ -103,9 +104,29 @@ def _deselect(config: pytest.Config, items: list[pytest.Item], cell_of) -> None:
             pytest.exit(f"quantbench: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
         owner = shard_of(list(keys.values()), n)
         drop |= {i for i, key in keys.items() if owner[key] != k}
+    cells_from = config.getoption("quantbench_cells_from", None)
+    if cells_from:
+        wanted = _read_cells_from(cells_from)
+        missing = sorted(wanted - set(keys.values()))
+        if missing:
+            pytest.exit(f"quantbench: --cells-from {cells_from}: {len(missing)} listed cell(s) not in this "
+                        f"collection, e.g. {missing[0]}", returncode=pytest.ExitCode.USAGE_ERROR)
+        drop |= {i for i, key in keys.items() if key not in wanted}
     if st.resumed:
         drop |= {i for i, key in keys.items() if key in st.resumed}
         st.resumed = {key: r for key, r in st.resumed.items() if key in set(keys.values())}
     if drop:
         config.hook.pytest_deselected(items=[item for item in items if id(item) in drop])
         items[:] = [item for item in items if id(item) not in drop]
+
+
+def _read_cells_from(path: str) -> set[str]:
+    """The cell keys (``test_latency[cell id]``) in a --cells-from file, one a line."""
+    from pathlib import Path
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        pytest.exit(f"quantbench: --cells-from {path}: cannot read ({exc.strerror or exc})",
+                    returncode=pytest.ExitCode.USAGE_ERROR)
+    return {line.strip() for line in text.splitlines() if line.strip()}

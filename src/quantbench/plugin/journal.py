@@ -59,6 +59,8 @@ def finished(path: Path) -> dict[str, dict[str, Any]]:
     """cell key -> the last passed record with its benchmark entry."""
     done: dict[str, dict[str, Any]] = {}
     for record in read_journal(path):
+        if "test" not in record:  # a `quantbench sweep` unit line: not a cell
+            continue
         key = cell_key(record["test"], record["cell_id"])
         if record.get("outcome") == "passed" and record.get("benchmark"):
             done[key] = record

@@ -59,6 +59,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "complete JSON with every cell once")
     group.addoption("--shard", dest="quantbench_shard", default=None, metavar="K/N",
                     help="run only shard K of N (stable and even across machines; env QUANTBENCH_SHARD)")
+    group.addoption("--cells-from", dest="quantbench_cells_from", default=None, metavar="FILE",
+                    help="run only the cells listed in FILE, one `test[cell id]` a line (what `quantbench sweep` "
+                         "gives each node; a listed cell this collection lacks is a usage error)")
     group.addoption("--report-dir", dest="quantbench_report_dir", default=None, metavar="DIR",
                     help="write HTML/JSON reports and model cards here after the run (env QUANTBENCH_REPORT_DIR)")
     group.addoption("--gate-baseline", dest="quantbench_gate_baseline", default=None, metavar="JSON",

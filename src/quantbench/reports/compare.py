@@ -9,6 +9,7 @@ each run's value by the first run's.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ def machine_label(run: Run) -> str:
     qb = info.get("quantbench") or {}
     gpu = qb.get("gpu")
     gpu_name = gpu.get("name") if isinstance(gpu, dict) else gpu
-    parts = [info.get("node"), qb.get("cpu_model") or (info.get("cpu") or {}).get("brand_raw"),
+    parts = [(info.get("ray") or {}).get("node") or info.get("node"), qb.get("cpu_model") or (info.get("cpu") or {}).get("brand_raw"),
              _threads(qb.get("torch_threads")), gpu_name]
     return " · ".join(str(p) for p in parts if p) or (run.path.name if run.path else "run")
 
@@ -189,10 +190,26 @@ def render_compare_html(data: dict[str, Any]) -> str:
         aligned_on=data["aligned_on"], data={"runs": labels, "cells": data["cells"]})
 
 
+def split_machines(run: Run) -> list[Run]:
+    """One run whose cells name several machines (a merge, a ``quantbench sweep``), as one run per
+    machine in first-seen order, each with that machine's ``machine_info``; else ``[run]``."""
+    groups: dict[str, list[BenchmarkRecord]] = {}
+    for record in run.records:
+        groups.setdefault(record_machine(record), []).append(record)
+    if len(groups) < 2 or "" in groups:
+        return [run]
+    return [dataclasses.replace(run, machine_info=records[0].extra_info["machine"], records=records,
+                                failed=[f for f in run.failed if f.get("node") == name],
+                                skipped=[s for s in run.skipped if s.get("node") == name])
+            for name, records in groups.items()]
+
+
 def write_compare(paths: list[str | Path], out_dir: str | Path, *, labels: list[str] | None = None) -> dict[str, Path]:
-    if len(paths) < 2:
-        raise QuantbenchError("compare needs at least two run files")
     runs = [load_run(p) for p in paths]
+    if len(runs) == 1:  # one file from several machines: its machines side by side
+        runs = split_machines(runs[0])
+    if len(runs) < 2:
+        raise QuantbenchError("compare needs at least two run files, or one whose cells come from several machines")
     data = comparison(runs, labels_for(runs, labels))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

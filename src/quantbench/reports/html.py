@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from quantbench.reports import charts
 from quantbench.reports.batch_sensitivity import batch_rows
-from quantbench.reports.model import Analysis, VariantSummary, pareto_front, short_labels
+from quantbench.reports.model import Analysis, VariantSummary, pareto_front, record_machine, short_labels
 from quantbench.reports.quality_view import quality_tables, scoring_texts
 from quantbench.reports.uncertainty import fmt_figure
 from quantbench.results import METRICS
@@ -106,6 +106,16 @@ def _machine_summary(info: dict[str, Any]) -> list[tuple[str, str]]:
         ("Python", " ".join(str(x) for x in (info.get("python_implementation"), info.get("python_version")) if x)),
     ]
     return [(k, "—" if v in (None, "") else str(v)) for k, v in items]
+
+
+def _machines(run) -> list[dict[str, Any]]:
+    seen: dict[str, dict[str, Any]] = {}
+    for record in run.records:
+        machine = record.extra_info.get("machine")
+        name = record_machine(record)
+        if name and isinstance(machine, dict):
+            seen.setdefault(name, machine)
+    return [{"name": name, "items": _machine_summary(info)} for name, info in seen.items()] if len(seen) > 1 else []
 
 
 def _cores(qb: dict, cpu: dict) -> str | None:
@@ -301,6 +311,8 @@ def context(analysis: Analysis, *, command: str | None = None) -> dict[str, Any]
     return {
         "title": f"quantbench report — {run.suite.get('name') or 'run'}",
         "machine": _machine_summary(info),
+        # Cells from several machines (a merge, a sweep over a Ray cluster): each one, side by side.
+        "machines": _machines(run),
         "versions": sorted((str(k), str(v)) for k, v in versions.items()),
         "suite": run.suite,
         "date": run.datetime or "—",

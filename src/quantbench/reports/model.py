@@ -178,9 +178,12 @@ def is_perf_record(record: BenchmarkRecord) -> bool:
 
 
 def record_machine(record: BenchmarkRecord) -> str:
-    """The machine a record came from, when a merge kept it per benchmark."""
+    """The machine a record came from, when a merge kept it per benchmark (a sweep's Ray node by its name,
+    since two nodes can share a host name)."""
     machine = record.extra_info.get("machine")
-    return str(machine.get("node") or "") if isinstance(machine, dict) else ""
+    if not isinstance(machine, dict):
+        return ""
+    return str((machine.get("ray") or {}).get("node") or machine.get("node") or "")
 
 
 def variant_of(record: BenchmarkRecord) -> Variant:
