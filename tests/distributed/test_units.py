@@ -73,7 +73,7 @@ def test_journal_resume_keeps_complete_units_only(tmp_path):
     journal.write(from_result(b, _result(b, NODE_B, exit_code=1, run=_run(NODE_B, [_bench(b.cells[0])], [failed])),
                               None))
     journal.write(lost(c, RuntimeError("boom"), {"node": NODE_B, "attempts": 2, "nodes": [NODE_A, NODE_B]},
-                       why="node died, retries exhausted; last node"))
+                       why="node died, retries exhausted"))
     journal.close()
     # A torn write: cell lines of a unit whose unit line never came.
     with open(path, "a") as handle:
@@ -93,7 +93,7 @@ def test_assembled_file_holds_every_planned_cell_once_and_each_nodes_machine():
     plan = Plan((a, b, c), None, "t")
     outcomes = {a.id: from_result(a, _result(a, NODE_A, run=_run(NODE_A, [_bench(x) for x in a.cells])), None),
                 b.id: from_result(b, _result(b, NODE_B, run=_run(NODE_B, [_bench(x) for x in b.cells])), None),
-                c.id: lost(c, RuntimeError("node gone"), {"node": NODE_B, "attempts": 1}, why="node died; last node")}
+                c.id: lost(c, RuntimeError("node gone"), {"node": NODE_B, "attempts": 1}, why="node died")}
     data = assemble(plan, outcomes, address="auto", command="quantbench sweep --ray auto", wall_seconds=3.0,
                     commit_info={"id": "abc", "dirty": False})
     assert data["commit_info"] == {"id": "abc", "dirty": False}  # the driver's tree, not the nodes' copies
@@ -102,7 +102,8 @@ def test_assembled_file_holds_every_planned_cell_once_and_each_nodes_machine():
     assert set(data["quantbench"]["sweep"]["nodes"]) == {"host-a/aaaaaaaa", "host-b/bbbbbbbb"}
     by_name = {x["name"]: x["extra_info"]["machine"]["ray"]["node"] for x in data["benchmarks"]}
     assert by_name[a.keys[0]] == "host-a/aaaaaaaa" and by_name[b.keys[0]] == "host-b/bbbbbbbb"
-    assert all("node died" in f["reason"] and f["node"] == "host-b/bbbbbbbb" for f in data["quantbench"]["failed"])
+    assert all(f["reason"] == "node died; last on node host-b/bbbbbbbb after 1 attempt(s) (node gone)"
+               and f["node"] == "host-b/bbbbbbbb" for f in data["quantbench"]["failed"])
     assert data["quantbench"]["suite"]["command"] == "quantbench sweep --ray auto"
     from quantbench.results import parse_run
 

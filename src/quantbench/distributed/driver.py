@@ -250,14 +250,14 @@ def _collect(ray, opts: SweepOptions, pending: dict, board, journal: SweepJourna
             try:
                 outcome = from_result(sub.unit, ray.get(ref), entry)
             except rx.RayTaskError as exc:  # the node task itself raised: a bug or a broken node, not a retry
-                outcome = lost(sub.unit, exc, entry, why="the node task failed on")
+                outcome = lost(sub.unit, exc, entry, why="the node task failed")
             except (rx.WorkerCrashedError, rx.NodeDiedError, rx.LocalRayletDiedError, rx.ObjectLostError) as exc:
                 outcome = lost(sub.unit, exc, entry, why=f"node died, retries exhausted (--max-retries "
-                                                         f"{opts.max_retries}); last node")
+                                                         f"{opts.max_retries})")
             except rx.TaskCancelledError as exc:
-                outcome = lost(sub.unit, exc, entry, why=sub_reason(sub) or "cancelled on")
+                outcome = lost(sub.unit, exc, entry, why=sub_reason(sub) or "cancelled")
             except rx.RayError as exc:
-                outcome = lost(sub.unit, exc, entry, why="Ray lost the unit on")
+                outcome = lost(sub.unit, exc, entry, why="Ray lost the unit")
             outcome.submitted, outcome.received = sub.submitted, time.time()
             outcomes[sub.unit.id] = outcome
             journal.write(outcome)
@@ -278,7 +278,7 @@ def _collect(ray, opts: SweepOptions, pending: dict, board, journal: SweepJourna
 
 def sub_reason(sub: _Submitted) -> str | None:
     if sub.unroutable_since is not None:
-        return f"no alive node with a {routing.SLOT} and labels {routing.describe(sub.wanted)}; last ran on"
+        return f"no alive node with a {routing.SLOT} and labels {routing.describe(sub.wanted)}"
     return None
 
 

@@ -93,8 +93,8 @@ def lost(unit: Unit, error: BaseException | str, board_entry: dict[str, Any] | N
     node = entry.get("node")
     text = str(error).strip().splitlines()
     detail = text[0][:300] if text else type(error).__name__
-    reason = f"{why}: {node_name(node)}" if node else why
-    reason += f" after {entry.get('attempts', 0)} attempt(s) ({detail})"
+    where = f"last on node {node_name(node)}" if node else "it never started on a node"
+    reason = f"{why}; {where} after {entry.get('attempts', 0)} attempt(s) ({detail})"
     outcome = UnitOutcome(unit.id, "lost", node, entry.get("started"), None, None, attempts=entry.get("attempts", 0),
                           nodes=entry.get("nodes") or [], reason=reason)
     outcome.missing = [_failed(cell, reason, node) for cell in unit.cells]
