@@ -2,7 +2,8 @@
 
 Node tasks report to a small actor (no CPU, pinned to the driver's node, so losing a timing node
 never loses it): ``started`` when a unit starts on a node (again on a retry, with the new node),
-``progress`` as the unit's pytest journals each cell. The driver reads a snapshot each turn of
+``progress`` as the unit's pytest journals each cell. The same actor carries Ctrl-C the other way:
+``stop``, which every node task polls. The driver reads a snapshot each turn of
 its loop and draws it. Reports are fire-and-forget: progress is for people; results travel in
 the task's return value, never through the board.
 """
@@ -19,6 +20,14 @@ class Board:
 
     def __init__(self) -> None:
         self.units: dict[str, dict[str, Any]] = {}
+        self._stop = False
+
+    def stop(self) -> None:
+        """Ctrl-C in the driver: every node task kills its pytest and returns."""
+        self._stop = True
+
+    def stopped(self) -> bool:
+        return self._stop
 
     def started(self, unit: str, node: dict[str, Any], at: float) -> None:
         previous = self.units.get(unit)

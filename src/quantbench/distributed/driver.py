@@ -7,8 +7,8 @@
   a result, never retried. When retries run out, its cells are recorded failed with the node.
 * A unit that waits longer than ``node_wait_s`` with no alive node able to take it (every node of
   its labels died) is cancelled and recorded failed, instead of waiting forever.
-* Ctrl-C cancels the running tasks (forced: the worker and its pytest die), writes the run file
-  of what finished, and exits 130; the journal already holds every finished unit.
+* Ctrl-C stops the running units (each node task kills its pytest), writes the run file of what
+  finished, and exits 130; the journal already holds every finished unit.
 """
 
 from __future__ import annotations
@@ -127,9 +127,9 @@ def connect(ray, address: str, root: Path) -> None:
 
     # The node task travels by value: nodes run the driver's version of it.
     cloudpickle.register_pickle_by_value(node_task)
-    runtime_env: dict[str, Any] = {"env_vars": forwarded_env()}
-    if not _job_working_dir():  # inside `ray job submit --working-dir`, the job ships the tree already
-        runtime_env.update(working_dir=str(root), excludes=EXCLUDES)
+    # Inside `ray job submit --working-dir`, the job has shipped the tree already, and a runtime_env
+    # given here as well made Ray drop the job's copy, the driver's own working directory.
+    runtime_env = None if _job_working_dir() else {"working_dir": str(root), "excludes": EXCLUDES}
     try:
         ray.init(address=address, runtime_env=runtime_env,
                  log_to_driver=False, logging_level="ERROR", configure_logging=False)
@@ -203,14 +203,14 @@ def _sweep(ray, opts: SweepOptions, plan: Plan, args: list[str], previous: dict[
         ref = remote.options(num_cpus=1, num_gpus=sub.gpus, resources={routing.SLOT: 1},
                              label_selector=sub.wanted, max_retries=opts.max_retries, retry_exceptions=False,
                              name=f"quantbench:{sub.unit.id}").remote(sub.unit.id, sub.unit.keys, args, plan.threads,
-                                                                      board)
+                                                                      board, forwarded_env())
         pending[ref] = sub
     interrupted = False
     try:
         _collect(ray, opts, pending, board, journal, outcomes, progress)
     except KeyboardInterrupt:
         interrupted = True
-        _cancel(ray, list(pending))
+        _cancel(ray, board, list(pending))
     finally:
         journal.close()
     progress.draw()
@@ -305,15 +305,18 @@ def _cancel_unroutable(ray, pending: dict, nodes, wait_s: float, now: float) -> 
             ray.cancel(ref, force=True)
 
 
-def _cancel(ray, refs: list) -> None:
-    """Ctrl-C: stop every running or waiting unit. Forced: the worker is killed, and its pytest with it
-    (the subprocess dies with its parent, see node_task). Ray's gentle cancel (a KeyboardInterrupt in
-    the task) crashed the driver's core worker in Ray 2.60 ("Tried to complete task that was not
-    pending"), so it is not used."""
-    for ref in refs:
-        ray.cancel(ref, force=True)
+def _cancel(ray, board, refs: list) -> None:
+    """Ctrl-C: every running unit kills its pytest and returns (the board's ``stop``, polled by the node
+    tasks); what has not started ends with this driver (Ray drops a finished job's tasks, and a pytest
+    dies with its worker, see node_task). Not ``ray.cancel`` of running tasks: in Ray 2.60, forced or
+    not, it crashed the driver's core worker now and then ("Tried to complete task that was not
+    pending")."""
+    try:
+        board.stop.remote()
+    except Exception:  # noqa: BLE001 - a lost board: the driver's exit still ends the tasks
+        return
     if refs:
-        ray.wait(refs, num_returns=len(refs), timeout=15)
+        ray.wait(refs, num_returns=len(refs), timeout=20)
 
 
 def _commit_info() -> dict[str, Any] | None:

@@ -85,8 +85,19 @@ def node_identity() -> dict[str, Any]:
             "labels": dict(ctx.get_node_labels() or {}), "cpus": node_cpus()}
 
 
+def _stop_requested(board: Any) -> bool:
+    if board is None:
+        return False
+    import ray
+
+    try:
+        return bool(ray.get(board.stopped.remote(), timeout=5))
+    except Exception:  # noqa: BLE001 - a lost board stops nothing: the driver's exit still ends the task
+        return False
+
+
 def run_unit(unit_id: str, cell_keys: list[str], pytest_args: list[str], threads: int | None,
-             board: Any = None) -> dict[str, Any]:
+             board: Any = None, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run one unit's cells on this node; return its run JSON, node, exit code, times and log tail.
 
     A cell that fails is a result (pytest exit 1), returned like any other. Only the loss of the
@@ -94,7 +105,7 @@ def run_unit(unit_id: str, cell_keys: list[str], pytest_args: list[str], threads
     """
     node = node_identity()
     workdir = Path.cwd()  # runtime_env working_dir: the driver's tree, unpacked on this node
-    env = {**os.environ, **thread_env(threads)}
+    env = {**os.environ, **(extra_env or {}), **thread_env(threads)}
     src = workdir / "src"
     if (src / "quantbench").is_dir():
         env["PYTHONPATH"] = os.pathsep.join([str(src), *filter(None, [os.environ.get("PYTHONPATH")])])
@@ -111,14 +122,17 @@ def run_unit(unit_id: str, cell_keys: list[str], pytest_args: list[str], threads
             proc = subprocess.Popen(command, cwd=workdir, env=env, stdout=log_handle, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL,
                                     preexec_fn=_die_with_parent)  # noqa: PLW1509 - only setsid and prctl
-            journal, done = out.with_suffix(".jsonl"), 0
+            journal, done, polls = out.with_suffix(".jsonl"), 0, 0
             try:
                 while proc.poll() is None:
                     time.sleep(POLL_S)
                     now_done = _count_lines(journal)
                     if board is not None and now_done != done:
                         board.progress.remote(unit_id, now_done)
-                    done = now_done
+                    done, polls = now_done, polls + 1
+                    if polls % 4 == 0 and _stop_requested(board):  # Ctrl-C in the driver
+                        _kill(proc)
+                        return {"unit": unit_id, "node": node, "cancelled": True}
             except BaseException:  # ray.cancel (KeyboardInterrupt), or the worker shutting down
                 _kill(proc)
                 raise
