@@ -29,7 +29,7 @@ def test_defaults_fill_a_minimal_suite():
         ({"models": [{"name": "m", "source": "web"}]}, "s.yaml: models[0].source: 'web' is not allowed; allowed values: embedded, path, hub"),
         ({"models": [{"name": "m", "source": "path"}]}, "s.yaml: models[0].path: is required"),
         ({**MINIMAL, "devices": ["tpu"]}, "s.yaml: devices[0]: 'tpu' is not allowed; allowed values: cpu, cuda, mps"),
-        ({**MINIMAL, "backends": ["tensorrt"]}, "s.yaml: backends[0]: 'tensorrt' is not allowed; allowed values: llamacpp, onnxruntime, pytorch"),
+        ({**MINIMAL, "backends": ["tensorrt"]}, "s.yaml: backends[0]: 'tensorrt' is not allowed; allowed values: llamacpp, onnxruntime, openvino, pytorch"),
         ({**MINIMAL, "batch_sizes": [0]}, "s.yaml: batch_sizes[0]: must be a positive integer, got 0"),
         ({**MINIMAL, "batch_sizes": [8, 8]}, "s.yaml: batch_sizes: has duplicates: [8, 8]"),
         ({**MINIMAL, "measure": {"min_rounds": 10, "max_rounds": 5}}, "s.yaml: measure.max_rounds: 5 is below min_rounds (10)"),
