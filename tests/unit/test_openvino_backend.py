@@ -200,7 +200,8 @@ def test_forcing_bf16_is_what_runs_and_what_is_recorded(llama):
     bf16 = build("bf16", llama)
     config = bf16.info.quant_config
     assert config["inference_precision"] == "bf16" and config["executed"]["layers"]["FullyConnected"].get("bf16", 0) > 0
-    assert config["kv_cache_precision"] == "f32"
+    # the KV cache follows the inference precision unless stated (the plugin keeps bf16 under bf16)
+    assert config["kv_cache_precision"] == "bf16" and set(config["executed"]["kv_cache_precision"]) == {"bf16"}
     # the plugin halves the float32 weights when it compiles: efficiency reads these bytes
     assert config["runtime_weight_bytes"] == bf16.info.disk_size_bytes - config["ir"]["float_weight_bytes"] // 2
     assert "runtime_weight_bytes" not in build("fp32", llama).info.quant_config
@@ -218,15 +219,23 @@ def test_a_precision_the_plugin_did_not_take_is_refused():
     properties = {"INFERENCE_PRECISION_HINT": "bf16", "KV_CACHE_PRECISION": "f32", "DYNAMIC_QUANTIZATION_GROUP_SIZE": 0}
     with pytest.raises(QuantbenchError, match="INFERENCE_PRECISION_HINT was set to f32 but the compiled model "
                                               "reads back bf16"):
-        ov_backend._check_runtime("fp32", wanted, properties, {"layers": {}, "half_precision_ops": {}})
+        ov_backend._check_runtime("fp32", wanted, properties, {"layers": {}, "half_precision_ops": {},
+                                                               "kv_cache_precision": {}})
     properties["INFERENCE_PRECISION_HINT"] = "f32"
     with pytest.raises(QuantbenchError, match="INFERENCE_PRECISION_HINT is f32 but the CPU plugin runs ops in half"):
-        ov_backend._check_runtime("fp32", wanted, properties, {"layers": {}, "half_precision_ops": {"RoPE": 2}})
+        ov_backend._check_runtime("fp32", wanted, properties, {"layers": {}, "half_precision_ops": {"RoPE": 2},
+                                                               "kv_cache_precision": {}})
+    kv = {"layers": {}, "half_precision_ops": {}, "kv_cache_precision": {"f32": 2}}
+    with pytest.raises(QuantbenchError, match="int8wo: KV_CACHE_PRECISION bf16 was set, but the compiled model keeps "
+                                              "its KV cache in f32"):
+        ov_backend._check_runtime("int8wo", ov_backend.runtime_config("int8wo", {"kv_cache_precision": "bf16"}, 2),
+                                  {**properties, "KV_CACHE_PRECISION": "bf16"}, kv)
     bf16 = ov_backend.runtime_config("bf16", {}, 2)
     properties["INFERENCE_PRECISION_HINT"] = "bf16"
     with pytest.raises(QuantizationNotApplied, match="bf16: asked for bf16 inference, but the CPU plugin runs no op"):
-        ov_backend._check_runtime("bf16", bf16, properties, {"layers": {"FullyConnected": {"f32": 3}},
-                                                             "half_precision_ops": {}})
+        ov_backend._check_runtime("bf16", bf16, {**properties, "KV_CACHE_PRECISION": "bf16"},
+                                  {"layers": {"FullyConnected": {"f32": 3}}, "half_precision_ops": {},
+                                   "kv_cache_precision": {}})
 
 
 @pytest.mark.parametrize("quant, options, message", [
@@ -240,6 +249,20 @@ def test_a_precision_the_plugin_did_not_take_is_refused():
 def test_bad_option_values_fail_in_one_line_naming_them(llama, quant, options, message):
     with pytest.raises(QuantbenchError, match=message.replace(".", r"\.").replace("(", r"\(")):
         build(quant, llama, **options)
+
+
+def test_a_property_value_the_plugin_refuses_fails_in_one_line(llama, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise RuntimeError("Exception from src/inference/src/cpp/core.cpp:114:\nException from "
+                           "src/plugins/intel_cpu/src/config.cpp:328:\nWrong value x for property key "
+                           "KV_CACHE_PRECISION. Supported values: u8, bf16, f16, f32\n\n")
+
+    build("fp32", llama)  # exported and cached first: only the compile is refused
+    monkeypatch.setattr(ov_backend, "_load_ir", refuse)
+    with pytest.raises(QuantbenchError, match=r"fp32: the CPU plugin did not compile the model with .*: Wrong value x "
+                                              r"for property key KV_CACHE_PRECISION\. Supported values") as info:
+        build("fp32", llama)
+    assert "\n" not in str(info.value)
 
 
 def test_fp32_and_bf16_take_no_precision_option_in_a_suite():
