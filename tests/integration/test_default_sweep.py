@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 EXPECTED_VARIANTS = {("fp32", "pytorch"), ("fp32", "onnxruntime"), ("dynamic_int8", "pytorch"),
                      ("dynamic_int8", "onnxruntime"), ("static_int8", "onnxruntime"), ("nf4", "pytorch"),
-                     ("fp32", "openvino"), ("int8wo", "openvino"), ("int4wo", "openvino"), ("static_int8", "openvino")}
+                     ("fp32", "openvino"), ("static_int8", "openvino")}
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +49,9 @@ def test_default_sweep_covers_every_cpu_variant_with_proof(default_run):
     for quant in ("dynamic_int8", "static_int8"):
         assert sizes[(quant, "onnxruntime")] < 0.4 * sizes[("fp32", "onnxruntime")]
     assert sizes[("nf4", "pytorch")] < 0.7 * sizes[("fp32", "pytorch")]
-    # OpenVINO's int8/int4 IRs too; int4 keeps the embeddings in int8, so it is not half of int8.
-    for quant in ("int8wo", "int4wo", "static_int8"):
-        assert sizes[(quant, "openvino")] < 0.4 * sizes[("fp32", "openvino")]
-    assert sizes[("int4wo", "openvino")] < sizes[("int8wo", "openvino")]
+    # OpenVINO's static int8 IR too (its weight-only int8wo/int4wo are in full.yaml; the unit tests
+    # build them on a tiny BERT, and tests/unit/test_openvino_backend.py on the real SmolLM2).
+    assert sizes[("static_int8", "openvino")] < 0.4 * sizes[("fp32", "openvino")]
 
 
 def test_openvino_fp32_is_pytorch_fp32(default_run):

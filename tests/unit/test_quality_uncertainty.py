@@ -164,11 +164,20 @@ def test_batch_sensitivity_setting_picks_the_variants_scored_again_and_rejects_o
     def cell(quant, backend="pytorch"):
         return cells.Cell("m", "d", quant, backend, "cpu", 16, 128)
 
-    assert batching.measures_sensitivity(cell("dynamic_int8"), "sensitive")
-    assert batching.measures_sensitivity(cell("fp32"), "sensitive")  # the control
-    assert not batching.measures_sensitivity(cell("int8wo"), "sensitive")
-    assert batching.measures_sensitivity(cell("int8wo"), "all")
-    assert not batching.measures_sensitivity(cell("dynamic_int8"), "off")
+    def suite(setting, quantization=("fp32", "dynamic_int8", "int8wo"), backends=("pytorch", "openvino")):
+        return parse_suite({"models": [{"name": "m", "source": "path", "path": "."}],
+                            "dataset": {"source": "csv", "path": "x.csv"}, "quantization": list(quantization),
+                            "backends": list(backends), "quality": {"batch_sensitivity": setting}}, where="s.yaml")
+
+    sensitive = suite("sensitive")
+    assert batching.measures_sensitivity(cell("dynamic_int8"), sensitive)
+    assert batching.measures_sensitivity(cell("fp32"), sensitive)  # the control beside dynamic_int8
+    assert not batching.measures_sensitivity(cell("int8wo", "openvino"), sensitive)
+    # No batch-sensitive method runs on OpenVINO here, so its fp32 has nothing to be the control of.
+    assert not batching.measures_sensitivity(cell("fp32", "openvino"), sensitive)
+    assert not batching.measures_sensitivity(cell("fp32"), suite("sensitive", quantization=("fp32", "int8wo")))
+    assert batching.measures_sensitivity(cell("int8wo", "openvino"), suite("all"))
+    assert not batching.measures_sensitivity(cell("dynamic_int8"), suite("off"))
     base = {"models": [{"name": "m", "source": "path", "path": "."}], "dataset": {"source": "csv", "path": "x.csv"}}
     assert parse_suite(base, where="s.yaml").quality.batch_sensitivity == "sensitive"
     assert parse_suite({**base, "quality": {"batch_sensitivity": False}}, where="s.yaml").quality.batch_sensitivity == "off"

@@ -23,8 +23,9 @@ from collections import defaultdict
 
 import numpy as np
 
-from quantbench.cells import Cell
+from quantbench.cells import Cell, expand
 from quantbench.registry import recipe
+from quantbench.suite import Suite
 
 ALONE, LENGTH_SORTED, EXACT_LENGTH, SERVED = "alone", "length-sorted", "exact-length", "served"
 MODES = (ALONE, LENGTH_SORTED, EXACT_LENGTH, SERVED)
@@ -36,12 +37,19 @@ def batch_sensitivity_reason(cell: Cell) -> str:
     return found.batch_sensitive if found else ""
 
 
-def measures_sensitivity(cell: Cell, setting: str) -> bool:
+def measures_sensitivity(cell: Cell, suite: Suite) -> bool:
     """Whether ``cell``'s variant is also scored in served batches (suite ``quality.batch_sensitivity``):
-    "all"; "sensitive" for batch-sensitive methods and fp32, the control that shows none; "off"."""
-    if setting == "all":
+    "all"; "off"; "sensitive" (the default) for batch-sensitive methods, and for fp32 on a backend and
+    device where the suite has one: the control that shows what batching alone does there. An fp32
+    control beside no batch-sensitive variant would cost two passes and compare with nothing."""
+    setting = suite.quality.batch_sensitivity
+    if setting != "sensitive":
+        return setting == "all"
+    if batch_sensitivity_reason(cell):
         return True
-    return setting == "sensitive" and (bool(batch_sensitivity_reason(cell)) or cell.quant == "fp32")
+    return cell.quant == "fp32" and any(
+        batch_sensitivity_reason(other.cell) for other in expand(suite, per_variant=True, task=cell.task)
+        if (other.cell.model, other.cell.backend, other.cell.device) == (cell.model, cell.backend, cell.device))
 
 
 def default_mode(cell: Cell) -> str:

@@ -146,7 +146,7 @@ class VariantQuality(abc.ABC):
                                                  ref_probs=ref.probs),
             **self.scoring(cell),
         }
-        if batching.measures_sensitivity(cell, self.run.suite.quality.batch_sensitivity):
+        if batching.measures_sensitivity(cell, self.run.suite):
             result.update(self.batch_sensitivity(cell, test, preds))
         if test.sensitive:
             result.update(self._data_fairness(cell, test, preds, ref))

@@ -94,7 +94,7 @@ class GenerationQuality(VariantQuality):
                    "quality_scoring": batching.describe(cell, mode, cell.batch_size),
                    **scoring.perplexity_figures(scores), **divergence,
                    **scoring.continuation_agreement(tokens, reference[1])}
-        if batching.measures_sensitivity(cell, quality.batch_sensitivity):
+        if batching.measures_sensitivity(cell, self.run.suite):
             for size in sorted({b for b in self.run.suite.batch_sizes if b > 1}):
                 served = scoring.score_texts(variant, tokenizer, texts, batch_size=size, max_len=cell.seq_len,
                                              mode=batching.SERVED)
