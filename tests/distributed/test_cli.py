@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import pytest
 
 from quantbench.cli import main
@@ -61,3 +64,38 @@ def test_options_the_driver_owns_are_refused_after_the_separator(capsys, monkeyp
     code, err = _sweep(capsys, "--ray", "auto", "--", "--shard", "1/2")
     assert code == 2 and err == [("quantbench sweep: error: --shard after --: give it to quantbench sweep itself "
                                   "(before --), the nodes get their own")]
+
+
+_JOB = '{"runtime_env": {"working_dir": "gcs://_ray_pkg_0123456789abcdef.zip"}, "metadata": {}}'
+
+
+def test_inside_a_ray_job_relative_outputs_are_refused_in_one_line(capsys, monkeypatch):
+    """A job's working dir is Ray's temporary copy of the tree: outputs written there would be lost."""
+    pytest.importorskip("ray")
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("RAY_JOB_CONFIG_JSON_ENV_VAR", _JOB)
+    code, err = _sweep(capsys, "--ray", "auto", "--benchmark-json", "out.json")
+    assert code == 2 and err == [("quantbench sweep: error: --benchmark-json out.json: under ray job submit, give an "
+                                  "absolute path on the head (the job's working dir is Ray's temporary copy of "
+                                  "the tree)")]
+
+
+def test_inside_a_ray_job_the_driver_plans_from_a_copy_that_outlives_the_jobs_directory(tmp_path, monkeypatch):
+    """Ray 2.60 deleted the job's unpacked tree (the driver's cwd) when the driver connected."""
+    pytest.importorskip("ray")
+    from quantbench.distributed import driver
+
+    job_dir = tmp_path / "_ray_pkg"
+    (job_dir / "bench").mkdir(parents=True)
+    (job_dir / "bench" / "test_x.py").write_text("def test_x(): pass\n")
+    monkeypatch.chdir(job_dir)
+    monkeypatch.setenv("RAY_JOB_CONFIG_JSON_ENV_VAR", _JOB)
+    with driver._driver_tree(job_dir) as tree:
+        shutil.rmtree(job_dir)  # what Ray did
+        assert tree != job_dir and os.getcwd() == str(tree)
+        assert (tree / "bench" / "test_x.py").read_text() == "def test_x(): pass\n"
+    assert not tree.exists()  # the copy goes with the sweep
+    monkeypatch.delenv("RAY_JOB_CONFIG_JSON_ENV_VAR")
+    job_dir.mkdir()
+    with driver._driver_tree(job_dir) as tree:  # outside a job: the tree itself
+        assert tree == job_dir

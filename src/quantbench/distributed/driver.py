@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,17 +167,49 @@ def run_sweep(opts: SweepOptions) -> int:
         raise QuantbenchError(f"no bench/ in {root}: run quantbench sweep from the project's root")
     if opts.max_retries < 0:
         raise QuantbenchError(f"--max-retries {opts.max_retries}: must be 0 or more")
+    check_job_outputs(opts)
     args = node_pytest_args(opts, root)
     previous: dict[str, UnitOutcome] = {}
     if opts.resume:
         previous = finished_units(opts.journal_path)  # raises with the path when there is none
     started = time.monotonic()
-    connect(ray, opts.address, root)
-    try:
-        plan = plan_sweep(args)
-        return _sweep(ray, opts, plan, args, previous, started)
-    finally:
-        ray.shutdown()
+    with _driver_tree(root):
+        connect(ray, opts.address, root)
+        try:
+            plan = plan_sweep(args)
+            return _sweep(ray, opts, plan, args, previous, started)
+        finally:
+            ray.shutdown()
+
+
+@contextmanager
+def _driver_tree(root: Path):
+    """Where the driver plans from. Inside a ``ray job submit --working-dir`` job, its cwd is Ray's
+    unpacked copy of the tree, which Ray deleted when this driver connected (Ray 2.60, nodes on one
+    host) and unpacked again later: planning there failed in ``os.getcwd()``. So a job's driver
+    plans from a private copy; the nodes still get the job's package."""
+    if not _job_working_dir():
+        yield root
+        return
+    with tempfile.TemporaryDirectory(prefix="quantbench-driver-") as tmp:
+        copy = Path(tmp) / "tree"
+        shutil.copytree(root, copy, symlinks=True)
+        os.chdir(copy)
+        try:
+            yield copy
+        finally:
+            os.chdir(tmp)
+
+
+def check_job_outputs(opts: SweepOptions) -> None:
+    """A job's working dir is Ray's temporary copy: outputs written there would be lost."""
+    if not _job_working_dir():
+        return
+    for flag, path in (("--benchmark-json", opts.benchmark_json), ("--results-jsonl", opts.results_jsonl),
+                       ("--report-dir", opts.report_dir)):
+        if path is not None and not Path(path).is_absolute():
+            raise QuantbenchError(f"{flag} {path}: under ray job submit, give an absolute path on the head "
+                                  "(the job's working dir is Ray's temporary copy of the tree)")
 
 
 def _sweep(ray, opts: SweepOptions, plan: Plan, args: list[str], previous: dict[str, UnitOutcome],
