@@ -91,12 +91,21 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+_COLLECTED: dict[tuple[str, tuple[str, ...]], frozenset[str]] = {}
+
+
 def local_cells(project: Path, *args: str) -> set[str]:
-    """The cells a plain local `pytest bench/` collects for the same suite: what the sweep must hold."""
-    proc = subprocess.run([sys.executable, "-m", "pytest", "bench", "--suite", "suite.yaml", "--collect-only", "-q",
-                           "-p", "no:cacheprovider", *args], cwd=project, capture_output=True, text=True, timeout=120,
-                          check=True)
-    return {line.split("::", 1)[1] for line in proc.stdout.splitlines() if "::" in line}
+    """The cells a plain local `pytest bench/` collects for the same suite: what the sweep must hold.
+
+    Kept per suite text and options: a collection costs a Python start with torch and transformers
+    (about 8 s here), and several tests ask for the same suite's cells."""
+    key = ((project / "suite.yaml").read_text(), args)
+    if key not in _COLLECTED:
+        proc = subprocess.run([sys.executable, "-m", "pytest", "bench", "--suite", "suite.yaml", "--collect-only",
+                               "-q", "-p", "no:cacheprovider", *args], cwd=project, capture_output=True, text=True,
+                              timeout=120, check=True)
+        _COLLECTED[key] = frozenset(line.split("::", 1)[1] for line in proc.stdout.splitlines() if "::" in line)
+    return set(_COLLECTED[key])
 
 
 def sweep_cells(data: dict) -> list[str]:
