@@ -41,9 +41,11 @@ the PyTorch and ONNX Runtime variants are), whose steps the harness's step timer
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 import os
 import time
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -306,19 +308,41 @@ def _export_fp32(source: ModelSource, settings: BuildSettings) -> tuple[Path, bo
         # load_in_8bit=False: optimum-intel compresses models over 1B parameters to int8 on export
         # unless told not to; compile=False: nothing runs here.
         # The id as a string: optimum-intel 1.27 calls str.replace on it when files are local.
-        model = _model_class(settings).from_pretrained(str(source.path), export=True, compile=False, load_in_8bit=False,
-                                                       trust_remote_code=source.trust_remote_code,
-                                                       local_files_only=True, **extra)
+        with _local_folder():
+            model = _model_class(settings).from_pretrained(
+                str(source.path), export=True, compile=False, load_in_8bit=False,
+                trust_remote_code=source.trust_remote_code, local_files_only=True, **extra)
         model.save_pretrained(out)
         del model
         meta["build_seconds"] = round(time.perf_counter() - started, 2)
     return entry, False, meta["build_seconds"]
 
 
+class _LocalFolderNotice(logging.Filter):
+    """optimum-intel 1.27, offline, reads a local folder's name as a hub id, fails to find its hub
+    cache entry and warns "Could not infer whether the model was already converted..." with a
+    FileNotFoundError, then exports or loads the folder as asked. Only that warning is dropped:
+    the folder is a local checkpoint or our IR, and a missing one fails the call."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Could not infer whether the model was already converted")
+
+
+@contextmanager
+def _local_folder():
+    logger, notice = logging.getLogger("optimum.intel.openvino.modeling_base"), _LocalFolderNotice()
+    logger.addFilter(notice)
+    try:
+        yield
+    finally:
+        logger.removeFilter(notice)
+
+
 def _load_ir(folder: Path, settings: BuildSettings, *, ov_config: dict[str, str] | None, compile: bool):
     extra = {"use_cache": True} if _is_causal(settings) else {}
-    return _model_class(settings).from_pretrained(str(folder), ov_config=ov_config, compile=compile,
-                                                  local_files_only=True, **extra)
+    with _local_folder():
+        return _model_class(settings).from_pretrained(str(folder), ov_config=ov_config, compile=compile,
+                                                      local_files_only=True, export=False, **extra)
 
 
 def _calibration(quant: str, model, source: ModelSource, settings: BuildSettings) -> tuple[Any, dict[str, Any]]:
