@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -82,7 +83,14 @@ def start_sweep(cluster, project: Path, *args: str, env: dict[str, str] | None =
     nodes must get the variable from the driver)."""
     command = sweep_command(cluster, *args, suite_option="QUANTBENCH_SUITE" not in (env or {}))
     return subprocess.Popen(command, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=_env(env))
+                            env=_env(env), preexec_fn=_ctrl_c_as_at_a_terminal)
+
+
+def _ctrl_c_as_at_a_terminal() -> None:
+    """The driver takes Ctrl-C as a user's terminal delivers it. A test run started in the background
+    of a non-interactive shell (`cmd &`) inherits SIGINT ignored, and Python then never raises
+    KeyboardInterrupt: the Ctrl-C test would see the sweep run to the end."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
