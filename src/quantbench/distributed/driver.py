@@ -198,7 +198,7 @@ def _driver_tree(root: Path):
         try:
             yield copy
         finally:
-            os.chdir(tmp)
+            os.chdir(Path(tmp).parent)  # not into the copy being deleted, nor the job's vanished tree
 
 
 def check_job_outputs(opts: SweepOptions) -> None:
