@@ -50,7 +50,7 @@ def test_default_sweep_covers_every_cpu_variant_with_proof(default_run):
         assert sizes[(quant, "onnxruntime")] < 0.4 * sizes[("fp32", "onnxruntime")]
     assert sizes[("nf4", "pytorch")] < 0.7 * sizes[("fp32", "pytorch")]
     # OpenVINO's static int8 IR too (its weight-only int8wo/int4wo are in full.yaml; the unit tests
-    # build them on a tiny BERT, and tests/unit/test_openvino_backend.py on the real SmolLM2).
+    # build them on a tiny BERT, and tests/unit/test_openvino_backend.py int8wo on the real SmolLM2).
     assert sizes[("static_int8", "openvino")] < 0.4 * sizes[("fp32", "openvino")]
 
 
