@@ -4,7 +4,8 @@ Compared: every field of ``machine_info['quantbench']`` (cpu model, cores, RAM, 
 threads, library versions...) plus ``python_version``. Not compared: the host name (CI runners
 change it every run), quantbench's own version (a new commit is the point of gating), and the
 measured limits (``quantbench.limits``: measurements of the machine, not its identity; the CPU
-model, threads and versions they are keyed by are compared already).
+model, threads and versions they are keyed by are compared already). The ISA (``quantbench.isa``)
+is compared by its one-line label.
 RAM is compared with a 2% tolerance, because the kernel reports slightly different totals on
 identical machines.
 """
@@ -17,7 +18,10 @@ from typing import Any, Mapping
 
 #: Dotted field names left out of the comparison, and why (see module docstring).
 IGNORED_FIELDS = frozenset({"quantbench.versions.quantbench"})
-IGNORED_PREFIXES = ("quantbench.limits.",)
+#: The ISA is compared through its one-line label: one line says "AVX-512 F/VNNI/BF16 -> AVX2", not
+#: a line per flag (and a baseline recorded before the ISA was gives one line, not twenty).
+IGNORED_PREFIXES = ("quantbench.limits.", "quantbench.isa.")
+KEPT_FIELDS = frozenset({"quantbench.isa.label"})
 TOP_LEVEL_FIELDS = ("python_version",)
 FLOAT_TOLERANCE = 0.02
 ABSENT = "<absent>"
@@ -46,7 +50,10 @@ def _fields(machine_info: Mapping[str, Any]) -> dict[str, Any]:
     fields = {name: machine_info.get(name, ABSENT) for name in TOP_LEVEL_FIELDS}
     if "quantbench" in machine_info:
         fields.update(_flatten(machine_info["quantbench"], "quantbench"))
-    return {k: v for k, v in fields.items() if k not in IGNORED_FIELDS and not k.startswith(IGNORED_PREFIXES)}
+    if "quantbench" in machine_info:
+        fields.setdefault("quantbench.isa.label", ABSENT)
+    return {k: v for k, v in fields.items()
+            if k in KEPT_FIELDS or (k not in IGNORED_FIELDS and not k.startswith(IGNORED_PREFIXES))}
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -43,8 +43,11 @@ def gpu_name() -> str | None:
 def machine_info() -> dict[str, Any]:
     import torch
 
+    from quantbench import isa
+
     return {
         "cpu_model": cpu_model(),
+        "isa": isa.this_cpu(),
         "cpu_cores_physical": psutil.cpu_count(logical=False),
         "cpu_cores_logical": psutil.cpu_count(logical=True),
         "ram_gb": round(psutil.virtual_memory().total / 1024**3, 1),

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from quantbench import isa
 from quantbench.errors import QuantbenchError
 from quantbench.reports import charts
 from quantbench.reports.html import MAX_BARS, environment
@@ -35,8 +36,11 @@ def machine_label(run: Run) -> str:
     qb = info.get("quantbench") or {}
     gpu = qb.get("gpu")
     gpu_name = gpu.get("name") if isinstance(gpu, dict) else gpu
-    parts = [(info.get("ray") or {}).get("node") or info.get("node"), qb.get("cpu_model") or (info.get("cpu") or {}).get("brand_raw"),
-             _threads(qb.get("torch_threads")), gpu_name]
+    cpu = qb.get("cpu_model") or (info.get("cpu") or {}).get("brand_raw")
+    found = isa.from_machine_info(info)
+    if found:  # two "AMD EPYC" machines differ by their ISA: the title says which
+        cpu = f"{cpu or 'CPU'} ({isa.short_label(found)})"
+    parts = [(info.get("ray") or {}).get("node") or info.get("node"), cpu, _threads(qb.get("torch_threads")), gpu_name]
     return " · ".join(str(p) for p in parts if p) or (run.path.name if run.path else "run")
 
 
@@ -178,6 +182,7 @@ def render_compare_html(data: dict[str, Any]) -> str:
         machines.append({"label": run["label"], "items": [
             ("Source", run["source"]), ("Date", run["datetime"]), ("Node", info.get("node")),
             ("CPU", qb.get("cpu_model") or (info.get("cpu") or {}).get("brand_raw")),
+            ("ISA", (isa.from_machine_info(info) or {}).get("label")),
             ("Cores", f"{qb.get('cpu_cores_physical', '—')} physical / {qb.get('cpu_cores_logical', '—')} logical"),
             ("RAM", f"{qb['ram_gb']} GB" if qb.get("ram_gb") is not None else None),
             ("GPU", (gpu.get("name") if isinstance(gpu, dict) else gpu) or "none"),

@@ -16,6 +16,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from quantbench import isa
 from quantbench.reports import charts
 from quantbench.reports.batch_sensitivity import batch_rows
 from quantbench.reports.model import Analysis, VariantSummary, pareto_front, record_machine, short_labels
@@ -98,6 +99,7 @@ def _machine_summary(info: dict[str, Any]) -> list[tuple[str, str]]:
     items = [
         ("Machine", info.get("node")),
         ("CPU", qb.get("cpu_model") or cpu.get("brand_raw") or info.get("processor")),
+        ("ISA", (isa.from_machine_info(info) or {}).get("label")),
         ("Cores", _cores(qb, cpu)),
         ("RAM", f"{qb['ram_gb']} GB" if qb.get("ram_gb") is not None else None),
         ("GPU", (gpu.get("name") if isinstance(gpu, dict) else gpu) or "none"),
@@ -183,7 +185,8 @@ def build_charts(analysis: Analysis) -> list[dict[str, Any]]:
                              rows=[r for r in analysis.rows if r.variant.device == device],
                              colors={f"{q} · {b}": c for (q, b), c in kind_color.items()})
         add(f"roofline-{device}", f"Roofline — {device}",
-            "This machine's measured peaks (flat roofs: fp32, bf16, int8 matmul) and memory bandwidth (dashed), "
+            "This machine's measured peaks (a flat roof per kernel family the cells run; emulated ones, slow "
+            "reference paths on this CPU, are not drawn) and memory bandwidth (dashed), "
             "with every cell placed by arithmetic intensity and achieved GFLOP/s; generation cells appear as "
             "prefill and decode points. See docs/efficiency.md.", svg,
             "" if svg else "No cell carries efficiency figures for this device.")
@@ -311,6 +314,7 @@ def context(analysis: Analysis, *, command: str | None = None) -> dict[str, Any]
     return {
         "title": f"quantbench report — {run.suite.get('name') or 'run'}",
         "machine": _machine_summary(info),
+        "isa_label": (isa.from_machine_info(info) or {}).get("label"),
         # Cells from several machines (a merge, a sweep over a Ray cluster): each one, side by side.
         "machines": _machines(run),
         "versions": sorted((str(k), str(v)) for k, v in versions.items()),

@@ -25,7 +25,7 @@ DUPLICATE = ("{fullname!r} on machine {node!r} appears in {first} and {second}; 
 
 
 def machine_fingerprint(machine_info: dict[str, Any]) -> str:
-    """Identity of a machine: host, CPU, GPU, OS and thread count.
+    """Identity of a machine: host, CPU and its ISA, GPU, OS and thread count.
 
     Not the whole machine_info: pytest-benchmark records the momentary CPU frequency there,
     so two shards from one machine would otherwise look like two machines.
@@ -33,7 +33,7 @@ def machine_fingerprint(machine_info: dict[str, Any]) -> str:
     qb = machine_info.get("quantbench") or {}
     identity = [machine_info.get("node"), machine_info.get("machine"), machine_info.get("system"),
                 machine_info.get("release"), qb.get("cpu_model") or (machine_info.get("cpu") or {}).get("brand_raw"),
-                qb.get("gpu"), qb.get("torch_threads")]
+                qb.get("gpu"), qb.get("torch_threads"), (qb.get("isa") or {}).get("label")]
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from quantbench import isa
 from quantbench.reports.batch_sensitivity import batch_rows
 from quantbench.reports.charts import fmt
 from quantbench.reports.model import Analysis, VariantSummary
@@ -209,6 +210,7 @@ def card_context(summary: VariantSummary, analysis: Analysis, *, command: str | 
         "hardware": [
             ("Machine", md(info.get("node"))),
             ("CPU", md(qb.get("cpu_model") or (info.get("cpu") or {}).get("brand_raw"))),
+            ("ISA", md((isa.from_machine_info(info) or {}).get("label"))),
             ("RAM", md(f"{qb['ram_gb']} GB" if qb.get("ram_gb") is not None else None)),
             ("GPU", md((gpu.get("name") if isinstance(gpu, dict) else gpu) or "none")),
             ("Torch threads", md(qb.get("torch_threads"))),
