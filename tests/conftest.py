@@ -50,4 +50,9 @@ def isolated_cache(tmp_path, monkeypatch) -> Path:
     """Each test gets its own artifact cache, so cached builds never leak between tests."""
     cache = tmp_path / "cache"
     monkeypatch.setenv("QUANTBENCH_CACHE_DIR", str(cache))
+    from quantbench.efficiency import limits
+
+    # The limits this process read or re-timed belong to the cache they came from.
+    monkeypatch.setattr(limits, "_MEMO", {})
+    monkeypatch.setattr(limits, "_REMEASURED", set())
     return cache

@@ -39,7 +39,6 @@ class CellResources:
     memory_workers: MemoryWorkers
     preload: Callable[[], tuple[str, ...]]  # modules the memory workers preload (computed once)
     limits: dict[str, Any] | None = None  # this machine's limits (timed cells with efficiency on)
-    remeasure_limits: Callable[[], dict[str, Any] | None] | None = None
     drift_reference: Any = None  # the reference workload (timed cells with drift on)
 
 
@@ -50,7 +49,7 @@ class RunContext:
         self.latency_shapes = latency_shapes if latency_shapes is not None else {}
         self.memory_workers = MemoryWorkers(self.latency_shapes)
         self.setup: dict[str, dict[str, Any]] = {}  # model name -> fine-tune / conversion facts
-        self.limits: dict[str, dict[str, Any]] = {}  # device -> this machine's measured limits
+        self._limit_devices: list[str] = []  # devices whose limits this run read or measured
         self._preload: tuple[str, ...] | None = None  # modules memory workers get from the forkserver
 
     # -- data and models ------------------------------------------------------------------
@@ -140,7 +139,6 @@ class RunContext:
             suite=self.suite, splits=self.splits, source=self.source(cell.model), tokenizer=self.tokenizer(cell.model),
             settings=self.build_settings(cell), config=self.model_config(cell.model),
             memory_workers=self.memory_workers, preload=lambda: self.worker_preload(cell), limits=limits,
-            remeasure_limits=(lambda: self.machine_limits(cell.device, remeasure=True)) if limits else None,
             drift_reference=reference)
 
     # -- this machine -------------------------------------------------------------------------
@@ -152,20 +150,34 @@ class RunContext:
 
         return make_reference(backend, device, self.suite.measure.threads)
 
-    def machine_limits(self, device: str, *, remeasure: bool = False) -> dict[str, Any] | None:
-        """This machine's peaks for ``device`` (cached on disk, see efficiency.limits); None when
-        the suite turns efficiency off. ``remeasure`` measures again (once per device and run)
-        when a cell went past a cached peak."""
+    def compute_kernels(self, device: str) -> list[str]:
+        """The kernel families the planned variants on ``device`` run (registry recipes and options)."""
+        wanted = []
+        for _model, quant, backend, where in sorted(self.latency_shapes):
+            recipe = registry.recipe(quant, backend)
+            if where == device and recipe is not None:
+                wanted.append(recipe.compute_for(self.suite.method_options.get(quant, {})))
+        return sorted(set(wanted))
+
+    def machine_limits(self, device: str) -> dict[str, Any] | None:
+        """This machine's peaks for ``device``: the kernel families this run's cells run, fp32 and
+        the bandwidth (cached on disk, see efficiency.limits); None when the suite turns efficiency off."""
         if not self.suite.measure.efficiency:
             return None
-        from quantbench.efficiency import machine_limits
+        from quantbench.efficiency import limits
 
-        if device not in self.limits:
-            self.limits[device] = machine_limits(device=device, threads=self.suite.measure.threads)
-        elif remeasure and not self.limits[device].get("remeasured_this_run"):
-            self.limits[device] = {**machine_limits(device=device, threads=self.suite.measure.threads, refresh=True),
-                                   "remeasured_this_run": True}
-        return self.limits[device]
+        threads = self.suite.measure.threads
+        if device not in self._limit_devices:
+            limits.machine_limits(device=device, threads=threads, kernels=self.compute_kernels(device))
+            self._limit_devices.append(device)
+        return limits.current(device, threads)
+
+    @property
+    def limits(self) -> dict[str, dict[str, Any]]:
+        """device -> the limits this run used (families measured on demand later included)."""
+        from quantbench.efficiency import limits
+
+        return {device: limits.current(device, self.suite.measure.threads) for device in self._limit_devices}
 
     # -- memory workers -----------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from quantbench import isa
 from quantbench.efficiency import EfficiencyError, cell_efficiency, cost_figures, flops, limits
 
 BERT = {"model_type": "bert", "hidden_size": 4, "num_hidden_layers": 1, "num_attention_heads": 2,
@@ -13,7 +14,10 @@ BERT = {"model_type": "bert", "hidden_size": 4, "num_hidden_layers": 1, "num_att
 LLAMA = {"model_type": "llama", "hidden_size": 8, "num_hidden_layers": 2, "num_attention_heads": 4,
          "num_key_value_heads": 2, "intermediate_size": 16, "vocab_size": 10, "hidden_act": "silu",
          "id2label": {"0": "LABEL_0", "1": "LABEL_1"}}
-LIMITS = {"limits": {"matmul_fp32": {"peak": 100.0}, "matmul_int8_ort": {"peak": 400.0},
+LIMITS = {"limits": {"matmul_fp32": {"peak": 100.0}, "matmul_int8_onnxruntime": {"peak": 400.0},
+                     "matmul_int8_fbgemm": {"peak": 200.0}, "matmul_bf16": {"peak": 300.0},
+                     "matmul_int8_torch": {"peak": 1.5, "emulated": "no VNNI: torch._int_mm runs a reference loop"},
+                     "matmul_ggml_quant": {"peak": None, "unmeasured": "no stand-alone kernel"},
                      "bandwidth_copy": {"peak": 10.0}, "bandwidth_triad": {"peak": 12.0}}}
 
 
@@ -40,10 +44,12 @@ def test_decoder_count_matches_a_hand_count_with_gqa_and_a_gated_mlp():
     assert flops.kv_cache_bytes_read(shape, batch=1, context=5, bytes_per_element=4) == 2 * 2 * 5 * 4 * 4
 
 
-def _classification(latency_ms: float, quant: str = "fp32", backend: str = "pytorch") -> dict:
+def _classification(latency_ms: float, quant: str = "fp32", backend: str = "pytorch",
+                    quant_config: dict | None = None) -> dict:
     return cell_efficiency(config=BERT, task="text-classification",
                            params={"quant": quant, "backend": backend, "batch_size": 1, "seq_len": 3},
-                           extra_info={"cell_id": "c", "latency_ms": {"p50": latency_ms}, "disk_size_mb": 1.0},
+                           extra_info={"cell_id": "c", "latency_ms": {"p50": latency_ms}, "disk_size_mb": 1.0,
+                                       "quant_config": quant_config or {}},
                            limits=LIMITS)
 
 
@@ -52,9 +58,35 @@ def test_shares_use_the_peak_of_the_cells_arithmetic():
     assert out["compute_peak"] == "matmul_fp32" and out["compute_share"] == pytest.approx(0.96)
     assert out["arithmetic_intensity"] == pytest.approx(960 / 1024 / 1024, abs=1e-3)
     int8 = _classification(1e-5, quant="dynamic_int8", backend="onnxruntime")
-    assert int8["compute_peak"] == "matmul_int8_ort" and int8["compute_share"] == pytest.approx(0.24)
+    assert int8["compute_peak"] == "matmul_int8_onnxruntime" and int8["compute_share"] == pytest.approx(0.24)
     # Weight-only int8 dequantizes to float before the matmul: the fp32 roof.
     assert _classification(1e-5, quant="int8wo")["compute_peak"] == "matmul_fp32"
+
+
+def test_each_method_is_taken_against_the_kernel_family_it_runs():
+    # torch.ao dynamic int8 runs fbgemm's int8 linear, not torch._int_mm (the Zen 3 run measured its
+    # cells at 75-147 GOP/s against a 1.4 GOP/s _int_mm "peak" and lost every efficiency figure).
+    fbgemm = _classification(1e-5, quant="dynamic_int8")
+    assert fbgemm["compute_peak"] == "matmul_int8_fbgemm" and fbgemm["compute_share"] == pytest.approx(0.48)
+    assert "compute_peak_emulated" not in fbgemm
+    # torchao int8dq runs torch._int_mm: emulated on this CPU, and the record says so.
+    int8dq = _classification(1e-3, quant="int8dq")
+    assert int8dq["compute_peak"] == "matmul_int8_torch" and "reference loop" in int8dq["compute_peak_emulated"]
+    assert _classification(1e-5, quant="static_int8", backend="openvino")["compute_peak"] == "matmul_int8_openvino"
+    # A float method set to bf16 by its options runs the bf16 kernels.
+    assert _classification(1e-5, quant="nf4", quant_config={"compute_dtype": "bfloat16"})["compute_peak"] == "matmul_bf16"
+    assert _classification(1e-5, quant="int8wo", backend="openvino",
+                           quant_config={"inference_precision": "bf16"})["compute_peak"] == "matmul_bf16"
+    # A builder that knows which kernel ran says so (bitsandbytes LLM.int8() on an AVX2 CPU: float32).
+    assert _classification(1e-5, quant="bnb_int8", quant_config={"compute_kernel": "fp32"})["compute_peak"] == "matmul_fp32"
+    # llama.cpp's quantized dot products have no stand-alone kernel: no share, and the reason.
+    gguf = cell_efficiency(config=LLAMA, task="text-generation", limits=LIMITS,
+                           params={"quant": "q4_0", "backend": "llamacpp", "batch_size": 1, "prompt_len": 4,
+                                   "new_tokens": 3},
+                           extra_info={"cell_id": "g", "latency_ms": {"p50": 1.0}, "ttft_p50_ms": 0.5,
+                                       "tpot_p50_ms": 0.25, "disk_size_mb": 1.0})
+    assert gguf["compute_peak"] == "matmul_ggml_quant" and gguf["compute_share"] is None
+    assert gguf["compute_peak_note"] == "no stand-alone kernel" and gguf["bandwidth_share"] is not None
 
 
 def test_a_share_above_one_is_an_error_never_a_figure():
@@ -100,91 +132,161 @@ def test_cost_per_million_from_throughput():
     assert cost_figures({"throughput_samples_per_s": 100.0}, None) == {}
 
 
+def _fake_measure(calls, peaks=None):
+    """measure_limits returning one fp32 peak per call (``peaks`` in turn) for the kernels it is asked."""
+    def fake(**kwargs):
+        value = (peaks or [1.0] * 100)[len(calls)]
+        calls.append(kwargs)
+        names = kwargs.get("kernels") or ["fp32"]
+        entries = {f"matmul_{k}": {"name": f"matmul_{k}", "kernel": k, "peak": value} for k in names}
+        if kwargs.get("bandwidth", True):
+            entries.update({n: {"name": n, "peak": 10.0} for n in ("bandwidth_copy", "bandwidth_triad")})
+        return {"schema": limits.SCHEMA, "device": "cpu", "limits": entries, "seconds": 0.1}
+    return fake
+
+
 def test_limits_are_measured_once_and_cached_per_machine_key(isolated_cache, monkeypatch):
     calls = []
-
-    def fake(**kwargs):
-        calls.append(kwargs)
-        return {"schema": 1, "device": "cpu", "limits": {"matmul_fp32": {"peak": 1.0}}}
-
-    monkeypatch.setattr(limits, "measure_limits", fake)
-    first = limits.machine_limits(threads=1)
-    second = limits.machine_limits(threads=1)
+    monkeypatch.setattr(limits, "measure_limits", _fake_measure(calls))
+    first = limits.machine_limits(threads=1, kernels=["int8_fbgemm"])
+    second = limits.machine_limits(threads=1, kernels=["int8_fbgemm"])
     assert len(calls) == 1 and first["cached"] is False and second["cached"] is True
-    limits.machine_limits(threads=2)  # another thread count is another key
+    assert calls[0]["kernels"] == ["fp32", "int8_fbgemm"]  # fp32 always, then what the cells run
+    limits.machine_limits(threads=2, kernels=["int8_fbgemm"])  # another thread count is another key
     assert len(calls) == 2
     stored = list((isolated_cache / "machine-limits").glob("*.json"))
     assert len(stored) == 2 and json.loads(stored[0].read_text())["limits"]
 
 
-def _sequence_of_peaks(monkeypatch, peaks):
-    """measure_limits returns these fp32 peaks in turn (as a loaded, then a quiet machine would)."""
+def test_a_family_the_cache_lacks_is_measured_alone_and_added(isolated_cache, monkeypatch):
     calls = []
+    monkeypatch.setattr(limits, "measure_limits", _fake_measure(calls))
+    limits.machine_limits(threads=1, kernels=["int8_fbgemm"])
+    added = limits.machine_limits(threads=1, kernels=["int8_fbgemm", "int8_onnxruntime"])
+    assert calls[1]["kernels"] == ["int8_onnxruntime"] and calls[1]["bandwidth"] is False
+    assert {"matmul_fp32", "matmul_int8_fbgemm", "matmul_int8_onnxruntime", "bandwidth_copy"} <= set(added["limits"])
+    assert added["measured_now"] == ["matmul_int8_onnxruntime"]
+    assert limits.machine_limits(threads=1, kernels=["int8_onnxruntime"])["cached"] is True and len(calls) == 2
 
-    def fake(**kwargs):
-        value = peaks[len(calls)]
-        calls.append(kwargs)
-        return {"schema": 1, "device": "cpu", "limits": {"matmul_fp32": {"name": "matmul_fp32", "peak": value}}}
 
-    monkeypatch.setattr(limits, "measure_limits", fake)
-    return calls
+def test_the_cache_key_names_the_isa_so_a_zen3_never_reads_a_zen4s_limits(isolated_cache, monkeypatch):
+    calls = []
+    monkeypatch.setattr(limits, "measure_limits", _fake_measure(calls))
+    limits.machine_limits(threads=1)
+    monkeypatch.setenv(isa.HIDE_FLAGS_ENV, "avx512f,avx512_vnni,avx512_bf16")
+    limits.machine_limits(threads=1)
+    assert len(calls) == 2
 
 
 def test_a_busy_measurement_never_lowers_a_peak_and_a_quiet_one_raises_it(isolated_cache, monkeypatch):
-    calls = _sequence_of_peaks(monkeypatch, [116.0, 310.0, 120.0])
-    assert limits.machine_limits(threads=1)["limits"]["matmul_fp32"]["peak"] == 116.0
-    raised = limits.machine_limits(threads=1, refresh=True)
+    calls = []
+    monkeypatch.setattr(limits, "measure_limits", _fake_measure(calls, [116.0, 310.0, 120.0]))
+    assert limits.machine_limits(threads=1, kernels=[])["limits"]["matmul_fp32"]["peak"] == 116.0
+    raised = limits.machine_limits(threads=1, kernels=[], refresh=True)
     assert raised["limits"]["matmul_fp32"]["peak"] == 310.0 and raised["cached"] is False
-    kept = limits.machine_limits(threads=1, refresh=True)  # measured while busy again: 120
+    kept = limits.machine_limits(threads=1, kernels=[], refresh=True)  # measured while busy again: 120
     assert kept["limits"]["matmul_fp32"]["peak"] == 310.0
     assert len(calls) == 3
     assert kept["limits"]["matmul_fp32"]["measured_at"] and kept["measured_at"]
 
 
 def test_an_old_cache_entry_is_measured_again(isolated_cache, monkeypatch):
-    calls = _sequence_of_peaks(monkeypatch, [200.0, 250.0])
+    calls = []
+    monkeypatch.setattr(limits, "measure_limits", _fake_measure(calls, [200.0, 250.0]))
     now = [1_000_000.0]
     monkeypatch.setattr(limits, "_now", lambda: now[0])
-    limits.machine_limits(threads=1)
+    limits.machine_limits(threads=1, kernels=[])
     now[0] += limits.MAX_AGE_S - 1
-    assert limits.machine_limits(threads=1)["cached"] is True and len(calls) == 1
+    assert limits.machine_limits(threads=1, kernels=[])["cached"] is True and len(calls) == 1
     now[0] += 2
-    again = limits.machine_limits(threads=1)
+    again = limits.machine_limits(threads=1, kernels=[])
     assert again["cached"] is False and len(calls) == 2 and again["limits"]["matmul_fp32"]["peak"] == 250.0
 
 
-def test_a_cell_past_a_cached_peak_remeasures_once_then_records_the_error():
+def test_a_cell_past_its_familys_peak_retimes_that_family_once_then_records_the_error(isolated_cache, monkeypatch):
     from quantbench.cells import Cell
     from quantbench.efficiency.record import record_figures
 
-    cell = Cell("m", "d", "fp32", "pytorch", "cpu", 8, 64)
+    cell = Cell("m", "d", "dynamic_int8", "pytorch", "cpu", 8, 64)
     config = {"hidden_size": 64, "num_hidden_layers": 2, "intermediate_size": 128, "num_attention_heads": 2,
               "vocab_size": 100, "max_position_embeddings": 128, "model_type": "bert"}
     extra = {"cell_id": cell.id, "disk_size_mb": 1.0, "latency_ms": {"p50": 1.0}}
-    low = {"limits": {"matmul_fp32": {"peak": 0.001}}}
-    high = {"limits": {"matmul_fp32": {"peak": 1e6}}}
-    remeasured = []
+    peaks = iter([0.001, 1e6])  # the first timing of fbgemm's kernel was busy; the second is quiet
+    timed = []
 
-    def remeasure(result):
-        def again():
-            remeasured.append(1)
-            return result
-        return again
+    def fake_kernel(name, **kwargs):
+        timed.append(name)
+        return {"name": f"matmul_{name}", "kernel": name, "peak": next(peaks) if name == "int8_fbgemm" else 1e6}
 
-    fixed = record_figures(cell, extra, config=config, limits=low, price_per_hour=None, remeasure=remeasure(high))
-    assert fixed["limits_remeasured"] is True and 0 < fixed["compute_share"] <= 1 and "efficiency_error" not in fixed
-    still = record_figures(cell, extra, config=config, limits=low, price_per_hour=None, remeasure=remeasure(low))
-    assert "measured peak" in still["efficiency_error"] and "compute_share" not in still
-    assert len(remeasured) == 2
+    monkeypatch.setattr(limits, "measure_kernel", fake_kernel)
+    monkeypatch.setattr(limits, "_bandwidth", lambda device, mb=0: [])
+    monkeypatch.setattr(limits, "_MEMO", {})
+    monkeypatch.setattr(limits, "_REMEASURED", set())
+    low = limits.machine_limits(device="cpu", threads=2, kernels=["int8_fbgemm"])
+    fixed = record_figures(cell, extra, config=config, limits=low, price_per_hour=None, threads=2)
+    assert fixed["limits_remeasured"] == "int8_fbgemm" and 0 < fixed["compute_share"] <= 1
+    assert timed == ["fp32", "int8_fbgemm", "int8_fbgemm"]  # only the family past its peak is timed again
+    # Once per run and family: a second cell past a (now stale) peak records the error, no new timing.
+    still = record_figures(cell, extra, config=config, limits=low, price_per_hour=None, threads=2)
+    assert "measured peak" in still["efficiency_error"] and "compute_share" not in still and len(timed) == 3
 
 
-def test_a_real_small_measurement_has_every_limit_with_its_spread():
-    measured = limits.measure_limits(matmul_n=128, stream_mb=4, repeats=3)
+def test_a_family_no_run_measured_is_measured_when_a_cell_needs_it(isolated_cache, monkeypatch):
+    from quantbench.cells import Cell
+    from quantbench.efficiency.record import record_figures
+
+    monkeypatch.setattr(limits, "_MEMO", {})
+    timed = []
+    monkeypatch.setattr(limits, "measure_kernel", lambda name, **kw: timed.append(name) or {
+        "name": f"matmul_{name}", "kernel": name, "peak": 1e6})
+    monkeypatch.setattr(limits, "_bandwidth", lambda device, mb=0: [])
+    run_limits = limits.machine_limits(device="cpu", threads=2, kernels=[])
+    cell = Cell("m", "d", "bnb_int8", "pytorch", "cpu", 8, 64)
+    extra = {"cell_id": cell.id, "disk_size_mb": 1.0, "latency_ms": {"p50": 1.0},
+             "quant_config": {"compute_kernel": "int8_torch"}}
+    out = record_figures(cell, extra, config=BERT, limits=run_limits, price_per_hour=None, threads=2)
+    assert timed == ["fp32", "int8_torch"] and out["compute_peak"] == "matmul_int8_torch"
+
+
+def test_a_real_bounded_measurement_has_each_family_with_its_spread_and_isa():
+    measured = limits.measure_limits(kernels=["fp32", "int8_fbgemm", "int8_torch", "ggml_quant"], budget_s=0.3,
+                                     stream_mb=4)
     names = set(measured["limits"])
-    assert {"matmul_fp32", "bandwidth_copy", "bandwidth_triad"} <= names
+    assert {"matmul_fp32", "matmul_int8_fbgemm", "bandwidth_copy", "bandwidth_triad"} <= names
+    assert measured["isa"]["label"] and measured["isa"]["avx2"] in (True, False)
     for entry in measured["limits"].values():
-        assert entry["peak"] == max(entry["repetitions"]) > 0 and len(entry["repetitions"]) == 3
+        if entry["name"] == "matmul_ggml_quant":
+            assert entry["peak"] is None and "no stand-alone kernel" in entry["unmeasured"]
+            continue
+        assert entry["peak"] == max(entry["repetitions"]) > 0 and len(entry["repetitions"]) >= 3
         assert entry["min"] <= entry["median"] <= entry["peak"] and entry["method"] and entry["size"]
+    assert "dynamic quantized Linear" in measured["limits"]["matmul_int8_fbgemm"]["method"]
+    # _int_mm is emulated exactly where the CPU has no VNNI (or AMX-INT8).
+    vnni = measured["isa"]["int8_vnni"]
+    assert bool(measured["limits"]["matmul_int8_torch"]["emulated"]) is (not vnni)
+
+
+def test_hiding_vnni_and_bf16_marks_those_families_emulated(monkeypatch):
+    monkeypatch.setenv(isa.HIDE_FLAGS_ENV, "avx512_vnni,avx_vnni,amx_int8,avx512_bf16,amx_bf16")
+    monkeypatch.setattr(limits, "time_kernel", lambda *a, **k: {"peak": 1.0, "repetitions": [1.0]})
+    for name in ("int8_torch", "bf16"):
+        entry = limits.measure_kernel(name, device="cpu", threads=1, cpu_isa=isa.this_cpu())
+        assert entry["emulated"] and "has none of" in entry["emulated"]
+    assert limits.measure_kernel("int8_fbgemm", device="cpu", threads=1, cpu_isa=isa.this_cpu())["emulated"] is None
+
+
+def test_kernel_sizing_stops_early_on_a_slow_kernel_and_keeps_the_budget():
+    from quantbench.efficiency.kernels import Probe, time_kernel
+
+    built = []
+
+    def slow(n):  # 1 GOP/s: a 2048³ product would take 17 s
+        built.append(n)
+        return Probe(call=lambda: None, ops=2.0 * n ** 3, shape=f"{n}", method="slow")
+
+    out = time_kernel(slow, name="matmul_x", unit="GOP/s", budget_s=1.0, timer=lambda p: p.ops / 1e9)
+    assert built[-1] <= 512 and out["peak"] == pytest.approx(1.0)
+    assert len(out["repetitions"]) >= 3
 
 
 def test_compare_prices_each_machine_and_names_the_cheapest(tmp_path, capsys):
@@ -223,7 +325,9 @@ def test_report_draws_the_roofline_with_every_cell(tmp_path):
 
     run = make_run(seed=3)
     run["machine_info"]["quantbench"]["limits"] = {"cpu": {"limits": {
-        "matmul_fp32": {"peak": 140.0}, "matmul_int8_ort": {"peak": 800.0}, "bandwidth_triad": {"peak": 14.0}}}}
+        "matmul_fp32": {"peak": 140.0}, "matmul_int8_onnxruntime": {"peak": 800.0},
+        "matmul_bf16": {"peak": 0.3, "emulated": "no AVX512_BF16"}, "matmul_ggml_quant": {"peak": None},
+        "bandwidth_triad": {"peak": 14.0}}}}
     latency = [b for b in run["benchmarks"] if b["name"].startswith("test_latency")]
     for i, bench in enumerate(latency):
         bench["extra_info"].update(arithmetic_intensity=10.0 + i, achieved_gflops=20.0 + i, compute_share=0.1)
@@ -232,8 +336,9 @@ def test_report_draws_the_roofline_with_every_cell(tmp_path):
     html = (tmp_path / "rep" / "index.html").read_text()
     svg = re.search(r'<svg class="chart" data-chart="roofline-cpu".*?</svg>', html, re.S).group(0)
     assert svg.count('class="mark"') == len(latency)
-    assert {'data-roof="matmul_fp32"', 'data-roof="matmul_int8_ort"', 'data-roof="bandwidth"'} <= set(
-        re.findall(r'data-roof="[^"]+"', svg))
+    # Native, measured roofs are drawn; an emulated one (a slow reference path) and an unmeasured one are not.
+    assert set(re.findall(r'data-roof="[^"]+"', svg)) == {
+        'data-roof="matmul_fp32"', 'data-roof="matmul_int8_onnxruntime"', 'data-roof="bandwidth"'}
 
 
 def test_the_gate_does_not_read_measured_limits_as_another_machine():

@@ -1,10 +1,9 @@
-"""What a run shares: resolved once, handed down; limits measured again at most once per device."""
+"""What a run shares: resolved once, handed down; limits read once per device, for the families its cells run."""
 
 from __future__ import annotations
 
 import pytest
 
-from quantbench import efficiency
 from quantbench.cells import Cell
 from quantbench.run import RunContext
 from quantbench.suite import parse_suite
@@ -30,18 +29,16 @@ def test_sources_and_tokenizers_resolve_once_and_settings_carry_calibration_only
     assert fp32.threads == run.suite.measure.threads and fp32.seq_len == 32
 
 
-def test_limits_are_measured_again_at_most_once_per_device_and_run(run, monkeypatch):
+def test_limits_are_read_once_per_device_for_the_kernel_families_the_planned_cells_run(run, monkeypatch):
+    from quantbench.efficiency import limits
+
     calls = []
-
-    def fake(*, device, threads, refresh=False):
-        calls.append(refresh)
-        return {"limits": {}, "device": device}
-
-    monkeypatch.setattr(efficiency, "machine_limits", fake)
+    monkeypatch.setattr(limits, "machine_limits", lambda **kw: calls.append(kw) or {"limits": {}})
+    monkeypatch.setattr(limits, "current", lambda device, threads: {"limits": {}, "device": device})
+    run.latency_shapes.update({("tiny", "fp32", "pytorch", "cpu"): [(4, 16, 0)],
+                               ("tiny", "static_int8", "onnxruntime", "cpu"): [(4, 16, 0)]})
+    assert run.compute_kernels("cpu") == ["fp32", "int8_onnxruntime"]
     run.machine_limits("cpu")
-    run.machine_limits("cpu")
-    assert calls == [False]
-    run.machine_limits("cpu", remeasure=True)
-    run.machine_limits("cpu", remeasure=True)
-    assert calls == [False, True]
-    assert run.limits["cpu"]["remeasured_this_run"] is True
+    assert run.machine_limits("cpu") == {"limits": {}, "device": "cpu"}
+    assert calls == [{"device": "cpu", "threads": run.suite.measure.threads, "kernels": ["fp32", "int8_onnxruntime"]}]
+    assert run.limits == {"cpu": {"limits": {}, "device": "cpu"}}

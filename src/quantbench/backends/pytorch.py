@@ -205,12 +205,22 @@ def build_nf4(source: ModelSource, settings: BuildSettings) -> PyTorchVariant:
                       module_type=bnb.nn.Linear4bit)
 
 
+def bnb_int8_kernel(device: str) -> str:
+    """The kernel family LLM.int8()'s int8 matmul runs: bitsandbytes 0.50 registers ``torch._int_mm``
+    for the CPU only where torch reports AVX-512 (its AVX2 fallback could overflow); otherwise its
+    default op multiplies the int8 values in float32 (bitsandbytes/backends/{cpu,default}/ops.py)."""
+    if device == "cpu" and torch.backends.cpu.get_cpu_capability() != "AVX512":
+        return "fp32"
+    return "int8_torch"
+
+
 def build_bnb_int8(source: ModelSource, settings: BuildSettings) -> PyTorchVariant:
     import bitsandbytes as bnb
     from transformers import BitsAndBytesConfig
 
     threshold = float(settings.options.get("threshold", 6.0))
     bnb_config = BitsAndBytesConfig(load_in_8bit=True, llm_int8_threshold=threshold)
-    config = {"method": "bnb_int8", "library": f"bitsandbytes {bnb.__version__}", "threshold": threshold}
+    config = {"method": "bnb_int8", "library": f"bitsandbytes {bnb.__version__}", "threshold": threshold,
+              "compute_kernel": bnb_int8_kernel(settings.device)}
     return _build_bnb(source, settings, quant="bnb_int8", bnb_config=bnb_config, config=config,
                       module_type=bnb.nn.Linear8bitLt)

@@ -1,11 +1,14 @@
 """Per-cell efficiency: achieved FLOP/s and bytes/s, their share of this machine's peaks, intensity.
 
-Which peak a cell is measured against is the arithmetic its kernels do: fp32 for fp32 and for
-the weight-only methods that dequantize to float before the matmul (int8wo, nf4, bnb_int8 on a
-CPU), bf16 for bf16, and int8 for the methods whose matmuls are int8 x int8 (dynamic_int8,
-static_int8, int8dq), measured with ONNX Runtime's MatMulInteger for ORT cells and torch's
-``_int_mm`` for torch cells; llama.cpp's quantized GGUF types count as int8 too (it quantizes
-the activations to 8 bits for its dot products). A share above 1 means the count or the peak is wrong: it raises
+Which peak a cell is measured against is the kernel family its matmuls run (registry.KERNELS):
+the recipe names it (fp32 for float methods and for weight-only methods that dequantize before
+a float matmul, fbgemm's int8 linear for torch.ao dynamic int8, ``torch._int_mm`` for torchao
+int8dq, MatMulInteger for ONNX Runtime int8, OpenVINO's int8 matmul), a bf16 or fp16 compute
+precision set by the method's options moves a float method to that family, and a builder that
+knows better records ``quant_config.compute_kernel`` (bitsandbytes LLM.int8(), whose CPU kernel
+depends on the ISA). The record names the family and its peak; an emulated family (no native
+instructions on this CPU) is flagged; a family with no measurable kernel gives no share, with
+the reason. A share above 1 means the count or the peak is wrong: it raises
 :class:`EfficiencyError` and is never recorded as a figure.
 """
 
@@ -13,28 +16,33 @@ from __future__ import annotations
 
 from typing import Any
 
+from quantbench import registry
 from quantbench.efficiency import flops
-from quantbench.efficiency.limits import peak
+from quantbench.efficiency.limits import entry, peak
 from quantbench.errors import QuantbenchError
 
 MB = 1024 * 1024
-INT8_MATMUL = ("dynamic_int8", "static_int8", "int8dq")
 
 
 class EfficiencyError(QuantbenchError):
     """A share of a peak above 1: the FLOP count or the measured peak is wrong."""
 
+    def __init__(self, message: str, *, kernel: str | None = None):
+        super().__init__(message)
+        self.kernel = kernel
+
+
+def compute_kernel(quant: str, backend: str, quant_config: dict[str, Any] | None = None) -> str:
+    """The kernel family a cell of (quant, backend), built as ``quant_config`` records, runs."""
+    config = quant_config or {}
+    if config.get("compute_kernel"):
+        return str(config["compute_kernel"])
+    recipe = registry.recipe(quant, backend)
+    return recipe.compute_for(config) if recipe else "fp32"
+
 
 def compute_peak_name(quant: str, backend: str, quant_config: dict[str, Any] | None = None) -> str:
-    if backend == "llamacpp" and quant not in ("fp32", "bf16"):
-        # llama.cpp's quantized matmuls quantize the activations to 8 bits and run int8 dot products.
-        return "matmul_int8"
-    if quant in INT8_MATMUL:
-        return "matmul_int8_ort" if backend == "onnxruntime" else "matmul_int8"
-    if quant in ("bf16", "fp16"):
-        return f"matmul_{quant}"
-    compute = str((quant_config or {}).get("compute_dtype") or "float32")
-    return {"float16": "matmul_fp16", "bfloat16": "matmul_bf16"}.get(compute, "matmul_fp32")
+    return registry.kernel(compute_kernel(quant, backend, quant_config)).limit
 
 
 def _kv_bytes(quant: str, backend: str) -> int:
@@ -47,13 +55,13 @@ def bandwidth_peak(limits: dict[str, Any] | None) -> float | None:
     return max(values) if values else None
 
 
-def _share(cell: str, what: str, achieved: float, limit: float | None) -> float | None:
+def _share(cell: str, what: str, achieved: float, limit: float | None, kernel: str | None = None) -> float | None:
     if not limit:
         return None
     share = achieved / limit
     if share > 1.0:
-        raise EfficiencyError(f"{cell}: {what} {achieved:.1f} is {share:.2f}x the measured peak {limit:.1f}: "
-                              "the count or the peak is wrong")
+        raise EfficiencyError(f"{cell}: {what} {achieved:.1f} is {share:.2f}x the measured peak {limit:.1f}"
+                              f"{f' of {kernel}' if kernel else ''}: the count or the peak is wrong", kernel=kernel)
     return round(share, 4)
 
 
@@ -67,16 +75,22 @@ def cell_efficiency(*, config: dict[str, Any], task: str, params: dict[str, Any]
     # loads (OpenVINO's bf16 inference on a float32 IR states runtime_weight_bytes).
     runtime_bytes = (extra_info.get("quant_config") or {}).get("runtime_weight_bytes")
     weight_bytes = float(runtime_bytes) if runtime_bytes else float(extra_info["disk_size_mb"]) * MB
-    peak_name = compute_peak_name(params["quant"], params["backend"], extra_info.get("quant_config"))
+    kernel = compute_kernel(params["quant"], params["backend"], extra_info.get("quant_config"))
+    peak_name = registry.kernel(kernel).limit
     compute_peak = peak(limits, peak_name)
+    measured = entry(limits, peak_name) or {}
     batch = int(params["batch_size"])
     out: dict[str, Any] = {"compute_peak": peak_name, "compute_peak_gflops": compute_peak}
+    if measured.get("emulated"):
+        out["compute_peak_emulated"] = measured["emulated"]
+    if compute_peak is None:
+        out["compute_peak_note"] = measured.get("unmeasured") or f"{peak_name} was not measured on this machine"
     if not generation:
         total = flops.encoder_flops(shape, batch=batch, seq=int(params["seq_len"]))
         seconds = float(extra_info["latency_ms"]["p50"]) / 1000
         achieved = total / seconds / 1e9
         out.update(flops_per_call=total, achieved_gflops=round(achieved, 3),
-                   compute_share=_share(cell, "achieved GFLOP/s", achieved, compute_peak),
+                   compute_share=_share(cell, "achieved GFLOP/s", achieved, compute_peak, peak_name),
                    arithmetic_intensity=round(total / weight_bytes, 3))
         return out
     prompt, new = int(params["prompt_len"]), int(params["new_tokens"])
@@ -85,9 +99,9 @@ def cell_efficiency(*, config: dict[str, Any], task: str, params: dict[str, Any]
     achieved = (prefill + decode) / seconds / 1e9
     prefill_achieved = prefill / (float(extra_info["ttft_p50_ms"]) / 1000) / 1e9
     out.update(flops_per_call=prefill + decode, achieved_gflops=round(achieved, 3),
-               compute_share=_share(cell, "achieved GFLOP/s", achieved, compute_peak),
+               compute_share=_share(cell, "achieved GFLOP/s", achieved, compute_peak, peak_name),
                prefill_flops=prefill, prefill_gflops=round(prefill_achieved, 3),
-               prefill_compute_share=_share(cell, "prefill GFLOP/s", prefill_achieved, compute_peak),
+               prefill_compute_share=_share(cell, "prefill GFLOP/s", prefill_achieved, compute_peak, peak_name),
                arithmetic_intensity=round(prefill / weight_bytes, 3))
     if new > 1 and extra_info.get("tpot_p50_ms"):
         tpot = float(extra_info["tpot_p50_ms"]) / 1000
@@ -98,7 +112,7 @@ def cell_efficiency(*, config: dict[str, Any], task: str, params: dict[str, Any]
         step_flops = decode / (new - 1)
         bandwidth = step_bytes / tpot / 1e9
         out.update(decode_gflops=round(step_flops / tpot / 1e9, 3),
-                   decode_compute_share=_share(cell, "decode GFLOP/s", step_flops / tpot / 1e9, compute_peak),
+                   decode_compute_share=_share(cell, "decode GFLOP/s", step_flops / tpot / 1e9, compute_peak, peak_name),
                    decode_bytes_per_token=round(step_bytes / batch), decode_bandwidth_gbs=round(bandwidth, 3),
                    bandwidth_peak_gbs=bandwidth_peak(limits),
                    bandwidth_share=_share(cell, "decode GB/s", bandwidth, bandwidth_peak(limits)),

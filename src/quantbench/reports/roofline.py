@@ -15,8 +15,16 @@ from markupsafe import Markup, escape
 
 from quantbench.reports.charts import WIDTH, _legend, _svg, fmt
 
-ROOF_COLORS = {"matmul_fp32": "#555555", "matmul_bf16": "#999999", "matmul_int8": "#bbbbbb",
-               "matmul_int8_ort": "#777777"}
+ROOF_COLORS = {"matmul_fp32": "#555555", "matmul_bf16": "#999999", "matmul_fp16": "#999999",
+               "matmul_int8_fbgemm": "#777777", "matmul_int8_torch": "#bbbbbb", "matmul_int8_onnxruntime": "#888888",
+               "matmul_int8_openvino": "#aaaaaa"}
+
+
+def drawn_roofs(limits: dict[str, Any]) -> dict[str, float]:
+    """The compute roofs worth drawing: measured, and native on this CPU (an emulated kernel's slow
+    reference path is no roof a cell can be placed under)."""
+    return {name: e["peak"] for name, e in (limits.get("limits") or {}).items()
+            if name.startswith("matmul_") and e.get("peak") and not e.get("emulated")}
 
 
 def roofline_points(rows) -> list[tuple[str, str, float, float]]:
@@ -37,7 +45,7 @@ def roofline_points(rows) -> list[tuple[str, str, float, float]]:
 
 def roofline_chart(*, chart_id: str, limits: dict[str, Any], rows, colors: dict[str, str]) -> Markup | None:
     entries = limits.get("limits") or {}
-    roofs = {name: e["peak"] for name, e in entries.items() if name.startswith("matmul_")}
+    roofs = drawn_roofs(limits)
     bandwidth = max([e["peak"] for name, e in entries.items() if name.startswith("bandwidth_")] or [0])
     points = roofline_points(rows)
     if not roofs or not bandwidth or not points:

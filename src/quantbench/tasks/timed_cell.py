@@ -26,6 +26,6 @@ def finish_record(benchmark, res: CellResources, cell: Cell, extra: dict[str, An
     extra = {**extra, **common_figures(cell, warmup_rounds=settings.warmup_rounds, threads=settings.threads,
                                        built=built, memory_figures=memory_figures, pairing=pairing)}
     extra.update(record_figures(cell, extra, config=res.config, limits=res.limits,
-                                price_per_hour=res.suite.price_per_hour, remeasure=res.remeasure_limits))
+                                price_per_hour=res.suite.price_per_hour, threads=settings.threads))
     benchmark.extra_info.update(extra)
     return extra
