@@ -144,7 +144,7 @@ def expand(suite: Suite, filters: dict[str, tuple] | None = None, *, per_variant
         if recipe is None or device not in recipe.devices or not recipe.fits(task=model.task,
                                                                               has_gguf=model.has_gguf):
             continue
-        reason = devices.cell_unavailable(recipe, device)
+        reason = devices.cell_unavailable(recipe, device, suite.method_options.get(quant, {}))
         for batch_size, seq_len, new_tokens in _shapes(suite, model, per_variant):
             cell = Cell(model.name, suite.dataset.name, quant, backend, device, batch_size, seq_len, per_variant,
                         model.task, new_tokens)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 
+from quantbench import isa
 from quantbench.registry import Recipe
 
 
@@ -35,18 +36,28 @@ def _ort_providers() -> tuple[str, ...]:
     return tuple(onnxruntime.get_available_providers())
 
 
-def dtype_unavailable(quant: str, device: str) -> str | None:
-    if quant != "bf16" or device != "cuda":
-        return None
-    import torch
+def precision_unavailable(recipe: Recipe, device: str, options: dict | None = None) -> str | None:
+    """Why the method's compute precision cannot run natively on ``device`` (None: it can).
 
-    if not torch.cuda.is_bf16_supported():
-        return f"this GPU ({torch.cuda.get_device_name()}) does not support bfloat16"
+    bf16 on a CPU without AVX512_BF16 or AMX-BF16 is converted or emulated by every runtime (torch
+    ran a bf16 matmul at 0.3 GFLOP/s on an AVX2 Zen 3; OpenVINO's CPU plugin silently keeps f32):
+    such a cell is not a bf16 measurement, so it is skipped before it is built, as a missing device is.
+    """
+    precision = recipe.precision(options)
+    if precision == "bf16" and device == "cpu":
+        missing = isa.missing_for(isa.BF16_NATIVE)
+        if missing:
+            return f"{recipe.quant} on {recipe.backend} computes in bf16, which needs native bf16 on the CPU: {missing}"
+    if precision == "bf16" and device == "cuda":
+        import torch
+
+        if not torch.cuda.is_bf16_supported():
+            return f"this GPU ({torch.cuda.get_device_name()}) does not support bfloat16"
     return None
 
 
-def cell_unavailable(recipe: Recipe, device: str) -> str | None:
-    """Why this (method, backend) cannot run on ``device`` here, or None if it can."""
+def cell_unavailable(recipe: Recipe, device: str, options: dict | None = None) -> str | None:
+    """Why this (method, backend) with ``options`` cannot run on ``device`` here, or None if it can."""
     if device not in recipe.devices:
         return f"{recipe.quant} on {recipe.backend} does not run on {device} (runs on: {', '.join(recipe.devices)})"
     reason = recipe.missing_dependency() or device_unavailable(device)
@@ -54,7 +65,7 @@ def cell_unavailable(recipe: Recipe, device: str) -> str | None:
         return reason
     if recipe.backend == "onnxruntime" and device == "cuda" and "CUDAExecutionProvider" not in _ort_providers():
         return "onnxruntime has no CUDAExecutionProvider (install onnxruntime-gpu)"
-    return dtype_unavailable(recipe.quant, device)
+    return precision_unavailable(recipe, device, options)
 
 
 def synchronize(device: str) -> None:
