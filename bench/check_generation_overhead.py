@@ -24,7 +24,7 @@ from quantbench.tasks.generation.task import TASK
 LIMIT = 1.03
 
 
-def test_decode_overhead(generation_cell, benchmark, quantbench_run, quantbench_pool):
+def test_decode_overhead(generation_cell, benchmark, quantbench_run, quantbench_pool, before_each_round):
     cell = generation_cell
     if cell.backend != "pytorch" or cell.device != "cpu" or cell.quant != "fp32" or cell.new_tokens < 2:
         # The bare copy is the plain checkpoint: against a quantized variant it would time another model.
@@ -45,17 +45,11 @@ def test_decode_overhead(generation_cell, benchmark, quantbench_run, quantbench_
                                 pad_token_id=pad)
             into.append(time.perf_counter() - started)
 
-    pedantic = benchmark.pedantic
+    def bare_rounds():
+        bare_generate(cell.new_tokens, bare_n)
+        bare_generate(1, bare_1)
 
-    def with_bare_rounds(target, setup=None, **kwargs):
-        def both():
-            bare_generate(cell.new_tokens, bare_n)
-            bare_generate(1, bare_1)
-            return setup() if setup else None
-
-        return pedantic(target, setup=both, **kwargs)
-
-    benchmark.pedantic = with_bare_rounds
+    before_each_round(bare_rounds)
     extra = measure_generation(benchmark, quantbench_run, quantbench_pool, cell)
     bare_tpot_ms = (statistics.median(bare_n) - statistics.median(bare_1)) / (cell.new_tokens - 1) * 1000
     ratio = extra["tpot_p50_ms"] / bare_tpot_ms

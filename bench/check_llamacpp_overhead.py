@@ -67,7 +67,7 @@ def _bare_round(llm, prompt: list[int], new_tokens: int) -> tuple[float, float]:
     return (time.perf_counter() - first) / (new_tokens - 1), _eval_ms(llm.ctx)
 
 
-def test_llamacpp_decode_overhead(generation_cell, benchmark, quantbench_run, quantbench_pool):
+def test_llamacpp_decode_overhead(generation_cell, benchmark, quantbench_run, quantbench_pool, before_each_round):
     cell = generation_cell
     if cell.backend != "llamacpp" or cell.batch_size != 1 or cell.new_tokens < 2:
         pytest.skip("the bare loop (llama_cpp.Llama) runs one sequence: llamacpp cells at batch 1 with new_tokens > 1")
@@ -79,18 +79,12 @@ def test_llamacpp_decode_overhead(generation_cell, benchmark, quantbench_run, qu
     llm = _bare_model(variant.info.artifact, variant.threads, n_ctx)
     bare: list[tuple[float, float]] = []
     harness_eval: list[float] = []  # llama.cpp's counters for each harness round
-    pedantic = benchmark.pedantic
+    def bare_round():
+        if bare:  # the harness round before this one
+            harness_eval.append(variant.last_perf["t_eval_ms"] / variant.last_perf["n_eval"])
+        bare.append(_bare_round(llm, prompt, cell.new_tokens))
 
-    def with_bare_rounds(target, setup=None, **kwargs):
-        def both():
-            if bare:  # the harness round before this one
-                harness_eval.append(variant.last_perf["t_eval_ms"] / variant.last_perf["n_eval"])
-            bare.append(_bare_round(llm, prompt, cell.new_tokens))
-            return setup() if setup else None
-
-        return pedantic(target, setup=both, **kwargs)
-
-    benchmark.pedantic = with_bare_rounds
+    before_each_round(bare_round)
     suite = quantbench_run.suite
     measure = suite.measure
     quantbench_run.suite = dataclasses.replace(suite, measure=dataclasses.replace(

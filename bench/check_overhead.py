@@ -4,8 +4,8 @@ Not part of the default sweep (the name does not match ``test_*.py``); run it ex
 
     pytest bench/check_overhead.py --quant fp32 --backend pytorch --batch-size 8
 
-Every harness round (the exact timed call of ``test_latency``, through pytest-benchmark's
-pedantic mode) is preceded, untimed by pytest-benchmark, by one bare ``time.perf_counter`` round
+Every harness round (the exact timed call of ``test_latency``, timed into pytest-benchmark's
+stats) is preceded, untimed by pytest-benchmark, by one bare ``time.perf_counter`` round
 of a separately loaded copy of the same checkpoint on the same inputs and threads, then by the
 harness's own setup (the drift reference, when it is due), so its cost shows in the ratio. Interleaving
 puts both under the same machine noise; on a shared 2-core VM, separate blocks drift by 30 %.
@@ -22,7 +22,7 @@ from quantbench.tasks.classification.task import TASK
 LIMIT = 1.03
 
 
-def test_timing_overhead(cell, benchmark, quantbench_run, quantbench_pool):
+def test_timing_overhead(cell, benchmark, quantbench_run, quantbench_pool, before_each_round):
     if (cell.backend != "pytorch" or cell.device != "cpu" or cell.quant != "fp32"
             or quantbench_run.suite.measure.end_to_end):
         import pytest
@@ -41,17 +41,7 @@ def test_timing_overhead(cell, benchmark, quantbench_run, quantbench_pool):
         bare_model(**bare_inputs)
         bare_seconds.append(time.perf_counter() - started)
 
-    pedantic = benchmark.pedantic
-
-    def with_bare_round(target, setup=None, **kwargs):
-        # The harness's own setup (the drift reference) still runs right before its round.
-        def both():
-            bare_round()
-            return setup() if setup else None
-
-        return pedantic(target, setup=both, **kwargs)
-
-    benchmark.pedantic = with_bare_round
+    before_each_round(bare_round)  # the harness's own setup (the drift reference) still runs right before its round
     extra = measure_latency(benchmark, quantbench_run, quantbench_pool, cell)
     bare_p50 = statistics.median(bare_seconds) * 1000
     ratio = extra["latency_ms"]["p50"] / bare_p50

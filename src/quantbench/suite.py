@@ -85,6 +85,14 @@ class MeasureSettings:
     # Generation cells: tokens per warm-up generate call (optimum-benchmark warms up on 2). The
     # prefill and a decode step at the cell's shape are what a first call pays for; None: all of them.
     warmup_new_tokens: int | None = 2
+    # Rounds continue (within max_rounds and max_time_s) until the ``confidence`` interval of the
+    # median is within ± ``precision`` of it (measures/rounds.py): ± half the gate's default 10 %
+    # timing threshold, so the gate can resolve it. None: rounds fill min_time_s, as before.
+    precision: float | None = 0.05
+    confidence: float = 0.99
+    # Generation cells: prefill-only rounds continue past prefill_rounds until the time to first
+    # token converges the same way, up to this many (and half of max_time_s).
+    max_prefill_rounds: int = 30
 
 
 @dataclass(frozen=True)
@@ -287,7 +295,8 @@ def _read_dataset(reader: _Reader) -> DatasetSpec:
 def _read_measure(reader: _Reader) -> MeasureSettings:
     reader.check_keys(("warmup_rounds", "min_rounds", "max_rounds", "min_time_s", "max_time_s", "threads",
                        "end_to_end", "eval_batch_size", "memory", "drift_reference", "reference_every_s",
-                       "efficiency", "prefill_rounds", "warmup_new_tokens"))
+                       "efficiency", "prefill_rounds", "warmup_new_tokens", "precision", "confidence",
+                       "max_prefill_rounds"))
     warmup = reader.get("warmup_rounds", int, 3)
     if warmup < 1:
         raise reader.fail("warmup_rounds", f"must be at least 1 (timings need a warm-up), got {warmup}")
@@ -306,6 +315,15 @@ def _read_measure(reader: _Reader) -> MeasureSettings:
     if warmup_new_tokens is not None and warmup_new_tokens < 2:
         raise reader.fail("warmup_new_tokens", "must be 2 or more (a prefill and a decode step), or null for "
                           f"the cell's new tokens, got {warmup_new_tokens}")
+    precision_null = "precision" in reader.data and reader.data["precision"] is None
+    precision = None if precision_null else reader.get("precision", (int, float), 0.05)
+    if precision is not None and not 0 < precision < 1:
+        raise reader.fail("precision", "must be a share of the median between 0 and 1 (0.05 = ± 5 %), or null "
+                                       f"for no convergence test, got {precision!r}")
+    confidence = reader.get("confidence", (int, float), 0.99)
+    if not 0.5 <= confidence < 1:
+        raise reader.fail("confidence", f"must be at least 0.5 and below 1 (0.99 = 99 %), got {confidence!r}")
+    max_prefill = reader.positive_int("max_prefill_rounds", 30)
     every_s = reader.get("reference_every_s", (int, float), 0.25)
     if not every_s > 0:
         raise reader.fail("reference_every_s", f"must be a positive number of seconds, got {every_s}")
@@ -318,7 +336,8 @@ def _read_measure(reader: _Reader) -> MeasureSettings:
         memory=reader.choice("memory", ("worker", "inprocess"), "worker"),
         drift_reference=reader.get("drift_reference", bool, True), reference_every_s=float(every_s),
         efficiency=reader.get("efficiency", bool, True), prefill_rounds=prefill_rounds,
-        warmup_new_tokens=warmup_new_tokens)
+        warmup_new_tokens=warmup_new_tokens, precision=None if precision is None else float(precision),
+        confidence=float(confidence), max_prefill_rounds=max_prefill)
 
 
 def _read_exclusions(reader: _Reader, axes: dict[str, tuple]) -> tuple[dict[str, Any], ...]:

@@ -42,11 +42,16 @@ def test_generation_sweep_records_prefill_decode_and_quality(pytester, bench_dir
                                    "device": "cpu", "batch_size": bench["params"]["batch_size"], "prompt_len": 8,
                                    "new_tokens": 4, "task": "text-generation"}
         # Every latency keeps its raw rounds, one per pytest-benchmark round; TTFT also has the
-        # prefill-only rounds (3 by default) after them.
+        # prefill-only rounds after them (at least 3 by default, then until the TTFT converges).
         assert len(extra["tpot_ms"]["raw_s"]) == len(rounds) == extra["rounds"] == extra["ttft_ms"]["generate_rounds"]
-        assert extra["ttft_ms"]["prefill_only_rounds"] == extra["prefill_rounds"] == 3
+        assert extra["ttft_ms"]["prefill_only_rounds"] == extra["prefill_rounds"] >= 3
+        assert extra["rounds_stop"] in ("converged", "time cap", "round cap")
+        assert extra["rounds_target"] == {"precision": 0.05, "confidence": 0.99, "on": "decode steps"}
+        assert extra["ttft_rounds_stop"] in ("converged", "time cap", "round cap")
+        if extra["ttft_rounds_stop"] == "converged":
+            assert extra["ttft_rounds_precision"] <= 0.05
         assert extra["warmup_new_tokens"] == 2  # warm-up generates 2 of the 4 tokens
-        assert len(extra["ttft_ms"]["raw_s"]) == len(rounds) + 3
+        assert len(extra["ttft_ms"]["raw_s"]) == len(rounds) + extra["prefill_rounds"]
         assert len(extra["tpot_ms"]["steps_s"]) == len(rounds) * (4 - 1)  # every decode step of every round
         assert extra["itl_ms"]["steps"] == len(rounds) * 3 and extra["itl_p50_ms"] > 0
         assert 0 < extra["ttft_p50_ms"] <= extra["latency_ms"]["p50"]

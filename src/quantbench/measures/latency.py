@@ -1,18 +1,15 @@
 """Latency and throughput from pytest-benchmark's own rounds.
 
-pytest-benchmark times the rounds (pedantic mode, one call per round); this module plans how
-many rounds to run and summarizes the raw per-round seconds it kept.
+The rounds are timed into pytest-benchmark's stats (measures/rounds.py decides when they stop);
+this module warms a call up and summarizes the raw per-round seconds.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Callable
 
 import numpy as np
-
-from quantbench.suite import MeasureSettings
 
 
 def warm_up(call: Callable[[], object], rounds: int) -> float:
@@ -24,14 +21,6 @@ def warm_up(call: Callable[[], object], rounds: int) -> float:
         seconds.append(time.perf_counter() - started)
     # The first call pays one-off costs (allocations, kernel selection): leave it out.
     return float(np.median(seconds[1:] if len(seconds) > 1 else seconds))
-
-
-def plan_rounds(estimate_s: float, settings: MeasureSettings) -> int:
-    """Enough rounds to fill ``min_time_s``, within ``min_rounds``..``max_rounds`` and ``max_time_s``."""
-    estimate_s = max(estimate_s, 1e-6)
-    wanted = math.ceil(settings.min_time_s / estimate_s)
-    affordable = max(settings.min_rounds, math.floor(settings.max_time_s / estimate_s))
-    return int(min(max(wanted, settings.min_rounds), settings.max_rounds, affordable))
 
 
 def summarize(samples_s: list[float], *, batch_size: int, seq_len: int) -> dict[str, object]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from quantbench.cells import Cell
-from quantbench.measures import latency
+from quantbench.measures import latency, rounds
 from quantbench.measures.drift import RoundPairing
 from quantbench.measures.record import cell_memory, check_finite, injected_fault
 from quantbench.run import CellResources
@@ -54,10 +54,11 @@ def measure_latency(benchmark, run, pool, cell: Cell) -> dict[str, Any]:
         # The reference was built (and warmed) with the cell's resources, so its first build does
         # not sit between this cell's warm-up and its rounds.
         pairing = RoundPairing(res.drift_reference, settings.reference_every_s) if res.drift_reference else None
-        estimate = latency.warm_up(call, settings.warmup_rounds)
-        rounds = latency.plan_rounds(estimate, settings)
+        latency.warm_up(call, settings.warmup_rounds)
+        # Rounds until the median's interval resolves the gate's threshold, or a cap (measures/rounds.py);
         # ``setup`` runs before each round, outside pytest-benchmark's timed region.
-        benchmark.pedantic(call, setup=pairing, rounds=rounds, iterations=1, warmup_rounds=0)
+        rule = rounds.StopRule.for_rounds(settings)
+        outcome = rounds.run_rounds(benchmark, call, rule, setup=pairing)
     samples = list(benchmark.stats.stats.data)
     source = res.source
     extra = {
@@ -65,5 +66,6 @@ def measure_latency(benchmark, run, pool, cell: Cell) -> dict[str, Any]:
         "base_model": source.base_model, "model_fingerprint": source.fingerprint,
         "timed_region": "end_to_end" if settings.end_to_end else "model",
         **latency.summarize(samples, batch_size=cell.batch_size, seq_len=cell.seq_len),
+        **outcome.record(rule, on="rounds"),
     }
     return finish_record(benchmark, res, cell, extra, built=built, memory_figures=memory_figures, pairing=pairing)

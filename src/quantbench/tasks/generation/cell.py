@@ -12,12 +12,13 @@ first token gets enough samples for the gate's test while the full rounds stay f
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 import numpy as np
 
 from quantbench.cells import Cell
-from quantbench.measures import latency
+from quantbench.measures import latency, rounds
 from quantbench.measures.drift import RoundPairing
 from quantbench.measures.record import cell_memory, check_finite, injected_fault
 from quantbench.tasks.generation.task import TASK
@@ -81,21 +82,23 @@ def warmup_cell(cell: Cell, warmup_new_tokens: int | None) -> Cell:
     return dataclasses.replace(cell, new_tokens=warmup_new_tokens)
 
 
-def round_estimate(timer, cell: Cell) -> float:
-    """A full round's seconds, from the last warm-up call: its time to first token plus
-    ``new_tokens - 1`` decode steps at its time per output token (the rounds plan reads it)."""
-    ttft = timer.ttft_s[-1]
-    tpot = timer.tpot_s[-1] if timer.tpot_s else 0.0
-    return ttft + (cell.new_tokens - 1) * tpot
-
-
-def prefill_rounds(variant, inputs, cell: Cell, rounds: int, synchronize) -> list[float]:
-    """``rounds`` generate calls stopped after the first token: each one's time to first token."""
+def prefill_rounds(variant, inputs, cell: Cell, rule: rounds.StopRule, synchronize,
+                   generate_ttft_s: list[float]) -> tuple[list[float], rounds.RoundsOutcome | None]:
+    """Generate calls stopped after the first token, each one's time to first token: at least
+    ``rule.min_rounds``, then until the time to first token (these and the generate rounds'
+    first tokens, what the gate tests prefill on) converges, or a cap."""
+    if rule.min_rounds == 0:
+        return [], None
     timer = StepTimer(synchronize)
     first_token = dataclasses.replace(cell, new_tokens=1)
-    for _ in range(rounds):
+    started = time.perf_counter()
+    while True:
         TASK.run_once(variant, inputs, first_token, timer)
-    return timer.ttft_s
+        series = [*generate_ttft_s, *timer.ttft_s]
+        stop = rule.stop(rounds=len(timer.ttft_s), elapsed_s=time.perf_counter() - started,
+                         last_s=timer.ttft_s[-1], series=series)
+        if stop:
+            return timer.ttft_s, rounds.outcome(rule, stop, len(timer.ttft_s), series)
 
 
 def measure_generation(benchmark, run, pool, cell: Cell) -> dict[str, Any]:
@@ -126,11 +129,14 @@ def measure_generation(benchmark, run, pool, cell: Cell) -> dict[str, Any]:
         memory_figures = cell_memory(settings.memory, built, cell, call, worker_memory(res, cell, TASK))
         pairing = RoundPairing(res.drift_reference, settings.reference_every_s) if res.drift_reference else None
         latency.warm_up(lambda: run_shape(warm_cell), settings.warmup_rounds)
-        estimate = round_estimate(timer, cell)
         timer.reset()  # warm-up steps are not rounds
-        rounds = latency.plan_rounds(estimate, settings)
-        benchmark.pedantic(call, setup=pairing, rounds=rounds, iterations=1, warmup_rounds=0)
-        prefill_s = prefill_rounds(variant, inputs, cell, settings.prefill_rounds, variant.synchronize)
+        # Decode is gated on every step's time: the rounds stop once those resolve the threshold
+        # (a one-token cell has no decode steps: its rounds are the series).
+        rule = rounds.StopRule.for_rounds(settings)
+        decode = rounds.run_rounds(benchmark, call, rule, setup=pairing,
+                                   series=(lambda _s: timer.step_s) if cell.new_tokens > 1 else None)
+        prefill_s, prefill = prefill_rounds(variant, inputs, cell, rounds.StopRule.for_prefill(settings),
+                                            variant.synchronize, list(timer.ttft_s))
     samples = list(benchmark.stats.stats.data)
     source = res.source
     extra = {
@@ -140,7 +146,10 @@ def measure_generation(benchmark, run, pool, cell: Cell) -> dict[str, Any]:
         "new_tokens": cell.new_tokens,
         "generation": {"greedy": True, "use_cache": True, "min_new_tokens": cell.new_tokens,
                        "max_new_tokens": cell.new_tokens, "prompts": "held-out text (prompt split), cut to prompt_len"},
-        "prefill_rounds": settings.prefill_rounds, "warmup_new_tokens": warm_cell.new_tokens,
+        "prefill_rounds": len(prefill_s), "warmup_new_tokens": warm_cell.new_tokens,
         **generation_figures(samples, timer.ttft_s, timer.tpot_s, cell, timer.step_s, prefill_s),
+        **decode.record(rule, on="decode steps" if cell.new_tokens > 1 else "rounds"),
+        **({f"ttft_{k}": v for k, v in prefill.record(rounds.StopRule.for_prefill(settings),
+                                                     on="time to first token").items()} if prefill else {}),
     }
     return finish_record(benchmark, res, cell, extra, built=built, memory_figures=memory_figures, pairing=pairing)
