@@ -104,8 +104,9 @@ def test_five_rounds_are_enough_for_decode_because_every_step_is_a_sample():
 
 @pytest.mark.parametrize("rounds", [2, 3])
 def test_two_rounds_with_prefill_rounds_gate_prefill_and_decode_without_noise_rows(rounds):
-    # suites/llm.yaml: at least 2 generate rounds (3 or 4 at batch 1) plus 4 prefill-only rounds a cell.
-    llm = dict(rounds=rounds, prefill_rounds=4)
+    # suites/llm.yaml: at least 2 generate rounds (3 or 4 at batch 1); prefill-only rounds continue
+    # past measure.prefill_rounds until the time to first token converges (here: 12 samples a side).
+    llm = dict(rounds=rounds, prefill_rounds=10)
     baseline = make_generation_run(seed=10, **llm)
     itself = gate(baseline, baseline)
     assert itself.exit_code == 0
@@ -121,6 +122,10 @@ def test_two_rounds_with_prefill_rounds_gate_prefill_and_decode_without_noise_ro
     slower_decode = make_generation_run(seed=11, decode_scale={"int8wo": 2.0}, **llm)
     assert ("int8wo", "tpot_p50_ms") in {(r.cell.split("[")[1].split("-")[2], r.metric)
                                           for r in gate(baseline, slower_decode).rows if r.outcome == "fail"}
+    # Too few prefill samples (2 or 3 rounds and 4 prefill-only rounds) cannot resolve the threshold even
+    # against the run itself: that is said (unresolved), not passed.
+    few = make_generation_run(seed=10, rounds=rounds, prefill_rounds=4)
+    assert {r.verdict for r in gate(few, few).rows if r.metric == "ttft_p50_ms"} <= {"unresolved", "pass"}
     # The control: without the prefill-only rounds, 2 or 3 TTFT samples a side cannot show the slowdown.
     alone = gate(make_generation_run(seed=10, rounds=rounds),
                  make_generation_run(seed=11, rounds=rounds, prefill_scale={"nf4": 2.0}))

@@ -16,6 +16,8 @@ Contract for callers (the CLI, the pytest plugin's ``--gate-baseline``, scripts)
   an empty block means the built-in defaults.
 * ``strict_machine``: a baseline from a different machine fails instead of warning.
 * ``allow_missing``: a baseline cell or metric absent from the current run warns instead of failing.
+* ``unresolved``: "fail" makes a timing the rounds cannot resolve (verdict ``unresolved``) fail the
+  gate; default: the policy's ``on_unresolved`` (warn).
 
 Returns a :class:`GateResult`: ``.exit_code`` (0 pass, 1 regression), ``.passed``, ``.rows``,
 ``.warnings``, ``.render_table()``, ``.to_markdown()``, ``.to_json()``. Bad input (unreadable
@@ -52,8 +54,12 @@ def _run(source: str | Path | Run, *, baseline_dir: str | Path | None = None) ->
 def gate_paths(baseline: str | Path | Run, current: str | Path | Run,
                policy: str | Path | Mapping[str, Any] | Policy | None = None, *,
                strict_machine: bool = False, allow_missing: bool = False,
-               baseline_dir: str | Path | None = None) -> GateResult:
-    """Load both runs and the policy, then :func:`gate_runs` (see the module docstring)."""
+               baseline_dir: str | Path | None = None, unresolved: str | None = None) -> GateResult:
+    """Load both runs and the policy, then :func:`gate_runs` (see the module docstring).
+
+    ``unresolved`` ("warn" or "fail") overrides the policy's ``on_unresolved``."""
     resolved = load_policy(policy)
+    if unresolved is not None:
+        resolved = resolved.replace(on_unresolved=unresolved)
     return gate_runs(_run(baseline, baseline_dir=baseline_dir), _run(current), policy=resolved,
                      strict_machine=strict_machine, allow_missing=allow_missing)

@@ -33,6 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="fail when the baseline was measured on a different machine or software stack")
     gate.add_argument("--allow-missing", action="store_true",
                       help="a baseline cell or metric missing from the current run warns instead of failing")
+    gate.add_argument("--unresolved", choices=("warn", "fail"), default=None,
+                      help="a timing whose rounds can neither show nor rule out a change past its threshold: "
+                           "warn, or fail the gate (default: the policy's on_unresolved, warn)")
     gate.add_argument("--markdown", metavar="FILE", help="write a Markdown summary (e.g. $GITHUB_STEP_SUMMARY)")
     gate.add_argument("--json", metavar="FILE", help="write machine-readable verdicts")
     gate.add_argument("--only-problems", action="store_true",
@@ -71,7 +74,7 @@ def run_gate(args: argparse.Namespace) -> int:
         raise QuantbenchError(f"expected BASELINE.json CURRENT.json (or --baseline-name NAME CURRENT.json), "
                               f"got {len(args.runs)} file(s): " + " ".join(args.runs))
     result = gate_paths(baseline, current, args.policy, strict_machine=args.strict_machine,
-                        allow_missing=args.allow_missing)
+                        allow_missing=args.allow_missing, unresolved=args.unresolved)
     # The table first: if a summary file cannot be written (exit 2), the verdict is still in the log.
     print(result.render_table(only_problems=args.only_problems))
     for warning in result.warnings:  # repeated on stderr so they stand out in CI logs

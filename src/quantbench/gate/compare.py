@@ -99,6 +99,16 @@ def _interval_clears(ci: tuple[float, float], *, better: str, threshold: float, 
     return worse_low > threshold if worse else -worse_high > threshold
 
 
+def _interval_reaches_worse(ci: tuple[float, float], *, better: str, threshold: float) -> bool:
+    """Does the interval hold a change worse than the threshold (one it cannot rule out)?"""
+    worse_high = ci[1] if better == "lower" else -ci[0]
+    return worse_high > threshold + _EPS
+
+
+def _pct(value: float) -> str:
+    return "unbounded" if not math.isfinite(value) else f"{value:+.1%}"
+
+
 def judge_metric(*, metric: str, rule: Rule, base: BenchmarkRecord, cur: BenchmarkRecord,
                  policy: Policy, evidence: Evidence | None, cell: str,
                  drift: Correction | None = None, floor: float = 0.0) -> R.Row:
@@ -143,6 +153,7 @@ def judge_metric(*, metric: str, rule: Rule, base: BenchmarkRecord, cur: Benchma
     metric_up = (evidence.ratio > 1) == _moves_with_samples(metric)
     samples_worse = metric_up == (better == "lower")
     significant = evidence.significant(alpha=policy.alpha)
+    ci = _shift_ci(metric, evidence)
     if worse or improved:
         confirmed = significant and samples_worse == worse
         # The whole interval of the shift of the rounds must clear the threshold: a shift that is
@@ -150,11 +161,20 @@ def judge_metric(*, metric: str, rule: Rule, base: BenchmarkRecord, cur: Benchma
         # (back-to-back runs on this shared VM moved single cells by up to 80 %). For a tail
         # percentile this asks that the rounds as a whole moved that far: a p95 that doubled
         # because a burst hit a few rounds is the machine (measured here: +109 % p95, +39 % p50).
-        ci = _shift_ci(metric, evidence)
         clears = ci is None or _interval_clears(ci, better=better, threshold=threshold, worse=worse)
         if confirmed and clears:
             verdict = R.REGRESSION if worse else R.IMPROVEMENT
             return R.Row(verdict=verdict, outcome=R.FAIL if worse else R.OK, **common, **stats)
+    if ci is not None and _interval_reaches_worse(ci, better=better, threshold=threshold):
+        # Not shown, and not ruled out: a planted 50 % slowdown on a bimodal 10-round cell had
+        # [+2.6 %, +119 %] here. That is no pass: the cell needs rounds that resolve its threshold.
+        note = (f"the {1 - policy.alpha:.0%} interval of the shift of the rounds, [{_pct(ci[0])}, {_pct(ci[1])}], "
+                f"reaches past the {threshold:.0%} threshold without clearing it: the rounds cannot tell "
+                "(measure.precision sets how far rounds go to resolve it)")
+        outcome = R.FAIL if policy.on_unresolved == "fail" else R.WARN
+        return R.Row(verdict=R.UNRESOLVED, outcome=outcome,
+                     **{**common, "note": "; ".join(filter(None, (note, raised)))}, **stats)
+    if worse or improved:
         why = (f"p={evidence.p_value:.3g} >= alpha {policy.alpha:g}" if not significant
                else "the rounds moved the other way" if not confirmed
                else f"the {1 - policy.alpha:.0%} interval does not clear the threshold" if metric in MEDIAN_BASED

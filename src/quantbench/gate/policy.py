@@ -5,6 +5,7 @@ A policy is a mapping (a YAML file, or the ``gates:`` key of a suite file)::
     alpha: 0.01            # Mann-Whitney U significance level for timing metrics
     min_rounds: 5          # fewer rounds on either side -> "insufficient data"
     on_insufficient: warn  # warn | fail
+    on_unresolved: warn    # warn | fail (the rounds' interval straddles the threshold: neither shown nor ruled out)
     on_missing: fail       # warn | fail (a baseline cell or metric absent from the current run)
     machine: warn          # warn | fail (baseline taken on a different machine)
     drift_correction: true # divide timings by the in-run drift reference (measures/drift.py)
@@ -41,7 +42,7 @@ RELATIVE, ABSOLUTE = "relative", "absolute"
 MODES = (RELATIVE, ABSOLUTE)
 DIRECTIONS = ("lower", "higher")
 SEVERITIES = ("warn", "fail")
-POLICY_KEYS = ("alpha", "min_rounds", "on_insufficient", "on_missing", "machine", "drift_correction",
+POLICY_KEYS = ("alpha", "min_rounds", "on_insufficient", "on_unresolved", "on_missing", "machine", "drift_correction",
                "noise_floor", "defaults", "rules")
 RULE_KEYS = ("metric", "threshold", "mode", "direction", "cells", "where", "min_delta", "significance", "skip")
 WHERE_KEYS = ("test", *CELL_PARAMS, "task")
@@ -147,6 +148,7 @@ class Policy:
     alpha: float = 0.01
     min_rounds: int = 5
     on_insufficient: str = "warn"
+    on_unresolved: str = "warn"
     on_missing: str = "fail"
     machine: str = "warn"
     drift_correction: bool = True
@@ -167,7 +169,8 @@ class Policy:
         """A JSON-friendly summary (for --json output)."""
         return {
             "source": self.source, "alpha": self.alpha, "min_rounds": self.min_rounds,
-            "on_insufficient": self.on_insufficient, "on_missing": self.on_missing,
+            "on_insufficient": self.on_insufficient, "on_unresolved": self.on_unresolved,
+            "on_missing": self.on_missing,
             "machine": self.machine, "drift_correction": self.drift_correction,
             "noise_floor": self.noise_floor,
             "rules": [{"metrics": list(r.metrics), "threshold": r.threshold, "mode": r.mode,
@@ -316,6 +319,8 @@ def parse_policy(data: Any, *, where: str = "policy") -> Policy:
                            low=2, integer=True),
         on_insufficient=_choice(data.get("on_insufficient", "warn"), SEVERITIES, where=where,
                                 key=f"{prefix}on_insufficient"),
+        on_unresolved=_choice(data.get("on_unresolved", "warn"), SEVERITIES, where=where,
+                              key=f"{prefix}on_unresolved"),
         on_missing=_choice(data.get("on_missing", "fail"), SEVERITIES, where=where, key=f"{prefix}on_missing"),
         machine=_choice(data.get("machine", "warn"), SEVERITIES, where=where, key=f"{prefix}machine"),
         **switches, source=where,

@@ -15,10 +15,13 @@ REGRESSION = "regression"
 IMPROVEMENT = "improvement"
 NOISE = "within noise"  # past the threshold, but the samples do not show a real difference
 INSUFFICIENT = "insufficient data"
+# The rounds cannot tell: the interval of the shift reaches past the threshold but does not clear
+# it (a slowdown the size of the threshold is neither shown nor ruled out).
+UNRESOLVED = "unresolved"
 MISSING = "missing"
 NEW = "new"
 FAILED = "failed"
-VERDICTS = (REGRESSION, FAILED, MISSING, INSUFFICIENT, NOISE, IMPROVEMENT, NEW, PASS)
+VERDICTS = (REGRESSION, FAILED, UNRESOLVED, MISSING, INSUFFICIENT, NOISE, IMPROVEMENT, NEW, PASS)
 
 OK, WARN, FAIL = "pass", "warn", "fail"
 _OUTCOME_RANK = {FAIL: 0, WARN: 1, OK: 2}
