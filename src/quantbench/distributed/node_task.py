@@ -145,6 +145,35 @@ def run_unit(unit_id: str, cell_keys: list[str], pytest_args: list[str], threads
                 "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
 
 
+def measure_limits(device: str, kernels: list[str], threads: int | None,
+                   extra_env: dict[str, str] | None = None, timeout_s: float = 600.0) -> dict[str, Any]:
+    """This node's machine limits for ``device`` (``quantbench machine --json`` in a subprocess, with
+    the threads a unit gets), measured now or read from its cache. The driver runs it on one node
+    per host before any unit, so nothing else runs there while the peaks are timed, and every unit
+    on the host then finds them cached."""
+    node = node_identity()
+    workdir = Path.cwd()
+    env = {**os.environ, **(extra_env or {}), **thread_env(threads)}
+    src = workdir / "src"
+    if (src / "quantbench").is_dir():
+        env["PYTHONPATH"] = os.pathsep.join([str(src), *filter(None, [os.environ.get("PYTHONPATH")])])
+    args = ["machine", "--device", device, "--kernels", ",".join(kernels), "--json",
+            *(["--threads", str(threads)] if threads else [])]
+    code = f"from quantbench.cli import main; raise SystemExit(main({args!r}))"
+    started = time.time()
+    done = subprocess.run([sys.executable, "-c", code], cwd=workdir, env=env, capture_output=True, text=True,
+                          timeout=timeout_s, stdin=subprocess.DEVNULL)
+    out: dict[str, Any] = {"node": node, "device": device, "exit_code": done.returncode,
+                           "seconds": round(time.time() - started, 2)}
+    if done.returncode == 0:
+        limits = json.loads(done.stdout)
+        out.update(cached=bool(limits.get("cached")), measured_now=limits.get("measured_now") or [],
+                   limits_seconds=limits.get("seconds"))
+    else:
+        out["error"] = (done.stderr or done.stdout).strip()[-LOG_TAIL_CHARS:]
+    return out
+
+
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     """The unit's own journal: every cell pytest finished, even when it wrote no run file (it crashed,
     or every cell was skipped and pytest-benchmark had nothing to save)."""

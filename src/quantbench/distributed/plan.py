@@ -46,6 +46,8 @@ class Plan:
     units: tuple[Unit, ...]
     threads: int | None  # the suite's (or --threads') thread count; None: each node's cores
     suite_name: str
+    # device -> the kernel families its units run (efficiency limits); empty with efficiency off
+    kernels: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def n_cells(self) -> int:
@@ -59,6 +61,7 @@ class _Collector:
         self.cells: list[tuple[tuple, PlannedCell, str]] = []
         self.threads: int | None = None
         self.suite_name = ""
+        self.kernels: dict[str, set[str]] = {}
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -76,6 +79,20 @@ class _Collector:
         if self.cells:
             self.threads = st.suite.measure.threads
             self.suite_name = st.suite.name
+            if st.suite.measure.efficiency:
+                self.kernels = kernels_of(st.suite, [key for key, _cell, _id in self.cells])
+
+
+def kernels_of(suite, variant_keys: list[tuple]) -> dict[str, set[str]]:
+    """device -> the kernel families the variants run (their recipes, with the suite's method options)."""
+    from quantbench import registry
+
+    out: dict[str, set[str]] = {}
+    for _model, quant, backend, device in variant_keys:
+        recipe = registry.recipe(quant, backend)
+        if recipe is not None:
+            out.setdefault(device, {"fp32"}).add(recipe.compute_for(suite.method_options.get(quant, {})))
+    return out
 
 
 #: The plugin's output variables: the driver writes the sweep's outputs itself, so collection must not
@@ -113,7 +130,7 @@ def plan_sweep(pytest_args: list[str]) -> Plan:
         units.setdefault(variant_key, []).append(cell)
         names[variant_key] = variant_id
     return Plan(tuple(Unit(names[k], k[3], tuple(cells)) for k, cells in units.items()), collector.threads,
-                collector.suite_name)
+                collector.suite_name, {d: tuple(sorted(k)) for d, k in collector.kernels.items()})
 
 
 def _reason(output: str) -> str:

@@ -79,6 +79,17 @@ def alive_nodes(ray_nodes: list[dict[str, Any]]) -> list[NodeView]:
                      dict(n.get("Resources") or {})) for n in ray_nodes if n.get("Alive")]
 
 
+def one_node_per_host(device: str, wanted: dict[str, str], nodes: list[NodeView]) -> list[NodeView]:
+    """One timing node per host (IP) among those that could run ``device`` units: where the machine
+    limits are measured, so two nodes of one host never time their peaks at the same time."""
+    chosen: dict[str, NodeView] = {}
+    for node in nodes:
+        gpus = 1 if device == "cuda" else 0
+        if node.matches(wanted, gpus) and node.ip not in chosen:
+            chosen[node.ip] = node
+    return list(chosen.values())
+
+
 def gpus_for(device: str, wanted: dict[str, str], nodes: list[NodeView]) -> float:
     """A CUDA unit asks for all the GPUs of the smallest node it may land on; others ask for none."""
     if device != "cuda":
