@@ -195,3 +195,26 @@ def _units_pytest_gone(timeout: float = 15) -> bool:
             return True
         time.sleep(0.5)
     return False
+
+
+def test_each_host_measures_the_limits_once_before_any_unit_and_units_read_them(cluster, project):
+    # Nodes of one host take turns before the first unit: the first measures the families the units
+    # run, with nothing else running; a node that shares its cache then finds them there, and so
+    # does the unit.
+    suite = yaml.safe_load((project / "suite.yaml").read_text())
+    suite["measure"]["efficiency"] = True
+    (project / "suite.yaml").write_text(yaml.safe_dump(suite))
+    proc, data = run_sweep(cluster, project, "--", "--quant", "fp32")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line for line in proc.stderr.splitlines() if "machine limits on host" in line]
+    slots = [n for n in cluster.worker_nodes if n.node_id in getattr(cluster, "qb_labels", {})]
+    assert len(lines) >= 2 and any("measured matmul_fp32" in line for line in lines), proc.stderr[-3000:]
+    assert len(_units(data)) == 1 and len(lines) <= len(slots)
+    [node] = data["quantbench"]["sweep"]["nodes"].values()
+    limits = node["quantbench"]["limits"]["cpu"]
+    assert limits["cached"] is True and limits["limits"]["matmul_fp32"]["peak"] > 0, {
+        k: v for k, v in limits.items() if k != "limits"}
+    # A second sweep measures nothing: every node reads its cache.
+    again, _ = run_sweep(cluster, project, "--", "--quant", "fp32")
+    repeat = [line for line in again.stderr.splitlines() if "machine limits on host" in line]
+    assert again.returncode == 0 and repeat and all(line.endswith(": cached") for line in repeat), again.stderr[-2000:]

@@ -268,41 +268,45 @@ def _sweep(ray, opts: SweepOptions, plan: Plan, args: list[str], previous: dict[
 
 def measure_limits_per_host(ray, opts: SweepOptions, plan: Plan, devices: set[str], nodes, stream,
                             timeout_s: float = 600.0) -> list[dict[str, Any]]:
-    """Before any unit: each host measures (or reads from its cache) the machine limits its units
-    need, on one of its nodes, holding that node's slot, while nothing else runs there. Hosts
-    measure in parallel; two nodes of one host share the host's cache. A host that fails to
-    measure is reported, and its units measure for themselves."""
+    """Before any unit: every timing node reads the machine limits its units need, or measures them
+    when its cache lacks them, holding its slot while nothing else runs on its host. Within a host
+    the nodes go one after the other (the first measures, the others find the host's cache); hosts
+    go in parallel. A node that fails is reported, and its units measure for themselves."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     remote = ray.remote(node_task.measure_limits)
-    refs = {}
+    queues = []  # one queue of (node, device) per host
     for device in sorted(devices):
-        kernels = list(plan.kernels.get(device) or ())
-        if not kernels:
-            continue
-        for node in routing.one_node_per_host(device, routing.selector(device, opts.node_labels), nodes):
-            ref = remote.options(num_cpus=1, resources={routing.SLOT: 1}, num_gpus=1 if device == "cuda" else 0,
-                                 scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, soft=False),
-                                 name=f"quantbench:limits:{node.short}").remote(device, kernels, plan.threads,
-                                                                                forwarded_env(), timeout_s)
-            refs[ref] = (node, device)
+        if plan.kernels.get(device):
+            for host in routing.nodes_by_host(device, routing.selector(device, opts.node_labels), nodes):
+                queues.append([(node, device) for node in host])
     results = []
-    try:
-        done = ray.get(list(refs), timeout=timeout_s + 60)
-    except Exception as exc:  # noqa: BLE001 - the units still measure for themselves
-        stream.write(f"quantbench sweep: machine limits not measured before the units ({type(exc).__name__}: "
-                     f"{exc}); each unit measures its own\n")
-        return results
-    for (node, device), result in zip(refs.values(), done):
-        results.append(result)
-        if result.get("exit_code") != 0:
-            last = ((result.get("error") or "").strip().splitlines() or ["no output"])[-1]
-            stream.write(f"quantbench sweep: machine limits on {node.short} ({device}) failed, its units "
-                         f"measure their own: {last}\n")
-            continue
-        what = ("cached" if result.get("cached") else
-                f"measured {', '.join(result.get('measured_now') or [])} in {result.get('limits_seconds')} s")
-        stream.write(f"quantbench sweep: machine limits on host {node.ip} ({node.short}, {device}): {what}\n")
+    while any(queues):
+        refs = {}
+        for queue in queues:
+            if queue:
+                node, device = queue.pop(0)
+                ref = remote.options(num_cpus=1, resources={routing.SLOT: 1}, num_gpus=1 if device == "cuda" else 0,
+                                     scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, soft=False),
+                                     name=f"quantbench:limits:{node.short}").remote(
+                    device, list(plan.kernels[device]), plan.threads, forwarded_env(), timeout_s)
+                refs[ref] = (node, device)
+        try:
+            done = ray.get(list(refs), timeout=timeout_s + 60)
+        except Exception as exc:  # noqa: BLE001 - the units still measure for themselves
+            stream.write(f"quantbench sweep: machine limits not measured before the units ({type(exc).__name__}: "
+                         f"{exc}); each unit measures its own\n")
+            return results
+        for (node, device), result in zip(refs.values(), done):
+            results.append(result)
+            if result.get("exit_code") != 0:
+                last = ((result.get("error") or "").strip().splitlines() or ["no output"])[-1]
+                stream.write(f"quantbench sweep: machine limits on {node.short} ({device}) failed, its units "
+                             f"measure their own: {last}\n")
+                continue
+            what = ("cached" if result.get("cached") else
+                    f"measured {', '.join(result.get('measured_now') or [])} in {result.get('limits_seconds')} s")
+            stream.write(f"quantbench sweep: machine limits on host {node.ip}, node {node.short} ({device}): {what}\n")
     return results
 
 

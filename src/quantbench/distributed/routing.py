@@ -79,15 +79,16 @@ def alive_nodes(ray_nodes: list[dict[str, Any]]) -> list[NodeView]:
                      dict(n.get("Resources") or {})) for n in ray_nodes if n.get("Alive")]
 
 
-def one_node_per_host(device: str, wanted: dict[str, str], nodes: list[NodeView]) -> list[NodeView]:
-    """One timing node per host (IP) among those that could run ``device`` units: where the machine
-    limits are measured, so two nodes of one host never time their peaks at the same time."""
-    chosen: dict[str, NodeView] = {}
+def nodes_by_host(device: str, wanted: dict[str, str], nodes: list[NodeView]) -> list[list[NodeView]]:
+    """The timing nodes that could run ``device`` units, grouped by host (IP): the machine limits are
+    measured node after node within a host, so two nodes of one host never time their peaks at the
+    same time, and hosts in parallel."""
+    hosts: dict[str, list[NodeView]] = {}
+    gpus = 1 if device == "cuda" else 0
     for node in nodes:
-        gpus = 1 if device == "cuda" else 0
-        if node.matches(wanted, gpus) and node.ip not in chosen:
-            chosen[node.ip] = node
-    return list(chosen.values())
+        if node.matches(wanted, gpus):
+            hosts.setdefault(node.ip, []).append(node)
+    return list(hosts.values())
 
 
 def gpus_for(device: str, wanted: dict[str, str], nodes: list[NodeView]) -> float:
