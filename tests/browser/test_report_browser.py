@@ -80,7 +80,7 @@ def test_generation_and_roofline_charts_render_with_every_mark(tmp_path):
 
     data = make_generation_run(seed=7, with_classification=True)
     data["machine_info"]["quantbench"]["limits"] = {"cpu": {"limits": {
-        "matmul_fp32": {"peak": 330.0}, "matmul_bf16": {"peak": 2000.0}, "matmul_int8_ort": {"peak": 2200.0},
+        "matmul_fp32": {"peak": 330.0}, "matmul_bf16": {"peak": 2000.0}, "matmul_int8_onnxruntime": {"peak": 2200.0},
         "bandwidth_copy": {"peak": 25.0}, "bandwidth_triad": {"peak": 29.0}}}}
     cells = 0
     for bench in data["benchmarks"]:

@@ -116,3 +116,19 @@ def test_pytest_benchmark_still_has_the_private_methods_run_rounds_uses():
     from pytest_benchmark.fixture import BenchmarkFixture
 
     assert callable(BenchmarkFixture._make_stats) and callable(BenchmarkFixture._make_runner)
+
+
+def test_the_run_summary_says_how_the_rounds_stopped_and_what_a_capped_median_is_worth():
+    from quantbench.plugin.summary import render_summary
+
+    target = {"precision": 0.05, "confidence": 0.99, "on": "rounds"}
+    def record(stop, width, test="test_latency"):
+        return {"test": test, "extra_info": {"rounds_stop": stop, "rounds_precision": width, "rounds_target": target}}
+    from quantbench.plugin.summary import render_rounds
+
+    lines = render_rounds([record("converged", 0.03), record("converged", 0.04), record("time cap", 0.12),
+                            record("round cap", 0.07)])
+    assert lines[-1] == ("rounds: 2 of 4 timed cells converged to ±5% of their median at 99%; 1 stopped at the "
+                         "time cap; 1 stopped at the round cap (their medians to ±12% at worst: raise "
+                         "measure.max_time_s to resolve them)")
+    assert render_summary([]) == []

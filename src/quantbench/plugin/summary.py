@@ -16,6 +16,11 @@ def _key(params: dict[str, Any]) -> tuple:
 
 
 def render_summary(records: list[dict[str, Any]]) -> list[str]:
+    """The latency table, the generation table and how the rounds stopped (each where it has rows)."""
+    return render_latency_summary(records) + render_generation_summary(records) + render_rounds(records)
+
+
+def render_latency_summary(records: list[dict[str, Any]]) -> list[str]:
     rows = [r for r in records if r["test"] == "test_latency" and r.get("extra_info")]
     if not rows:
         return []
@@ -28,7 +33,29 @@ def render_summary(records: list[dict[str, Any]]) -> list[str]:
         speedup = f"{ref / e['latency_ms']['p50']:.2f}x" if ref else "-"
         lines.append(f"{r['cell_id']:<58} {e['latency_ms']['p50']:>9.2f} {e['throughput_samples_per_s']:>10.1f} "
                      f"{e['peak_rss_mb']:>8.1f} {e['disk_size_mb']:>8.1f} {e['quantized_layers']:>7} {speedup:>8}")
-    return lines + render_generation_summary(records)
+    return lines
+
+
+def render_rounds(records: list[dict[str, Any]]) -> list[str]:
+    """How the timed cells' rounds stopped: converged to the target, or at a cap (and how wide their
+    median's interval then was), so a reader knows which medians can resolve the gate's threshold."""
+    timed = [r["extra_info"] for r in records if r["test"] in ("test_latency", "test_generation")
+             and (r.get("extra_info") or {}).get("rounds_stop")]
+    if not timed:
+        return []
+    target = timed[0].get("rounds_target") or {}
+    stops: dict[str, int] = {}
+    for e in timed:
+        stops[e["rounds_stop"]] = stops.get(e["rounds_stop"], 0) + 1
+    capped = [e["rounds_precision"] for e in timed if e["rounds_stop"] != "converged" and e.get("rounds_precision")]
+    line = (f"rounds: {stops.get('converged', 0)} of {len(timed)} timed cells converged to ±"
+            f"{(target.get('precision') or 0):.0%} of their median at {target.get('confidence', 0.99):.0%}")
+    for stop in ("time cap", "round cap"):
+        if stops.get(stop):
+            line += f"; {stops[stop]} stopped at the {stop}"
+    if capped:
+        line += f" (their medians to ±{max(capped):.0%} at worst: raise measure.max_time_s to resolve them)"
+    return ["", line]
 
 
 def _generation_key(params: dict[str, Any], *, quant: str | None = None, backend: str | None = None) -> tuple:
