@@ -13,7 +13,7 @@ import itertools
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from quantbench import registry, tasks
+from quantbench import registry, task_kinds
 from quantbench.hardware import devices
 from quantbench.errors import QuantbenchError
 from quantbench.suite import Suite
@@ -34,12 +34,12 @@ class Cell:
     batch_size: int
     seq_len: int  # tokens per row: the sequence length, or for generation the prompt length
     per_variant: bool = False  # accuracy/fairness cells: one per variant, not per batch size
-    task: str = tasks.CLASSIFICATION
+    task: str = task_kinds.CLASSIFICATION
     new_tokens: int = 0  # generation cells: tokens generated per row
 
     @property
     def is_generation(self) -> bool:
-        return self.task == tasks.GENERATION
+        return self.task == task_kinds.GENERATION
 
     @property
     def prompt_len(self) -> int:

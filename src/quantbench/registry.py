@@ -1,66 +1,111 @@
-"""Which quantization method runs on which backend, and the code that builds it.
+"""Which runtimes exist, and through them which method runs on which backend.
 
-One line per (method, backend) pair. The builder is named as ``"module:attr"`` and imported
-only when a cell needs it, so a suite that never touches ONNX Runtime never imports it.
-Adding a method is one builder function plus one line here.
+One lazy line per runtime: ``"module:attr"`` names its :class:`~quantbench.backends.runtime.Runtime`
+object, imported when the registry is first read (the objects are light: their builders are
+strings too, imported only when a cell builds). Third-party runtimes come in through the
+``quantbench.runtimes`` entry-point group, as pytest plugins do through ``pytest11``: a package
+that ships one module and one entry point adds a runtime with no edit here. Recipes, option names,
+method order and the ``--backend`` choices are all derived from the runtime objects. An unknown
+name fails with the list of valid ones.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
+import functools
+import importlib.metadata
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
-from quantbench import isa
-from quantbench.errors import MissingDependencyError, UnknownNameError
+from quantbench.backends.runtime import DEVICES, Kernel, Method, Runtime, check_option, importable, load, option_names
+from quantbench.errors import MissingDependencyError, QuantbenchError, UnknownNameError
 
-DEVICES = ("cpu", "cuda", "mps")
+
+ENTRY_POINT_GROUP = "quantbench.runtimes"
+
+#: The runtimes quantbench ships, one line each.
+RUNTIMES = {
+    "pytorch": "quantbench.backends.pytorch:RUNTIME",
+    "torchao": "quantbench.backends.torchao:RUNTIME",
+    "onnxruntime": "quantbench.backends.onnxruntime:RUNTIME",
+    "llamacpp": "quantbench.backends.llamacpp:RUNTIME",
+    "openvino": "quantbench.backends.openvino:RUNTIME",
+}
+
+__all__ = ["DEVICES", "Kernel", "Method", "Recipe", "Runtime", "backends", "kernel", "kernels", "quant_methods",
+           "recipe", "recipes", "register_runtime", "runtime", "runtimes"]
+
+_REGISTERED: dict[str, Runtime] = {}  # added at run time (register_runtime): tests, notebooks
 
 
 def _importable(module: str) -> bool:
-    """Whether ``module`` can be found; a dotted name whose parent package is missing cannot."""
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
+    return importable(module)
+
+
+#: Option values that name a half precision (torch dtype names and OpenVINO element types).
+_PRECISION_NAMES = {"bfloat16": "bf16", "bf16": "bf16", "float16": "fp16", "f16": "fp16", "float32": None, "f32": None}
 
 
 @dataclass(frozen=True)
 class Recipe:
-    quant: str
-    backend: str
-    builder: str  # "module:attr", called as builder(model_source, settings) -> Variant
-    devices: tuple[str, ...]
-    requires: tuple[str, ...] = ()  # importable modules (pip extra named in `extra`)
-    extra: str = ""
-    options: tuple[str, ...] = ()  # keys a suite may set under method_options.<quant>
-    description: str = ""
-    # Heavy modules its builder imports lazily: memory workers import them once, before forking.
-    preload: tuple[str, ...] = ()
-    tasks: tuple[str, ...] = ()  # the tasks it can build a variant for; empty: every task
-    needs_gguf: bool = False  # builds from the model's GGUF file: a model without one has no such cell
-    # Why one text's output can depend on the other texts in its batch ("" when it cannot):
-    # quality then scores each text alone (quality/batching.py).
-    batch_sensitive: str = ""
-    # The kernel family its matmuls run (a KERNELS name): the peak a cell's share is taken against.
-    compute: str = "fp32"
-    # The method option that sets a float method's compute precision (nf4: compute_dtype; OpenVINO:
-    # inference_precision): bf16 there means the bf16 kernels, and a CPU without native bf16 skips it.
-    precision_option: str = ""
+    """One (method, backend) pair: a runtime's :class:`Method` with what its runtime adds."""
 
-    def precision(self, options: dict | None = None) -> str | None:
-        """The float precision the method computes in, as its options set it ("bf16", "fp16") or None."""
-        if self.compute in ("bf16", "fp16"):
-            return self.compute
-        value = (options or {}).get(self.precision_option) if self.precision_option else None
-        return _PRECISION_NAMES.get(str(value)) if value is not None else None
+    method: Method
+    runtime: Runtime
 
-    def compute_for(self, options: dict | None = None) -> str:
-        """The kernel family a variant built with ``options`` (or its recorded quant_config) runs."""
-        if self.compute != "fp32":
-            return self.compute
-        return self.precision(options) or self.compute
+    def __repr__(self) -> str:
+        return f"Recipe({self.quant} on {self.backend}, from runtime {self.runtime.name})"
+
+    @property
+    def quant(self) -> str:
+        return self.method.quant
+
+    @property
+    def backend(self) -> str:
+        return self.runtime.backend
+
+    @property
+    def builder(self) -> str:
+        return self.method.builder
+
+    @property
+    def devices(self) -> tuple[str, ...]:
+        return self.method.devices
+
+    @property
+    def requires(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((*self.runtime.requires, *self.method.requires)))
+
+    @property
+    def extra(self) -> str:
+        return self.runtime.extra
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        return option_names(self.method.options)
+
+    @property
+    def description(self) -> str:
+        return self.method.description
+
+    @property
+    def preload(self) -> tuple[str, ...]:
+        return self.method.preload
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return self.method.tasks
+
+    @property
+    def needs_gguf(self) -> bool:
+        return self.method.needs_gguf
+
+    @property
+    def batch_sensitive(self) -> str:
+        return self.method.batch_sensitive
+
+    @property
+    def compute(self) -> str:
+        return self.method.compute
 
     def fits(self, *, task: str, has_gguf: bool) -> bool:
         """Whether a model of ``task`` (with or without a GGUF source) can have this variant at all."""
@@ -68,8 +113,7 @@ class Recipe:
 
     def load(self) -> Callable:
         self.check_dependencies()
-        module_name, attr = self.builder.split(":")
-        return getattr(importlib.import_module(module_name), attr)
+        return load(self.builder)
 
     def missing_dependency(self) -> str | None:
         for module in self.requires:
@@ -83,186 +127,133 @@ class Recipe:
         if reason:
             raise MissingDependencyError(reason)
 
+    def check_option(self, key: str, value: Any) -> str | None:
+        """None when the suite's ``method_options.<quant>.<key>: value`` fits this method."""
+        return check_option(self.method.options, key, value, where=f"method_options.{self.quant}")
 
-#: Option values that name a half precision (torch dtype names and OpenVINO element types).
-_PRECISION_NAMES = {"bfloat16": "bf16", "bf16": "bf16", "float16": "fp16", "f16": "fp16", "float32": None, "f32": None}
+    def precision(self, options: dict | None = None) -> str | None:
+        """The half precision the method computes in ("bf16", "fp16"), as it is or as its options set
+        it; None for float32 (and for the int8 and 4-bit methods that do not name one)."""
+        if self.method.precision in ("bf16", "fp16"):
+            return self.method.precision
+        option = self.method.precision_option
+        value = (options or {}).get(option) if option else None
+        return _PRECISION_NAMES.get(str(value)) if value is not None else None
 
-
-@dataclass(frozen=True)
-class Kernel:
-    """A compute kernel family that methods' matmuls run; the machine's limit for it is ``limit``.
-
-    ``probe`` ("module:attr") builds one call of the kernel at a size (efficiency/kernels.py); an
-    empty probe means no stand-alone kernel can be timed, and ``unmeasured`` says why. ``native_on``
-    lists CPU flags any of which gives the kernel a native path; without them it is *emulated*: still
-    timed (on a small size, since it is slow), never drawn as a roof.
-    """
-
-    name: str
-    probe: str
-    devices: tuple[str, ...] = DEVICES
-    requires: tuple[str, ...] = ()
-    unit: str = "GFLOP/s"
-    native_on: tuple[str, ...] = ()
-    emulated: str = ""  # what runs without native_on, in words
-    unmeasured: str = ""
-
-    @property
-    def limit(self) -> str:
-        return f"matmul_{self.name}"
-
-    def load(self) -> Callable:
-        module_name, attr = self.probe.split(":")
-        return getattr(importlib.import_module(module_name), attr)
-
-    def missing(self, device: str) -> str | None:
-        """Why this kernel cannot be timed on ``device`` here (None: it can)."""
-        if self.unmeasured:
-            return self.unmeasured
-        if device not in self.devices:
-            return f"no {self.name} kernel on {device}"
-        for module in self.requires:
-            if not _importable(module):
-                return f"{module} is not installed"
-        return None
-
-    def emulated_here(self, device: str, cpu_isa: dict | None = None) -> str | None:
-        """The reason this kernel runs a non-native path on this CPU, or None."""
-        if device != "cpu" or not self.native_on:
-            return None
-        missing = isa.missing_for(self.native_on, cpu_isa)
-        return f"{missing}: {self.emulated}" if missing else None
+    def compute_for(self, options: dict | None = None) -> str:
+        """The kernel family a variant built with ``options`` (or its recorded quant_config) runs: the
+        method's own, else the runtime's float kernel for its precision."""
+        if self.compute:
+            return self.compute
+        precision = self.precision(options) or self.method.precision
+        return self.runtime.float_kernels.get(precision, precision)
 
 
-_PTK = "quantbench.backends.pytorch_kernels"
-KERNELS: tuple[Kernel, ...] = (
-    Kernel("fp32", f"{_PTK}:matmul_fp32"),
-    Kernel("bf16", f"{_PTK}:matmul_bf16", ("cpu", "cuda"), native_on=isa.BF16_NATIVE,
-           emulated="bf16 matmuls are converted to float32 or run by a reference loop"),
-    Kernel("fp16", f"{_PTK}:matmul_fp16", ("cuda", "mps")),
-    Kernel("int8_fbgemm", f"{_PTK}:dynamic_linear", ("cpu",), unit="GOP/s"),
-    Kernel("int8_torch", f"{_PTK}:int_mm", ("cpu", "cuda"), unit="GOP/s", native_on=isa.INT8_VNNI,
-           emulated="torch._int_mm runs a reference loop"),
-    Kernel("int8_onnxruntime", "quantbench.backends.onnxruntime_kernels:matmul_integer", ("cpu",),
-           ("onnxruntime", "onnx"), unit="GOP/s"),
-    Kernel("int8_openvino", "quantbench.backends.openvino_kernels:int8_matmul", ("cpu",), ("openvino",),
-           unit="GOP/s"),
-    Kernel("ggml_quant", "", ("cpu",), unit="GOP/s",
-           unmeasured="llama.cpp's block-quantized dot products (weights repacked per type, activations "
-                      "quantized to 8 bits inside ggml) have no stand-alone kernel to time from Python: "
-                      "these cells carry achieved GFLOP/s and their decode bandwidth share, no compute share"),
-)
-_KERNELS = {k.name: k for k in KERNELS}
+# -- loading the runtimes ---------------------------------------------------------------------------
 
 
-def kernel(name: str) -> Kernel:
-    if name not in _KERNELS:
-        raise UnknownNameError(f"unknown compute kernel {name!r}; known: {', '.join(_KERNELS)}")
-    return _KERNELS[name]
+def _entry_point_runtimes() -> dict[str, str]:
+    """name -> "module:attr" of every runtime a distribution registers in the entry-point group."""
+    found = {}
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        found[entry.name] = entry.value
+    return found
 
 
-_PT = "quantbench.backends.pytorch"
-_ORT = "quantbench.backends.onnxruntime"
-_ORT_DEPS = ("onnxruntime", "optimum.onnxruntime")
-_ORT_PRELOAD = ("optimum.onnxruntime.modeling_decoder", "optimum.onnxruntime.modeling")
-_BNB_DEPS = ("bitsandbytes", "accelerate")
-_AO = "quantbench.backends.torchao"
-_LC = "quantbench.backends.llamacpp"
-_LC_DEPS = ("llama_cpp", "gguf")
-_LC_PRELOAD = ("llama_cpp",)
-_LC_METHODS = {
-    "fp32": "llama.cpp GGUF ALL_F32 (the source GGUF dequantized): the cross-runtime check",
-    "bf16": "llama.cpp GGUF MOSTLY_BF16",
-    "q8_0": "llama.cpp GGUF Q8_0: 8-bit blocks of 32 with one scale",
-    "q6_k": "llama.cpp GGUF Q6_K (K-quant; rows not a multiple of 256 fall back to Q8_0)",
-    "q5_k_m": "llama.cpp GGUF Q5_K_M mix (rows not a multiple of 256 fall back to Q5_1/Q8_0)",
-    "q5_0": "llama.cpp GGUF Q5_0: 5-bit blocks of 32",
-    "q4_k_m": "llama.cpp GGUF Q4_K_M mix (rows not a multiple of 256 fall back to Q5_0/Q8_0)",
-    "q4_0": "llama.cpp GGUF Q4_0: 4-bit blocks of 32 with one scale",
-    "iq4_nl": "llama.cpp GGUF IQ4_NL: non-linear 4-bit blocks of 32",
-    "gguf": "the model's GGUF file as shipped, not requantized (its type is in quant_config)",
-}
-#: llama.cpp runs causal LMs from their GGUF file.
-_LC_FITS = {"tasks": ("text-generation",), "needs_gguf": True, "preload": _LC_PRELOAD}
-_OV = "quantbench.backends.openvino"
-_OV_DEPS = ("openvino", "nncf", "optimum.intel.openvino")
-_OV_PRELOAD = ("openvino", "optimum.intel.openvino.modeling", "optimum.intel.openvino.modeling_decoder")
-#: OpenVINO's runtime settings (CPU plugin properties, set and read back); fp32 and bf16 fix theirs.
-_OV_PRECISION = ("inference_precision", "dynamic_quantization_group_size", "kv_cache_precision")
-_OV_METHODS = {
-    "fp32": ((), "OpenVINO IR, float32 (f32 inference, f32 KV cache, no dynamic quantization)"),
-    "bf16": (("kv_cache_precision",), "OpenVINO IR float32 run with the CPU plugin's bf16 inference"),
-    "int8wo": (_OV_PRECISION, ("OpenVINO OVWeightQuantizationConfig(bits=8): int8 asymmetric per-channel "
-                               "weights, float activations")),
-    "int4wo": ((*_OV_PRECISION, "group_size"), ("OpenVINO OVWeightQuantizationConfig(bits=4): int4 symmetric "
-                                                "weights in groups of group_size (64), embeddings int8")),
-    "static_int8": (_OV_PRECISION, ("OpenVINO OVQuantizationConfig: int8 weights and activations (FakeQuantize), "
-                                    "calibrated")),
-}
-#: OpenVINO's weight-only methods decompress into float matmuls (fp32 family); static int8 runs int8.
-_OV_COMPUTE = {"bf16": "bf16", "static_int8": "int8_openvino"}
-#: Every method that quantizes Linear layers may leave a causal LM's lm_head in float (the default).
-_LM_HEAD = ("quantize_lm_head",)
-_PER_TENSOR_DYNAMIC = ("activations are quantized with one scale per tensor, taken at run time over the whole "
-                       "batch and its padding")
+def _load_runtime(name: str, target: str, origin: str) -> Runtime:
+    try:
+        obj = load(target)
+    except Exception as exc:  # noqa: BLE001 - a broken plugin is named, not a traceback wall
+        raise QuantbenchError(f"runtime {name!r} ({origin} {target}) failed to import: "
+                              f"{type(exc).__name__}: {exc}") from None
+    if not isinstance(obj, Runtime):
+        raise QuantbenchError(f"runtime {name!r} ({origin} {target}) is a {type(obj).__name__}, not a "
+                              "quantbench.backends.runtime.Runtime")
+    if obj.name != name:
+        raise QuantbenchError(f"runtime {name!r} ({origin} {target}) calls itself {obj.name!r}: the names must match")
+    return obj
 
-RECIPES: tuple[Recipe, ...] = (
-    Recipe("fp32", "pytorch", f"{_PT}:build_fp32", DEVICES, description="unquantized float32 baseline"),
-    Recipe("fp16", "pytorch", f"{_PT}:build_fp16", ("cuda", "mps"), description="half precision", compute="fp16"),
-    Recipe("bf16", "pytorch", f"{_PT}:build_bf16", ("cpu", "cuda"), description="bfloat16", compute="bf16"),
-    Recipe("dynamic_int8", "pytorch", f"{_PT}:build_dynamic_int8", ("cpu",), options=_LM_HEAD,
-           description="torch.ao quantize_dynamic: int8 weights, activations quantized at run time",
-           batch_sensitive=_PER_TENSOR_DYNAMIC, compute="int8_fbgemm"),
-    Recipe("int8wo", "pytorch", f"{_AO}:build_int8_weight_only", ("cpu", "cuda"), ("torchao",), "torchao",
-           options=_LM_HEAD, description="torchao Int8WeightOnlyConfig: int8 weights, float activations"),
-    Recipe("int8dq", "pytorch", f"{_AO}:build_int8_dynamic", ("cpu", "cuda"), ("torchao",), "torchao",
-           options=_LM_HEAD, description="torchao Int8DynamicActivationInt8WeightConfig: int8 weights and "
-                                         "per-token dynamic int8 activations", compute="int8_torch"),
-    Recipe("nf4", "pytorch", f"{_PT}:build_nf4", ("cpu", "cuda"), _BNB_DEPS, "bnb",
-           options=("double_quant", "compute_dtype"), description="bitsandbytes 4-bit NormalFloat",
-           precision_option="compute_dtype"),
-    Recipe("bnb_int8", "pytorch", f"{_PT}:build_bnb_int8", ("cpu", "cuda"), _BNB_DEPS, "bnb",
-           options=("threshold",), description="bitsandbytes LLM.int8()",
-           batch_sensitive="LLM.int8() keeps in float the feature columns where any row of the batch exceeds the "
-                           "outlier threshold"),
-    Recipe("fp32", "onnxruntime", f"{_ORT}:build_fp32", ("cpu", "cuda"), _ORT_DEPS, "onnx",
-           description="ONNX export, float32", preload=_ORT_PRELOAD),
-    Recipe("dynamic_int8", "onnxruntime", f"{_ORT}:build_dynamic_int8", ("cpu",), _ORT_DEPS, "onnx",
-           options=("per_channel", "isa"), description="ORTQuantizer dynamic int8 (QOperator)", preload=_ORT_PRELOAD,
-           batch_sensitive=_PER_TENSOR_DYNAMIC, compute="int8_onnxruntime"),
-    Recipe("static_int8", "onnxruntime", f"{_ORT}:build_static_int8", ("cpu",), _ORT_DEPS, "onnx",
-           options=("per_channel", "isa"), description="ORTQuantizer static int8 (QDQ), calibrated", preload=_ORT_PRELOAD,
-           compute="int8_onnxruntime"),
-    # llama.cpp: one GGUF type per method, each built by llama_model_quantize from the model's GGUF.
-    *(Recipe(quant, "llamacpp", f"{_LC}:build_{quant}", ("cpu",), _LC_DEPS, "llamacpp", description=about,
-             compute=quant if quant in ("fp32", "bf16") else "ggml_quant", **_LC_FITS)
-      for quant, about in _LC_METHODS.items()),
-    # OpenVINO through optimum-intel: both tasks, exported from the checkpoint, CPU plugin.
-    *(Recipe(quant, "openvino", f"{_OV}:build_{quant}", ("cpu",), _OV_DEPS, "openvino", options=options,
-             description=about, preload=_OV_PRELOAD, compute=_OV_COMPUTE.get(quant, "fp32"),
-             precision_option="inference_precision" if "inference_precision" in options else "")
-      for quant, (options, about) in _OV_METHODS.items()),
-)
 
-_BY_KEY = {(r.quant, r.backend): r for r in RECIPES}
+@functools.lru_cache(maxsize=1)
+def _loaded() -> tuple[Runtime, ...]:
+    out = {name: _load_runtime(name, target, "built-in") for name, target in RUNTIMES.items()}
+    for name, target in _entry_point_runtimes().items():
+        if name in out:
+            raise QuantbenchError(f"the {ENTRY_POINT_GROUP} entry point {name!r} ({target}) clashes with the "
+                                  f"built-in runtime of that name")
+        out[name] = _load_runtime(name, target, f"entry point {ENTRY_POINT_GROUP}")
+    return tuple(out.values())
 
-#: Backends whose variants are scored against another backend's fp32 (the model's one fp32
-#: reference) instead of their own: llama.cpp reads the GGUF that PyTorch dequantizes, and
-#: OpenVINO exports the checkpoint PyTorch loads, so each one's fp32 is itself a cross-runtime
-#: check against PyTorch fp32.
-QUALITY_REFERENCE_BACKEND = {"llamacpp": "pytorch", "openvino": "pytorch"}
+
+def runtimes() -> tuple[Runtime, ...]:
+    """Every runtime: built-in, from entry points, and registered at run time."""
+    return (*_loaded(), *_REGISTERED.values())
+
+
+def register_runtime(runtime_object: Runtime) -> None:
+    """Add a runtime at run time (the one-line way; a distribution uses the entry-point group)."""
+    if any(r.name == runtime_object.name for r in runtimes()):
+        raise QuantbenchError(f"a runtime named {runtime_object.name!r} is registered already")
+    _REGISTERED[runtime_object.name] = runtime_object
+    _index.cache_clear()
+
+
+def unregister_runtime(name: str) -> None:
+    _REGISTERED.pop(name, None)
+    _index.cache_clear()
+
+
+@functools.lru_cache(maxsize=1)
+def _index() -> dict[str, Any]:
+    all_runtimes = runtimes()
+    by_backend: dict[str, Runtime] = {r.name: r for r in all_runtimes if not r.extends}
+    for r in all_runtimes:
+        if r.extends and r.extends not in by_backend:
+            raise QuantbenchError(f"runtime {r.name!r} extends {r.extends!r}, which is not a runtime; known: "
+                                  f"{', '.join(by_backend)}")
+    recipes: dict[tuple[str, str], Recipe] = {}
+    for r in all_runtimes:
+        for method in r.methods:
+            key = (method.quant, r.backend)
+            if key in recipes:
+                raise QuantbenchError(f"{method.quant} on {r.backend} is defined twice (by {recipes[key].runtime.name} "
+                                      f"and {r.name})")
+            recipes[key] = Recipe(method, r)
+    kernels_by_name: dict[str, Kernel] = {}
+    for r in all_runtimes:
+        for k in r.kernels:
+            kernels_by_name.setdefault(k.name, k)
+    return {"backends": by_backend, "recipes": recipes, "kernels": kernels_by_name}
+
+
+def runtime(backend: str) -> Runtime:
+    """The runtime that owns ``backend`` (an extension's methods belong to the backend it extends)."""
+    found = _index()["backends"].get(backend)
+    if found is None:
+        raise UnknownNameError(f"unknown backend {backend!r}; known: {', '.join(backends())}")
+    return found
+
+
+def recipes() -> tuple[Recipe, ...]:
+    return tuple(_index()["recipes"].values())
 
 
 def quant_methods() -> tuple[str, ...]:
-    return tuple(sorted({r.quant for r in RECIPES}))
+    return tuple(sorted({r.quant for r in recipes()}))
 
 
 def backends() -> tuple[str, ...]:
-    return tuple(sorted({r.backend for r in RECIPES}))
+    return tuple(sorted(_index()["backends"]))
 
 
 def method_option_names(quant: str) -> tuple[str, ...]:
-    return tuple(sorted({o for r in RECIPES if r.quant == quant for o in r.options}))
+    return tuple(sorted({o for r in recipes() if r.quant == quant for o in r.options}))
+
+
+def check_method_option(quant: str, key: str, value: Any) -> str | None:
+    """None when some backend's ``quant`` accepts ``key: value``; else the reason (the first backend's)."""
+    reasons = [r.check_option(key, value) for r in recipes() if r.quant == quant]
+    return None if any(reason is None for reason in reasons) else (reasons[0] if reasons else None)
 
 
 def recipe(quant: str, backend: str) -> Recipe | None:
@@ -271,4 +262,30 @@ def recipe(quant: str, backend: str) -> Recipe | None:
         raise UnknownNameError(f"unknown quantization method {quant!r}; known: {', '.join(quant_methods())}")
     if backend not in backends():
         raise UnknownNameError(f"unknown backend {backend!r}; known: {', '.join(backends())}")
-    return _BY_KEY.get((quant, backend))
+    return _index()["recipes"].get((quant, backend))
+
+
+def quality_reference(backend: str) -> str:
+    """The backend whose fp32 variant is ``backend``'s quality reference (its own unless it says)."""
+    return runtime(backend).quality_reference or backend
+
+
+def kernels() -> tuple[Kernel, ...]:
+    return tuple(_index()["kernels"].values())
+
+
+def kernel(name: str) -> Kernel:
+    found = _index()["kernels"].get(name)
+    if found is None:
+        raise UnknownNameError(f"unknown compute kernel {name!r}; known: {', '.join(_index()['kernels'])}")
+    return found
+
+
+def libraries() -> tuple[str, ...]:
+    """The distributions the runtimes name, for machine_info's versions."""
+    return tuple(dict.fromkeys(lib for r in runtimes() for lib in r.libraries))
+
+
+def kernel_libraries() -> tuple[str, ...]:
+    """The distributions whose versions decide the kernels' speed (the limits' cache key)."""
+    return tuple(dict.fromkeys(lib for r in runtimes() if any(k.probe for k in r.kernels) for lib in r.libraries[:1]))

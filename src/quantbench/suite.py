@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from quantbench import registry, tasks
+from quantbench import registry, task_kinds
 from quantbench.errors import SuiteError, UnknownNameError
 from quantbench.yaml_text import parse_yaml
 
@@ -20,8 +20,8 @@ MODEL_SOURCES = ("embedded", "path", "hub")
 DATASET_SOURCES = ("embedded", "csv", "jsonl", "hf")
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 #: What ``source: embedded`` means per task (an ``embedded:`` key picks one by name).
-EMBEDDED_MODELS = {"minilm-tweets": tasks.CLASSIFICATION, "smollm2": tasks.GENERATION}
-DEFAULT_EMBEDDED = {tasks.CLASSIFICATION: "minilm-tweets", tasks.GENERATION: "smollm2"}
+EMBEDDED_MODELS = {"minilm-tweets": task_kinds.CLASSIFICATION, "smollm2": task_kinds.GENERATION}
+DEFAULT_EMBEDDED = {task_kinds.CLASSIFICATION: "minilm-tweets", task_kinds.GENERATION: "smollm2"}
 EMBEDDED_GGUF = frozenset({"smollm2"})  # embedded models that ship as a GGUF file
 
 
@@ -31,13 +31,13 @@ class ModelSpec:
     source: str  # one of MODEL_SOURCES
     location: str | None = None  # local path or hub id; the embedded model's name for source: embedded
     gguf_file: str | None = None  # hub models: the repository's GGUF file to use (a path model names a .gguf)
-    task: str = tasks.CLASSIFICATION
+    task: str = task_kinds.CLASSIFICATION
     max_seq_len: int = 128
     trust_remote_code: bool = False
 
     @property
     def is_generation(self) -> bool:
-        return self.task == tasks.GENERATION
+        return self.task == task_kinds.GENERATION
 
     @property
     def has_gguf(self) -> bool:
@@ -245,10 +245,10 @@ def _read_model(reader: _Reader) -> ModelSpec:
     name = reader.get("name", str, required=True)
     source = reader.choice("source", MODEL_SOURCES, "embedded")
     try:
-        task = tasks.canonical(reader.get("task", str, tasks.CLASSIFICATION))
+        task = task_kinds.canonical(reader.get("task", str, task_kinds.CLASSIFICATION))
     except UnknownNameError:
         raise reader.fail("task", f"{reader.data['task']!r} is not allowed; allowed values: "
-                                  f"{', '.join(tasks.names())}") from None
+                                  f"{', '.join(task_kinds.names())}") from None
     location = None
     gguf_file = reader.get("gguf_file", str) if source == "hub" else None
     if source != "hub" and reader.data.get("gguf_file") is not None:
@@ -262,8 +262,8 @@ def _read_model(reader: _Reader) -> ModelSpec:
         if EMBEDDED_MODELS[location] != task:
             raise reader.fail("embedded", f"the embedded model {location!r} is a {EMBEDDED_MODELS[location]} "
                                           f"model, not {task}")
-    if (gguf_file or (location or "").endswith(".gguf")) and task != tasks.GENERATION:
-        raise reader.fail("task", f"a GGUF model is a causal LM: set `task: {tasks.GENERATION}`")
+    if (gguf_file or (location or "").endswith(".gguf")) and task != task_kinds.GENERATION:
+        raise reader.fail("task", f"a GGUF model is a causal LM: set `task: {task_kinds.GENERATION}`")
     return ModelSpec(name=name, source=source, location=location, gguf_file=gguf_file, task=task,
                      max_seq_len=reader.positive_int("max_seq_len", 128),
                      trust_remote_code=reader.get("trust_remote_code", bool, False))
@@ -430,10 +430,14 @@ def parse_suite(data: Any, *, where: str, path: Path | None = None, digest: str 
         if not isinstance(options, dict):
             raise top.fail(f"method_options.{method}", f"must be a mapping, got {options!r}")
         allowed = registry.method_option_names(method)
-        for key in options:
+        for key, value in options.items():
             if key not in allowed:
                 raise top.fail(f"method_options.{method}.{key}",
                                f"unknown option; allowed: {', '.join(allowed) or '(none)'}")
+            # Typed by the runtimes' option dataclasses: the value must fit some backend's field.
+            reason = registry.check_method_option(method, key, value)
+            if reason:
+                raise SuiteError(f"{where}: {reason}")
     axes = {"model": names, "quant": quantization, "backend": backends, "device": devices,
             "batch_size": (), "seq_len": (), "prompt_len": (), "new_tokens": (), "task": ()}
     fairness = top.section("fairness")
@@ -492,7 +496,7 @@ def _check_saved_architecture(model: ModelSpec) -> None:
             architectures = json.loads(config.read_text(encoding="utf-8")).get("architectures") or []
         except (OSError, ValueError, AttributeError):
             return  # an unreadable config fails later with transformers' own message
-        tasks.get(model.task).check_architectures(list(architectures), model=model.name, path=model.location)
+        task_kinds.check_architectures(list(architectures), task=model.task, model=model.name, path=model.location)
 
 
 def load_suite(name_or_path: str) -> Suite:

@@ -10,7 +10,7 @@ import abc
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -61,10 +61,14 @@ class BuildInfo:
 
 
 class Variant(abc.ABC):
+    """A built variant of any task. ``threads``: the intra-op threads its timed call runs with, as
+    its runtime was told (a count, or a name such as ``"ort-default"`` where the runtime decides)."""
+
     quant: str
     backend: str
     device: str
     info: BuildInfo
+    threads: int | str
 
     @abc.abstractmethod
     def prepare(self, encoding: dict[str, Any]) -> Any:
@@ -104,10 +108,36 @@ def require_quantized(quant: str, count: int, what: str) -> int:
     return count
 
 
+@runtime_checkable
+class GenerativeVariant(Protocol):
+    """What a causal LM variant adds to :class:`Variant`: what generation cells, LM scoring and the
+    memory worker call. ``forward`` returns next-token logits for every position, (batch, tokens, vocab)."""
+
+    pad_token_id: int
+    full_length_warmup: bool  # a first call is slow at every new KV length: warm up on full rounds
+
+    def generate(self, inputs: Any, *, new_tokens: int, logits_processor: Any = None) -> Any:
+        """Greedy, KV cache on, exactly ``new_tokens`` new tokens per row; the new token ids. Each step's
+        logits go through ``logits_processor`` (the step timer) as they arrive."""
+
+    def logits_at(self, inputs: Any, positions: list[int]) -> Any:
+        """Next-token logits of row ``i`` at position ``positions[i]``, shape (batch, vocab)."""
+
+
 class TorchOutputs:
     """Shared by variants whose outputs are torch tensors (PyTorch models, ORTModel wrappers)."""
 
     device: str
+    _threads: int | str | None = None
+
+    @property
+    def threads(self) -> int | str:
+        """What the runtime was told: the variant's own setting, else torch's intra-op threads."""
+        if self._threads is not None:
+            return self._threads
+        import torch
+
+        return torch.get_num_threads()
 
     def to_numpy(self, logits: Any) -> np.ndarray:
         return logits.detach().float().cpu().numpy()
@@ -128,6 +158,24 @@ class TorchOutputs:
             torch.cuda.empty_cache()
 
 
+class TorchModelVariant(TorchOutputs, Variant):
+    """A transformers torch model that returns ``.logits`` (a sequence classifier), for any runtime."""
+
+    def __init__(self, model: Any, *, quant: str, backend: str, device: str, info: BuildInfo):
+        import torch
+
+        self.model, self.quant, self.backend, self.device, self.info = model.eval(), quant, backend, device, info
+        self._torch_device = torch.device("cuda:0" if device == "cuda" else device)
+
+    def prepare(self, encoding: dict[str, Any]) -> dict[str, Any]:
+        import torch
+
+        return {k: torch.as_tensor(np.asarray(v)).to(self._torch_device) for k, v in encoding.items()}
+
+    def forward(self, inputs: dict[str, Any]) -> Any:
+        return self.model(**inputs).logits
+
+
 class CausalLMVariant(TorchOutputs, Variant):
     """A causal LM behind the transformers ``generate`` API: a torch model or an ORTModelForCausalLM.
 
@@ -139,11 +187,12 @@ class CausalLMVariant(TorchOutputs, Variant):
     task = "text-generation"
 
     def __init__(self, model: Any, *, quant: str, backend: str, device: str, info: BuildInfo, pad_token_id: int,
-                 full_length_warmup: bool = False):
+                 full_length_warmup: bool = False, threads: int | str | None = None):
         import torch
 
         self.model, self.quant, self.backend, self.device, self.info = model, quant, backend, device, info
         self.pad_token_id = pad_token_id
+        self._threads = threads  # None: torch's intra-op threads (a torch model); a runtime of its own says
         # True where a first call is slow at every new KV-cache length, not only at the first
         # step: a warm-up must then generate all the tokens a round does.
         self.full_length_warmup = full_length_warmup

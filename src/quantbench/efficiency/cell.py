@@ -1,6 +1,6 @@
 """Per-cell efficiency: achieved FLOP/s and bytes/s, their share of this machine's peaks, intensity.
 
-Which peak a cell is measured against is the kernel family its matmuls run (registry.KERNELS):
+Which peak a cell is measured against is the kernel family its matmuls run (each runtime's ``Runtime.kernels``):
 the recipe names it (fp32 for float methods and for weight-only methods that dequantize before
 a float matmul, fbgemm's int8 linear for torch.ao dynamic int8, ``torch._int_mm`` for torchao
 int8dq, MatMulInteger for ONNX Runtime int8, OpenVINO's int8 matmul), a bf16 or fp16 compute
@@ -46,8 +46,10 @@ def compute_peak_name(quant: str, backend: str, quant_config: dict[str, Any] | N
 
 
 def _kv_bytes(quant: str, backend: str) -> int:
-    """Bytes per cached key/value element: llama.cpp keeps its KV cache in f16 by default."""
-    return 2 if quant in ("bf16", "fp16") or backend == "llamacpp" else 4
+    """Bytes per cached key/value element: the runtime's own when it fixes one (``Runtime.kv_cache_bytes``),
+    else the compute precision's."""
+    fixed = registry.runtime(backend).kv_cache_bytes
+    return fixed if fixed else (2 if quant in ("bf16", "fp16") else 4)
 
 
 def bandwidth_peak(limits: dict[str, Any] | None) -> float | None:

@@ -38,7 +38,7 @@ def _machine(args: argparse.Namespace) -> int:
         for name in kernels:
             registry.kernel(name)  # an unknown family is a one-line error naming the known ones
     else:
-        kernels = [k.name for k in registry.KERNELS if args.device in k.devices and not k.unmeasured]
+        kernels = [k.name for k in registry.kernels() if args.device in k.devices and not k.unmeasured]
     limits = machine_limits(device=args.device, threads=args.threads, kernels=kernels, refresh=args.refresh)
     if args.json:
         print(json.dumps(limits, indent=2))

@@ -17,30 +17,15 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable
+
+from quantbench.backends.runtime import Probe
 
 #: Square sizes tried, smallest first (each step is 8x the work of the one before).
 SIZES = (128, 256, 512, 1024, 2048)
 MIN_CALL_S = 0.03  # one call this long is timed well by perf_counter
 MIN_REPEATS = 3
 BUDGET_S = 2.0  # per kernel: sizing and repetitions together
-
-
-def _no_sync() -> None:
-    return None
-
-
-@dataclass
-class Probe:
-    """One call of a kernel at one size, as a runtime's probe builds it."""
-
-    call: Callable[[], Any]
-    ops: float  # floating-point or integer operations per call (2·M·K·N for a matmul)
-    shape: str  # "MxKxN"
-    method: str  # what runs, in words: "torch.ao dynamic quantized Linear (fbgemm)"
-    sync: Callable[[], None] = _no_sync
-    keep: Any = field(default=None, repr=False)  # operands the call needs alive
 
 
 def _time_call(probe: Probe, timer: Callable[[Probe], float] | None) -> float:

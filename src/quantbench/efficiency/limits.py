@@ -1,7 +1,7 @@
 """This machine's limits: the peak of each kernel family the cells run, and memory bandwidth.
 
 * **Compute, per kernel family.** A cell's share is taken against the kernel its matmuls run, so
-  each family is timed with that very kernel (registry.KERNELS): float GEMM (``torch.mm``), fbgemm's
+  each family is timed with that very kernel (each runtime's ``Runtime.kernels``): float GEMM (``torch.mm``), fbgemm's
   dynamic int8 linear (torch.ao ``dynamic_int8``), ``torch._int_mm`` (torchao ``int8dq``), ONNX
   Runtime's ``MatMulInteger`` and OpenVINO's int8 matmul. A family whose CPU lacks its native
   instructions (bf16 without AVX512_BF16/AMX, ``_int_mm`` without VNNI) is marked *emulated*: it is
@@ -119,7 +119,7 @@ def measure_limits(*, device: str = "cpu", threads: int | None = None, kernels: 
         torch.set_num_threads(threads)
     started = time.perf_counter()
     names = list(dict.fromkeys(kernels if kernels is not None else
-                               (k.name for k in registry.KERNELS if device in k.devices)))
+                               (k.name for k in registry.kernels() if device in k.devices)))
     cpu_isa = isa.this_cpu() if device == "cpu" else None
     limits = {entry["name"]: entry for entry in
               (measure_kernel(name, device=device, threads=threads, cpu_isa=cpu_isa, budget_s=budget_s)
@@ -143,7 +143,7 @@ def cache_key(device: str, threads: int | None) -> str:
         threads = torch.get_num_threads()
     return cache.content_key(SCHEMA, cpu_model(), [cpu[f] for f in isa.TRACKED], cpu.get("family"), cpu.get("model"),
                              gpu_name() if device != "cpu" else None, device, threads,
-                             {k: versions.get(k) for k in ("torch", "onnxruntime", "openvino")})
+                             {k: versions.get(k) for k in registry.kernel_libraries()})
 
 
 def _now() -> float:
@@ -201,7 +201,7 @@ def machine_limits(*, device: str = "cpu", threads: int | None = None, kernels: 
         previous = None  # measured by another layout of the limits (schema 1 timed other kernels)
     fresh = previous is not None and _now() - float(previous.get("measured_at_s", 0)) < MAX_AGE_S
     have = set((previous or {}).get("limits") or {}) if fresh and not refresh else set()
-    missing = [k for k in (wanted if wanted is not None else [k.name for k in registry.KERNELS
+    missing = [k for k in (wanted if wanted is not None else [k.name for k in registry.kernels()
                                                                  if device in k.devices])
                if registry.kernel(k).limit not in have]
     need_bandwidth = not {"bandwidth_copy", "bandwidth_triad"} <= have

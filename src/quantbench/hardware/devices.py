@@ -29,13 +29,6 @@ def device_unavailable(device: str) -> str | None:
     return f"unknown device {device!r}"
 
 
-@functools.lru_cache(maxsize=None)
-def _ort_providers() -> tuple[str, ...]:
-    import onnxruntime
-
-    return tuple(onnxruntime.get_available_providers())
-
-
 def precision_unavailable(recipe: Recipe, device: str, options: dict | None = None) -> str | None:
     """Why the method's compute precision cannot run natively on ``device`` (None: it can).
 
@@ -63,9 +56,17 @@ def cell_unavailable(recipe: Recipe, device: str, options: dict | None = None) -
     reason = recipe.missing_dependency() or device_unavailable(device)
     if reason:
         return reason
-    if recipe.backend == "onnxruntime" and device == "cuda" and "CUDAExecutionProvider" not in _ort_providers():
-        return "onnxruntime has no CUDAExecutionProvider (install onnxruntime-gpu)"
-    return precision_unavailable(recipe, device, options)
+    return runtime_unavailable(recipe.runtime.device_check, device) or precision_unavailable(recipe, device, options)
+
+
+@functools.lru_cache(maxsize=None)
+def runtime_unavailable(check: str, device: str) -> str | None:
+    """The runtime's own reason it cannot run on ``device`` (its ``device_check``), or None."""
+    if not check:
+        return None
+    from quantbench.backends.runtime import load
+
+    return load(check)(device)
 
 
 def synchronize(device: str) -> None:

@@ -9,8 +9,15 @@ from typing import Any
 
 import psutil
 
-LIBRARIES = ("torch", "transformers", "onnxruntime", "bitsandbytes", "optimum", "optimum-onnx", "accelerate",
-             "evaluate", "fairlearn", "datasets", "pytest-benchmark", "torchao", "gguf", "llama-cpp-python", "openvino", "optimum-intel", "nncf", "quantbench")
+#: The libraries every run depends on; each runtime adds its own (``Runtime.libraries``).
+CORE_LIBRARIES = ("torch", "transformers", "evaluate", "fairlearn", "datasets", "pytest-benchmark")
+
+
+def libraries() -> tuple[str, ...]:
+    """The distributions whose versions a run records, in a stable order (runtimes' in registry order)."""
+    from quantbench import registry
+
+    return tuple(dict.fromkeys((*CORE_LIBRARIES, *registry.libraries(), "quantbench")))
 
 
 def _version(name: str) -> str | None:
@@ -53,32 +60,29 @@ def machine_info() -> dict[str, Any]:
         "ram_gb": round(psutil.virtual_memory().total / 1024**3, 1),
         "gpu": gpu_name(),
         "torch_threads": torch.get_num_threads(),
-        "versions": {name: _version(name) for name in LIBRARIES},
+        "versions": {name: _version(name) for name in libraries()},
         **_runtime_builds(),
     }
 
 
-#: runtime -> (the module whose import means the run loaded it, the function that describes it)
-_RUNTIMES = {"llama_cpp": ("llama_cpp", "quantbench.backends.llamacpp:build_info"),
-             "openvino": ("openvino", "quantbench.backends.openvino:build_info")}
-
-
 def _runtime_builds() -> dict[str, Any]:
-    """How the runtimes this run loaded were built (llama.cpp: its CPU features and flags;
-    OpenVINO: its version and the CPU plugin's default properties on this machine).
+    """How the runtimes this run loaded were built (``Runtime.build_info``, keyed by the module whose
+    import means the run loaded it: llama.cpp's CPU features and flags; OpenVINO's version and the
+    CPU plugin's default properties on this machine).
 
     Read only when the run imported them: machine info must not load a runtime of its own.
     """
-    import importlib
     import sys
 
+    from quantbench import registry
+    from quantbench.backends.runtime import load
+
     out: dict[str, Any] = {}
-    for key, (module, target) in _RUNTIMES.items():
-        if module not in sys.modules:
+    for runtime in registry.runtimes():
+        if not runtime.build_info or runtime.loaded_module not in sys.modules:
             continue
         try:
-            module_name, attr = target.split(":")
-            out[key] = getattr(importlib.import_module(module_name), attr)()
+            out[runtime.loaded_module] = load(runtime.build_info)()
         except Exception as exc:  # noqa: BLE001 - machine info is descriptive: say why it is missing
-            out[key] = {"error": f"{type(exc).__name__}: {exc}"}
+            out[runtime.loaded_module] = {"error": f"{type(exc).__name__}: {exc}"}
     return out

@@ -49,8 +49,10 @@ def _measure(builder_name: tuple[str, str], source, settings, encodings: dict, p
     builder = registry.recipe(*builder_name).load()
     # Modules load once per process, weights once per variant: the baseline holds the former.
     import_model_code(source, settings.task)
-    if builder_name[1] == "onnxruntime":
-        import onnxruntime  # noqa: F401
+    import importlib
+
+    for module in registry.recipe(*builder_name).requires:  # the runtime's libraries: in the baseline
+        importlib.import_module(module)
     release_memory()
     baseline = rss_bytes()
     with PeakRSS() as build_peak:
@@ -82,8 +84,8 @@ def _worker(conn, *args) -> None:
         conn.close()
 
 
-BASE_PRELOAD = ("torch", "transformers", "transformers.modeling_utils", "onnxruntime",
-                "quantbench.backends.pytorch", "quantbench.measures.isolated")
+BASE_PRELOAD = ("torch", "transformers", "transformers.modeling_utils", "quantbench.backends.base",
+                "quantbench.measures.isolated")
 
 
 def _context(preload: tuple[str, ...] = ()):

@@ -81,25 +81,13 @@ def drift_figures(pairing: RoundPairing) -> dict[str, Any]:
             "reference_ms_p50": round(float(np.median(pairing.per_round)) * 1000.0, 4)}
 
 
-def _threads(cell: Cell, built, suite_threads: int | None) -> int | str:
-    """The intra-op threads the timed call ran with, as its runtime was told."""
-    import torch
-
-    if cell.backend == "pytorch":
-        return torch.get_num_threads()
-    if cell.backend in ("llamacpp", "openvino"):
-        # the suite's, else every core (llama.cpp's n_threads; OpenVINO's INFERENCE_NUM_THREADS read back)
-        return built.variant.threads
-    return suite_threads or "ort-default"
-
-
 def common_figures(cell: Cell, *, warmup_rounds: int, threads: int | None, built,
                    memory_figures: dict[str, Any], pairing: RoundPairing | None) -> dict[str, Any]:
     """Drift pairing, warm-up, threads, build facts, memory and the harness's own footprint."""
     return {
         **(drift_figures(pairing) if pairing else {}),
         "warmup_rounds": warmup_rounds,
-        "threads": _threads(cell, built, threads),
+        "threads": built.variant.threads,  # as its runtime was told (Variant.threads)
         **build_facts(built),
         **memory_figures,
         # The harness's own footprint: it must stay flat over a long sweep (variants are released).

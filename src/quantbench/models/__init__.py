@@ -100,10 +100,10 @@ def check_task(spec: ModelSpec, path: Path) -> None:
     """A checkpoint whose head is of another task fails here, in one line, before any build."""
     from transformers import AutoConfig
 
-    from quantbench import tasks
+    from quantbench import task_kinds
 
     config = AutoConfig.from_pretrained(path, trust_remote_code=spec.trust_remote_code)
-    tasks.get(spec.task).check_architecture(config, model=spec.name, path=path)
+    task_kinds.check_architecture(config, task=spec.task, model=spec.name, path=path)
 
 
 def import_model_code(source: ModelSource, task: str = "text-classification") -> None:
@@ -115,8 +115,8 @@ def import_model_code(source: ModelSource, task: str = "text-classification") ->
     import torch
     from transformers import AutoConfig
 
-    from quantbench import tasks
+    from quantbench import task_kinds
 
     config = AutoConfig.from_pretrained(source.path, trust_remote_code=source.trust_remote_code)
     with torch.device("meta"):
-        tasks.get(task).model_class().from_config(config, trust_remote_code=source.trust_remote_code)
+        task_kinds.kind(task).model_class().from_config(config, trust_remote_code=source.trust_remote_code)

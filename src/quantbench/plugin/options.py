@@ -9,10 +9,9 @@ import pytest
 # option name -> (env var, parser, help)
 LIST_OPTIONS = {
     "model": (str, "model names from the suite"),
-    "quant": (str, "quantization methods (fp32, fp16, bf16, dynamic_int8, static_int8, int8wo, int8dq, nf4, "
-                   "bnb_int8; OpenVINO: int4wo; llama.cpp: q8_0, q6_k, q5_k_m, q5_0, q4_k_m, q4_0, iq4_nl, gguf)"),
-    "backend": (str, "backends (pytorch, onnxruntime, llamacpp, openvino)"),
-    "device": (str, "devices (cpu, cuda, mps)"),
+    "quant": (str, "quantization methods"),
+    "backend": (str, "backends"),
+    "device": (str, "devices"),
     "batch_size": (int, "batch sizes"),
     "seq_len": (int, "sequence lengths (classification)"),
     "prompt_len": (int, "prompt lengths in tokens (generation)"),
@@ -43,14 +42,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("quantbench", "quantbench: quantized transformer benchmarks")
     group.addoption("--suite", default=None, help="suite name in suites/ or a YAML path (env QUANTBENCH_SUITE; "
                                                   "default: default)")
+    from quantbench import registry
+
+    # The known methods and backends come from the runtimes (a third-party runtime's included).
+    known = {"quant": registry.quant_methods(), "backend": registry.backends(), "device": registry.DEVICES}
     for name, (_kind, what) in LIST_OPTIONS.items():
+        among = f" (of: {', '.join(known[name])})" if name in known else ""
         group.addoption(f"--{name.replace('_', '-')}", dest=f"quantbench_{name}", default=None, metavar="LIST",
-                        help=f"narrow the sweep to these comma-separated {what} (env QUANTBENCH_{name.upper()})")
+                        help=f"narrow the sweep to these comma-separated {what}{among} (env QUANTBENCH_{name.upper()})")
     group.addoption("--price-per-hour", dest="quantbench_price_per_hour", default=None, metavar="USD",
                     help="machine price in USD per hour: adds cost per million inferences / output tokens "
                          "(env QUANTBENCH_PRICE_PER_HOUR; default: the suite's cost.price_per_hour)")
     group.addoption("--threads", dest="quantbench_threads", default=None, metavar="N",
-                    help="torch and ONNX Runtime intra-op threads (env QUANTBENCH_THREADS; default: the suite's)")
+                    help="intra-op threads of every runtime (env QUANTBENCH_THREADS; default: the suite's)")
     group.addoption("--results-jsonl", dest="quantbench_results_jsonl", default=None, metavar="PATH",
                     help="journal every finished cell here as it ends (default: next to --benchmark-json, "
                          "results.jsonl; env QUANTBENCH_RESULTS_JSONL)")

@@ -15,9 +15,13 @@ from markupsafe import Markup, escape
 
 from quantbench.reports.charts import WIDTH, _legend, _svg, fmt
 
-ROOF_COLORS = {"matmul_fp32": "#555555", "matmul_bf16": "#999999", "matmul_fp16": "#999999",
-               "matmul_int8_fbgemm": "#777777", "matmul_int8_torch": "#bbbbbb", "matmul_int8_onnxruntime": "#888888",
-               "matmul_int8_openvino": "#aaaaaa"}
+#: Greys for the roofs, darkest for the first in order (fp32 first): every kernel family gets one.
+ROOF_GREYS = ("#555555", "#777777", "#888888", "#999999", "#aaaaaa", "#bbbbbb")
+
+
+def roof_color(name: str, names: list[str]) -> str:
+    order = sorted(names, key=lambda n: (n != "matmul_fp32", n))
+    return ROOF_GREYS[order.index(name) % len(ROOF_GREYS)] if name in order else ROOF_GREYS[0]
 
 
 def drawn_roofs(limits: dict[str, Any]) -> dict[str, float]:
@@ -79,7 +83,7 @@ def roofline_chart(*, chart_id: str, limits: dict[str, Any], rows, colors: dict[
         x0 = max(knee, x_lo)
         label_y = max(y_of(value) + 4, label_y + 12)  # close roofs: labels stacked, not overlapping
         parts.append(f'<line class="roof" data-roof="{escape(name)}" x1="{x_of(x0):.1f}" x2="{right}" '
-                     f'y1="{y_of(value):.1f}" y2="{y_of(value):.1f}" stroke="{ROOF_COLORS.get(name, "#555")}" '
+                     f'y1="{y_of(value):.1f}" y2="{y_of(value):.1f}" stroke="{roof_color(name, list(roofs))}" '
                      f'stroke-width="2"><title>{escape(name)}: {fmt(value)} GFLOP/s measured peak</title></line>'
                      f'<text x="{right + 4}" y="{label_y:.1f}" class="tick">{escape(name)} {fmt(value)}</text>')
     top_roof = max(roofs.values())

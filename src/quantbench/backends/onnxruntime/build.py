@@ -20,10 +20,9 @@ from typing import Any
 import numpy as np
 
 from quantbench import cache
-from quantbench import tasks
+from quantbench.backends import hf
 from quantbench.backends.base import (BuildInfo, BuildSettings, CausalLMVariant, ModelSource, Variant,
                                       directory_size, require_quantized)
-from quantbench.backends.pytorch import logical_param_count
 from quantbench.errors import QuantbenchError
 
 ONNX_SUFFIXES = (".onnx", ".onnx_data", ".onnx.data")
@@ -100,6 +99,17 @@ def session_options(threads: int | None):
     return options
 
 
+def device_unavailable(device: str) -> str | None:
+    """Why ONNX Runtime cannot run on ``device`` here: CUDA needs the CUDA execution provider."""
+    if device != "cuda":
+        return None
+    import onnxruntime
+
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        return "onnxruntime has no CUDAExecutionProvider (install onnxruntime-gpu)"
+    return None
+
+
 class OrtVariant(Variant):
     backend = "onnxruntime"
 
@@ -113,6 +123,7 @@ class OrtVariant(Variant):
             raise QuantbenchError(f"onnxruntime did not start on CUDA (providers: {self.session.get_providers()})")
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.quant, self.device, self.info = quant, device, info
+        self.threads = threads or "ort-default"  # unset: ONNX Runtime picks its own pool size
 
     def prepare(self, encoding: dict[str, Any]) -> dict[str, np.ndarray]:
         return {name: np.ascontiguousarray(encoding[name], dtype=np.int64) for name in self.input_names}
@@ -128,7 +139,14 @@ class OrtVariant(Variant):
 
 
 def _is_causal(settings: BuildSettings) -> bool:
-    return settings.task == tasks.GENERATION
+    return hf.is_causal(settings)
+
+
+def model_class(task: str):
+    """The optimum ORTModel class that exports and runs a checkpoint of ``task``."""
+    from quantbench.backends.onnxruntime import RUNTIME
+
+    return RUNTIME.model_class(task)
 
 
 def _export_fp32(source: ModelSource, settings: BuildSettings) -> tuple[Path, bool, float]:
@@ -138,12 +156,12 @@ def _export_fp32(source: ModelSource, settings: BuildSettings) -> tuple[Path, bo
     entry = cache.entry_path("onnx", f"{source.name}-fp32-{cache.content_key(source.fingerprint, _versions(), *task_key)}")
     if cache.is_complete(entry):
         return entry, True, 0.0
-    model_class = tasks.get(settings.task).ort_model_class()  # heavy; only to export
+    ort_class = model_class(settings.task)  # heavy; only to export
     started = time.perf_counter()
     meta = {"model": source.name, "fingerprint": source.fingerprint, "versions": _versions()}
     with cache.building(entry, meta) as out:
         extra = {"use_cache": True} if _is_causal(settings) else {}
-        model = model_class.from_pretrained(source.path, export=True, trust_remote_code=source.trust_remote_code,
+        model = ort_class.from_pretrained(source.path, export=True, trust_remote_code=source.trust_remote_code,
                                             provider="CPUExecutionProvider", **extra)
         model.save_pretrained(out)
         del model
@@ -154,20 +172,18 @@ def _export_fp32(source: ModelSource, settings: BuildSettings) -> tuple[Path, bo
 def _causal_variant(onnx_path: Path, settings: BuildSettings, *, quant: str, info: BuildInfo) -> CausalLMVariant:
     from optimum.onnxruntime import ORTModelForCausalLM
 
-    from quantbench.backends.pytorch import pad_token_id
-
     provider = "CUDAExecutionProvider" if settings.device == "cuda" else "CPUExecutionProvider"
     model = ORTModelForCausalLM.from_pretrained(onnx_path.parent, file_name=onnx_path.name, use_cache=True,
                                                 provider=provider, session_options=session_options(settings.threads))
     if settings.device == "cuda" and model.providers[0] != "CUDAExecutionProvider":
         raise QuantbenchError(f"onnxruntime did not start on CUDA (providers: {model.providers})")
-    pad = pad_token_id(model)
+    pad = hf.pad_token_id(model)
     model.generation_config.pad_token_id = pad
     # Measured here: after a 2-token warm-up, the first 32-token round of an int8 graph at batch 1
     # decoded 6-20 % slower than the next ones (a cost paid at each new KV length); the
     # torch variants showed no such round. So ORT warms up on full-length rounds.
     return CausalLMVariant(model, quant=quant, backend="onnxruntime", device=settings.device, info=info,
-                           pad_token_id=pad, full_length_warmup=True)
+                           pad_token_id=pad, full_length_warmup=True, threads=settings.threads or "ort-default")
 
 
 def _ops_record(onnx_path: Path) -> dict[str, Any]:
@@ -191,7 +207,7 @@ def _variant(onnx_path: Path, source: ModelSource, settings: BuildSettings, *, q
     if quantized:
         require_quantized(quant, count, "quantized ONNX ops")
     info = BuildInfo(disk_size_bytes=directory_size(onnx_path.parent, ONNX_SUFFIXES),
-                     param_count=logical_param_count(source.path), quantized_layers=count if quantized else 0,
+                     param_count=hf.logical_param_count(source.path), quantized_layers=count if quantized else 0,
                      quant_config={**config, "onnx_ops": histogram, "session_config": SESSION_CONFIG}, cached=cached, artifact=str(onnx_path),
                      saved_seconds=round(saved_seconds, 2),
                      build_seconds=time.perf_counter() - started)
@@ -318,11 +334,9 @@ def _run_decoder_static(export_dir: Path, out: Path, source: ModelSource, settin
     from optimum.onnxruntime.configuration import AutoQuantizationConfig
     from transformers import AutoTokenizer
 
-    from quantbench.tasks.generation.task import bos_id
-
     qconfig = getattr(AutoQuantizationConfig, isa)(is_static=True, per_channel=per_channel)
     tokenizer = AutoTokenizer.from_pretrained(source.path, trust_remote_code=source.trust_remote_code)
-    bos = bos_id(tokenizer)
+    bos = hf.bos_id(tokenizer)
     rows = [([bos] if bos is not None else []) + tokenizer(t, add_special_tokens=False)["input_ids"]
             for t in settings.calibration.texts]
     rows = [r[:settings.seq_len] for r in rows if len(r) > 1]

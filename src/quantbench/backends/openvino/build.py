@@ -51,7 +51,8 @@ from typing import Any
 
 import numpy as np
 
-from quantbench import cache, tasks
+from quantbench import cache
+from quantbench.backends import hf
 from quantbench.backends.base import (
     BuildInfo,
     BuildSettings,
@@ -90,7 +91,6 @@ PLUGIN_PROPERTIES = ("FULL_DEVICE_NAME", "DEVICE_ARCHITECTURE", "OPTIMIZATION_CA
                      "INFERENCE_PRECISION_HINT", "KV_CACHE_PRECISION", "DYNAMIC_QUANTIZATION_GROUP_SIZE",
                      "INFERENCE_NUM_THREADS", "PERFORMANCE_HINT", "EXECUTION_MODE_HINT", "ENABLE_HYPER_THREADING",
                      "ENABLE_CPU_PINNING", "SCHEDULING_CORE_TYPE", "RANGE_FOR_STREAMS")
-_OV_CLASSES = {tasks.CLASSIFICATION: "OVModelForSequenceClassification", tasks.GENERATION: "OVModelForCausalLM"}
 DEFAULT_GROUP_SIZE = 64
 
 
@@ -105,15 +105,16 @@ def _versions() -> dict[str, str | None]:
 
 
 def _is_causal(settings: BuildSettings) -> bool:
-    return settings.task == tasks.GENERATION
+    return hf.is_causal(settings)
 
 
 def _model_class(settings: BuildSettings):
-    import optimum.intel
+    """optimum-intel's OVModel class for the task (the runtime's model_classes)."""
+    from quantbench.backends.openvino import RUNTIME
 
-    if settings.task not in _OV_CLASSES:
-        raise QuantbenchError(f"openvino variants exist for {', '.join(_OV_CLASSES)}, not {settings.task!r}")
-    return getattr(optimum.intel, _OV_CLASSES[settings.task])
+    if settings.task not in RUNTIME.model_classes:
+        raise QuantbenchError(f"openvino variants exist for {', '.join(RUNTIME.model_classes)}, not {settings.task!r}")
+    return RUNTIME.model_class(settings.task)
 
 
 def _value(value: Any) -> Any:
@@ -360,9 +361,7 @@ def _calibration(quant: str, model, source: ModelSource, settings: BuildSettings
     if _is_causal(settings):
         import torch
 
-        from quantbench.tasks.generation.task import bos_id
-
-        bos = bos_id(tokenizer)
+        bos = hf.bos_id(tokenizer)
         rows = [([bos] if bos is not None else []) + tokenizer(t, add_special_tokens=False)["input_ids"]
                 for t in split.texts]
         rows = [r[:settings.seq_len] for r in rows if len(r) > 1]
@@ -523,21 +522,16 @@ def _build(quant: str, source: ModelSource, settings: BuildSettings) -> Variant:
         config["runtime_weight_bytes"] = int(disk - ir["float_weight_bytes"] // 2)
     if _is_causal(settings):
         config.update(task=settings.task, stateful=bool(model.stateful), lm_head=ir["last_matmul_weight"])
-    from quantbench.backends.pytorch import logical_param_count
-
-    info = BuildInfo(disk_size_bytes=disk, param_count=logical_param_count(source.path),
+    info = BuildInfo(disk_size_bytes=disk, param_count=hf.logical_param_count(source.path),
                      quantized_layers=count, quant_config=config, cached=cached,
                      saved_seconds=round(seconds, 2) if cached else 0.0, artifact=str(entry / IR_FILE))
     if _is_causal(settings):
-        from quantbench.backends.pytorch import pad_token_id
-
-        pad = pad_token_id(model)
+        pad = hf.pad_token_id(model)
         model.generation_config.pad_token_id = pad
         # Measured here (SmolLM2 fp32, bs1): after a 2-token warm-up the first 32-token round decoded
         # 23 % slower than the next ones (32 vs 26 ms/token), as ONNX Runtime's do: warm up on full rounds.
         variant: Variant = CausalLMVariant(model, quant=quant, backend="openvino", device=settings.device, info=info,
-                                           pad_token_id=pad, full_length_warmup=True)
-        variant.threads = threads  # what the record says the timed call ran with
+                                           pad_token_id=pad, full_length_warmup=True, threads=threads)
     else:
         variant = OpenVINOClassifier(compiled, quant=quant, device=settings.device, threads=threads, info=info)
         del model  # the compiled model holds what runs

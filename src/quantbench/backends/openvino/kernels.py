@@ -1,4 +1,5 @@
-"""OpenVINO's int8 matmul, as its ``static_int8`` cells run it, for the machine's limits.
+"""OpenVINO's matmuls, as its cells run them, for the machine's limits: the int8 one of ``static_int8``
+(below), and the float one at f32 and bf16 that fp32, bf16 and the weight-only methods decompress into.
 
 NNCF's static int8 IR puts a FakeQuantize on each matmul's activations and stores the weights as
 int8 constants with a Convert and a scale; the CPU plugin's low-precision transformations turn that
@@ -10,7 +11,7 @@ in int8: a probe that ran in float would be a wrong peak, so it is refused.
 
 from __future__ import annotations
 
-from quantbench.efficiency.kernels import Probe
+from quantbench.backends.runtime import Probe
 from quantbench.errors import QuantbenchError
 
 
@@ -21,7 +22,7 @@ def int8_matmul(n: int, *, device: str, threads: int | None) -> Probe | None:
     import openvino as ov
     from openvino import opset13 as ops
 
-    from quantbench.backends.openvino import runtime_census, runtime_config
+    from quantbench.backends.openvino.build import runtime_census, runtime_config
 
     rng = np.random.default_rng(0)
     x = ops.parameter([n, n], np.float32, name="x")
@@ -43,3 +44,37 @@ def int8_matmul(n: int, *, device: str, threads: int | None) -> Probe | None:
     return Probe(call=lambda: request.infer(feed, share_inputs=True), ops=2.0 * n ** 3, shape=f"{n}x{n}x{n}",
                  method=f"OpenVINO {ov.get_version()} CPU int8 matmul (FakeQuantize u8 x int8 weights, "
                         f"runs as {'/'.join(sorted(precisions))})", keep=(compiled, request, feed))
+
+
+def _float_matmul(n: int, threads: int | None, precision: str) -> Probe:
+    """One n x n float matmul compiled by the CPU plugin at ``precision`` (its inference precision hint),
+    refused unless the compiled model runs it at that precision."""
+    import numpy as np
+    import openvino as ov
+    from openvino import opset13 as ops
+
+    from quantbench.backends.openvino.build import runtime_census, runtime_config
+
+    rng = np.random.default_rng(0)
+    x = ops.parameter([n, n], np.float32, name="x")
+    w = ops.constant(rng.standard_normal((n, n)).astype(np.float32))
+    model = ov.Model([ops.matmul(x, w, False, True)], [x], f"quantbench_{precision}_peak")
+    options = {} if precision == "f32" else {"inference_precision": precision}
+    compiled = ov.Core().compile_model(model, "CPU", runtime_config("int8wo", options, threads))
+    precisions = {p for layer in ("FullyConnected", "MatMul") for p in runtime_census(compiled)["layers"].get(layer, {})}
+    if precision not in precisions:
+        raise QuantbenchError(f"OpenVINO compiled the {precision} probe's matmul in {sorted(precisions) or 'no'} "
+                              f"precision, not {precision}: no {precision} peak can be measured with it")
+    request = compiled.create_infer_request()
+    feed = {"x": rng.standard_normal((n, n)).astype(np.float32)}
+    return Probe(call=lambda: request.infer(feed, share_inputs=True), ops=2.0 * n ** 3, shape=f"{n}x{n}x{n}",
+                 method=f"OpenVINO {ov.get_version()} CPU matmul, inference precision {precision} (oneDNN)",
+                 keep=(compiled, request, feed))
+
+
+def f32_matmul(n: int, *, device: str, threads: int | None) -> Probe | None:
+    return _float_matmul(n, threads, "f32") if device == "cpu" else None
+
+
+def bf16_matmul(n: int, *, device: str, threads: int | None) -> Probe | None:
+    return _float_matmul(n, threads, "bf16") if device == "cpu" else None

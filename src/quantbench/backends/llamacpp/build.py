@@ -7,11 +7,11 @@ weights, as the PyTorch and ONNX Runtime variants start from them dequantized. `
 file as shipped, not requantized.
 
 Each file is cached under a key that hashes the source GGUF's bytes, the file type and the
-library versions. Proof is the file itself (llamacpp_census.py): tensors counted per ggml type,
+library versions. Proof is the file itself (census.py): tensors counted per ggml type,
 bits per weight, and every tensor llama.cpp wrote in a fallback type. A label is never looser
 than the file: a quantized method whose file holds none of its type raises.
 
-The variant (llamacpp_variant.py) runs on the CPU only, with the suite's thread count.
+The variant (variant.py) runs on the CPU only, with the suite's thread count.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from quantbench import cache
-from quantbench.backends import llamacpp_census as census_lib
+from quantbench.backends.llamacpp import census as census_lib
 from quantbench.backends.base import BuildInfo, BuildSettings, ModelSource, require_quantized
-from quantbench.backends.llamacpp_variant import LlamaCppVariant, bindings
+from quantbench.backends.llamacpp.variant import LlamaCppVariant, bindings
 from quantbench.errors import QuantbenchError
 
 #: method -> (llama_ftype suffix, the ggml type its tensors must be)

@@ -16,8 +16,11 @@ import time
 
 import torch
 
+from quantbench.backends import hf
 from quantbench.backends.base import BuildSettings, ModelSource, Variant, require_quantized
-from quantbench.backends.pytorch import _finish, _load, _save_state_dict, lm_head_config, skipped_linear_names
+
+#: torchao's methods are PyTorch variants: cells and records name the pytorch backend.
+BACKEND = "pytorch"
 
 
 def _is_torchao_weight(module: torch.nn.Module) -> bool:
@@ -30,10 +33,10 @@ def _build(source: ModelSource, settings: BuildSettings, *, quant: str, config_n
     import torchao.quantization as ao
 
     started = time.perf_counter()
-    model = _load(source, settings, dtype=torch.float32)
+    model = hf.load_model(source, settings, dtype=torch.float32)
     if settings.device == "cuda":
         model = model.to("cuda:0")
-    skip = skipped_linear_names(model, settings)
+    skip = hf.skipped_linear_names(model, settings)
     ao.quantize_(model, getattr(ao, config_name)(),
                  filter_fn=lambda module, fqn: isinstance(module, torch.nn.Linear) and fqn not in skip)
     layers = require_quantized(quant, sum(_is_torchao_weight(m) for m in model.modules()),
@@ -41,11 +44,11 @@ def _build(source: ModelSource, settings: BuildSettings, *, quant: str, config_n
     head = getattr(model, "lm_head", None)
     config = {"method": quant, "library": f"torchao {importlib.metadata.version('torchao')}",
               "config": config_name, "weight_dtype": "int8", "format": "torch.save state dict",
-              **lm_head_config(model, settings),
+              **hf.lm_head_config(model, settings),
               **({"lm_head": "quantized" if _is_torchao_weight(head) else "float"} if head is not None and
                  settings.task == "text-generation" else {})}
-    return _finish(model, source, settings, quant=quant, started=started, layers=layers, config=config,
-                   save=_save_state_dict)
+    return hf.torch_variant(model, source, settings, quant=quant, backend=BACKEND, started=started, layers=layers,
+                            config=config, save=hf.save_state_dict)
 
 
 def build_int8_weight_only(source: ModelSource, settings: BuildSettings) -> Variant:

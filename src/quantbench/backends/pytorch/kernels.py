@@ -12,7 +12,7 @@ from fixed seeds.
 
 from __future__ import annotations
 
-from quantbench.efficiency.kernels import Probe
+from quantbench.backends.runtime import Probe
 
 _DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
@@ -90,3 +90,52 @@ def dynamic_linear(n: int, *, device: str, threads: int | None) -> Probe | None:
     return Probe(call=call, ops=2.0 * n ** 3, shape=f"{n}x{n}x{n}",
                  method=f"torch.ao dynamic quantized Linear, qint8 weights (engine {torch.backends.quantized.engine})",
                  keep=(quantized, x))
+
+
+def _bnb_layers(n: int, device: str):
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        dense = torch.nn.Linear(n, n, bias=False)
+        x = torch.randn(n, n)
+    return dense.weight.data, x.to(_device(device))
+
+
+def nf4_linear(n: int, *, device: str, threads: int | None) -> Probe | None:
+    """A ``bitsandbytes.nn.Linear4bit`` (NF4, compute float32) on ``n`` rows, run as the ``nf4`` cells run it:
+    on a CPU with AVX512-BF16 bitsandbytes repacks the weights and runs its fused bf16 kernel."""
+    import bitsandbytes as bnb
+    import torch
+
+    weight, x = _bnb_layers(n, device)
+    layer = bnb.nn.Linear4bit(n, n, bias=False, compute_dtype=torch.float32, quant_type="nf4")
+    layer.weight = bnb.nn.Params4bit(weight, requires_grad=False, quant_type="nf4")
+    layer = layer.to(_device(device))
+
+    def call():
+        with torch.inference_mode():
+            return layer(x)
+
+    fused = getattr(layer, "support_avx512bf16_for_cpu", False) and device == "cpu"
+    return Probe(call=call, ops=2.0 * n ** 3, shape=f"{n}x{n}x{n}", sync=_sync(device), keep=(layer, x),
+                 method=f"bitsandbytes {bnb.__version__} Linear4bit NF4 "
+                        f"({'fused NF4 x bf16 kernel (AVX512-BF16)' if fused else 'dequantize, then a float matmul'})")
+
+
+def bnb_int8_linear(n: int, *, device: str, threads: int | None) -> Probe | None:
+    """A ``bitsandbytes.nn.Linear8bitLt`` (LLM.int8(), threshold 6) on ``n`` rows, as the ``bnb_int8`` cells run it."""
+    import bitsandbytes as bnb
+    import torch
+
+    weight, x = _bnb_layers(n, device)
+    layer = bnb.nn.Linear8bitLt(n, n, bias=False, has_fp16_weights=False, threshold=6.0)
+    layer.weight = bnb.nn.Int8Params(weight, requires_grad=False, has_fp16_weights=False)
+    layer = layer.to(_device(device))
+
+    def call():
+        with torch.inference_mode():
+            return layer(x)
+
+    return Probe(call=call, ops=2.0 * n ** 3, shape=f"{n}x{n}x{n}", sync=_sync(device), keep=(layer, x),
+                 method=f"bitsandbytes {bnb.__version__} Linear8bitLt (LLM.int8(), threshold 6)")
