@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from quantbench.gate import result as R
+from quantbench.gate import verdicts as R
 from quantbench.gate.policy import ABSOLUTE, SAMPLED_KINDS
 from quantbench.results import METRICS
+
+if TYPE_CHECKING:  # the result object calls these; they read its rows
+    from quantbench.gate.result import GateResult
 
 COLUMNS = ("cell", "metric", "baseline", "current", "change", "threshold", "p-value", "verdict")
 JSON_SCHEMA_VERSION = 1
@@ -81,7 +84,7 @@ def _verdict(row: R.Row) -> str:
     return f"{text} ({row.note})" if row.note else text
 
 
-def table_rows(result: R.GateResult, *, only_problems: bool = False) -> list[tuple[str, ...]]:
+def table_rows(result: GateResult, *, only_problems: bool = False) -> list[tuple[str, ...]]:
     rows = result.sorted_rows()
     if only_problems:
         rows = [r for r in rows if r.outcome != R.OK or r.verdict == R.IMPROVEMENT]
@@ -95,7 +98,7 @@ def _grid(rows: list[tuple[str, ...]]) -> str:
     return "\n".join([line(COLUMNS), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
-def render_table(result: R.GateResult, *, only_problems: bool = False) -> str:
+def render_table(result: GateResult, *, only_problems: bool = False) -> str:
     """Plain-text table for a terminal or CI log, headline last so it ends the log."""
     parts = [f"baseline: {result.baseline_label}", f"current:  {result.current_label}",
              f"policy:   {result.policy.source} (alpha {result.policy.alpha:g}, "
@@ -116,7 +119,7 @@ def _md_table(rows: list[tuple[str, ...]]) -> list[str]:
     return lines
 
 
-def to_markdown(result: R.GateResult) -> str:
+def to_markdown(result: GateResult) -> str:
     """A summary for ``$GITHUB_STEP_SUMMARY``: headline, warnings, what changed, then all checks."""
     icon = _ICONS[R.OK] if result.passed else _ICONS[R.FAIL]
     lines = [f"## {icon} {result.headline()}", "",
@@ -151,7 +154,7 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def to_dict(result: R.GateResult) -> dict[str, Any]:
+def to_dict(result: GateResult) -> dict[str, Any]:
     return _finite({
         "schema_version": JSON_SCHEMA_VERSION,
         "passed": result.passed, "exit_code": result.exit_code, "headline": result.headline(),
@@ -166,5 +169,5 @@ def to_dict(result: R.GateResult) -> dict[str, Any]:
     })
 
 
-def to_json(result: R.GateResult) -> str:
+def to_json(result: GateResult) -> str:
     return json.dumps(to_dict(result), indent=2, default=str) + "\n"

@@ -8,56 +8,23 @@ from typing import Any
 
 from quantbench.gate.machine import MachineDifference
 from quantbench.gate.policy import Policy
-
-# Verdicts. Each row also carries an outcome (pass / warn / fail) that decides the exit code.
-PASS = "pass"
-REGRESSION = "regression"
-IMPROVEMENT = "improvement"
-NOISE = "within noise"  # past the threshold, but the samples do not show a real difference
-INSUFFICIENT = "insufficient data"
-# The rounds cannot tell: the interval of the shift reaches past the threshold but does not clear
-# it (a slowdown the size of the threshold is neither shown nor ruled out).
-UNRESOLVED = "unresolved"
-MISSING = "missing"
-NEW = "new"
-FAILED = "failed"
-VERDICTS = (REGRESSION, FAILED, UNRESOLVED, MISSING, INSUFFICIENT, NOISE, IMPROVEMENT, NEW, PASS)
-
-OK, WARN, FAIL = "pass", "warn", "fail"
-_OUTCOME_RANK = {FAIL: 0, WARN: 1, OK: 2}
-
-
-@dataclass(frozen=True)
-class Row:
-    cell: str  # "test_latency[minilm-tweets-fp32-pytorch-cpu-bs8-seq64]"
-    key: tuple
-    metric: str | None  # None for whole-cell rows (missing, new, failed)
-    verdict: str
-    outcome: str
-    baseline: float | None = None
-    current: float | None = None
-    change: float | None = None  # relative (0.4 = +40%) or absolute, per ``mode``
-    mode: str | None = None
-    threshold: float | None = None
-    better: str | None = None
-    p_value: float | None = None
-    ci: tuple[float, float] | None = None  # of ``change`` (relative), from the samples
-    note: str = ""
-    # Drift-corrected timing rows: ``change`` is judged with the machine's change divided out;
-    # ``raw_change`` is current vs baseline as measured, ``drift`` the reference's factor.
-    raw_change: float | None = None
-    drift: float | None = None
-
-    def sort_key(self, order: int) -> tuple:
-        return (_OUTCOME_RANK[self.outcome], VERDICTS.index(self.verdict), order)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"cell": self.cell, "key": list(self.key), "metric": self.metric, "verdict": self.verdict,
-                "outcome": self.outcome, "baseline": self.baseline, "current": self.current,
-                "change": self.change, "mode": self.mode, "threshold": self.threshold,
-                "better": self.better, "p_value": self.p_value,
-                "ci": list(self.ci) if self.ci else None, "note": self.note,
-                "raw_change": self.raw_change, "drift": self.drift}
+from quantbench.gate.verdicts import (  # noqa: F401 - the verdicts are read from here too
+    _OUTCOME_RANK,
+    FAIL,
+    FAILED,
+    IMPROVEMENT,
+    INSUFFICIENT,
+    MISSING,
+    NEW,
+    NOISE,
+    OK,
+    PASS,
+    REGRESSION,
+    UNRESOLVED,
+    VERDICTS,
+    WARN,
+    Row,
+)
 
 
 @dataclass

@@ -1,14 +1,14 @@
 """Peak memory of every planned shape of a variant, from one fresh worker per variant.
 
-The run plans which (batch, tokens, new tokens) shapes each variant's timed cells will run;
-the first cell of a variant asks, and one worker (:mod:`quantbench.measures.isolated`) builds
-the variant once and measures them all. Later cells of the variant read the result.
+The run plans which (batch, tokens, new tokens) shapes each variant's timed cells will run and
+hands the first cell of a variant their inputs; one worker (:mod:`quantbench.measures.isolated`)
+builds the variant once and measures them all. Later cells of the variant read the result.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any
 
 from quantbench.cells import Cell
 
@@ -20,9 +20,8 @@ def shape_name(shape: tuple[int, int, int]) -> str:
 
 
 class MemoryWorkers:
-    def __init__(self, planned_shapes: dict[tuple, list[tuple[int, int, int]]]):
-        self.planned_shapes = planned_shapes  # variant key -> shapes (shared with the run's plan)
-        self._results: dict[tuple, dict[str, Any]] = {}
+    def __init__(self) -> None:
+        self._results: dict[tuple, dict[str, Any]] = {}  # variant key -> the worker's figures
 
     @staticmethod
     def start(preload: tuple[str, ...]) -> None:
@@ -30,29 +29,24 @@ class MemoryWorkers:
 
         start_server(preload)
 
-    def peak(self, cell: Cell, *, source, settings, inputs: Callable[[Cell], dict], preload: tuple[str, ...]
-             ) -> dict[str, Any]:
+    def peak(self, cell: Cell, *, source, settings, encodings: dict[tuple[int, int, int], dict],
+             preload: tuple[str, ...]) -> dict[str, Any]:
         """Peak RSS (MB over the worker's pre-build baseline) of ``cell``'s shape.
 
-        ``inputs(cell)`` gives a shape's tokenizer output: the worker gets its inputs ready-made.
+        ``encodings`` maps each (batch, tokens, new tokens) shape of the variant, ``cell``'s among
+        them, to its tokenizer output: the worker gets its inputs ready-made.
         """
         from quantbench.measures.isolated import measure_in_worker
 
         key = cell.variant_key
         this_shape = (cell.batch_size, cell.seq_len, cell.new_tokens)
-        if key not in self._results:
-            shapes = sorted(set(self.planned_shapes.get(key, [])) | {this_shape})
-            cells = {shape_name(s): dataclasses.replace(cell, batch_size=s[0], seq_len=s[1], new_tokens=s[2])
-                     for s in shapes}
-            encodings = {name: inputs(c) for name, c in cells.items()}
-            new_tokens = {name: c.new_tokens for name, c in cells.items()}
-            self._results[key] = measure_in_worker(cell, source, dataclasses.replace(settings, measure_size=False),
-                                                   encodings, new_tokens=new_tokens, preload=preload)
-        result = self._results[key]
         shape = shape_name(this_shape)
-        if shape not in result["peak_mb"]:  # a shape the plan did not foresee: measure it alone
-            del self._results[key]
-            self.planned_shapes.setdefault(key, []).append(this_shape)
-            return self.peak(cell, source=source, settings=settings, inputs=inputs, preload=preload)
+        if key not in self._results or shape not in self._results[key]["peak_mb"]:
+            # First cell of the variant, or a shape the first did not foresee: measure every shape given.
+            named = {shape_name(s): e for s, e in encodings.items()}
+            new_tokens = {shape_name(s): s[2] for s in encodings}
+            self._results[key] = measure_in_worker(cell, source, dataclasses.replace(settings, measure_size=False),
+                                                   named, new_tokens=new_tokens, preload=preload)
+        result = self._results[key]
         return {"peak_rss_mb": result["peak_mb"][shape], "build_peak_rss_mb": result["build_peak_mb"],
                 "rss_baseline_mb": result["baseline_mb"], "memory_isolation": "worker"}

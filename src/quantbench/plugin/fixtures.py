@@ -46,7 +46,7 @@ def quantbench_run(request: pytest.FixtureRequest):
 @pytest.fixture(scope="session")
 def quantbench_pool(quantbench_run):
     """The session's VariantPool: builds each variant once, one in memory at a time."""
-    from quantbench.pool import VariantPool
+    from quantbench.runner.pool import VariantPool
 
     pool = VariantPool()
     yield pool
@@ -61,10 +61,10 @@ class QualityScorers:
         self._by_task: dict[str, Any] = {}
 
     def for_cell(self, cell):
-        from quantbench import tasks
+        from quantbench import runner
 
         if cell.task not in self._by_task:
-            self._by_task[cell.task] = tasks.get(cell.task).quality(self.run, self.pool)
+            self._by_task[cell.task] = runner.quality_scorer(cell.task, self.run, self.pool)
         return self._by_task[cell.task]
 
 

@@ -19,7 +19,7 @@ _STATE = pytest.StashKey["QuantbenchState"]()
 class QuantbenchState:
     config: pytest.Config
     _suite: Suite | None = None
-    _run: Any = None  # quantbench.run.RunContext, made on first use
+    _run: Any = None  # quantbench.runner.context.RunContext, made on first use
     outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)  # nodeid -> record
     collection_error: str | None = None
     output_path: Any = None  # the run file pytest-benchmark wrote
@@ -56,7 +56,7 @@ class QuantbenchState:
     @property
     def run(self):
         if self._run is None:
-            from quantbench.run import RunContext
+            from quantbench.runner.context import RunContext
 
             self.apply_threads()
             self._run = RunContext(self.suite, latency_shapes=self.latency_shapes)

@@ -9,7 +9,7 @@ Runtime dynamic int8: one scale per tensor, padded positions included). So:
 * ``length-sorted`` — texts sorted by token length, in passes of the batch size, each padded to
   its longest (little padding; masked). The default for every other method: their activations
   are not quantized per tensor, so padding and neighbours cannot reach a text's output, and
-  tests/unit/test_quality_batching.py shows fp32, bf16, weight-only and per-token int8 give the
+  tests/unit/quality/test_quality_batching.py shows fp32, bf16, weight-only and per-token int8 give the
   same figure this way as one text at a time (while per-tensor dynamic int8 does not).
 * ``exact-length`` — only texts of exactly the same token length share a pass (no padding at
   all). Provably invariant for any method; slower, since tweets have many lengths.
@@ -37,19 +37,27 @@ def batch_sensitivity_reason(cell: Cell) -> str:
     return found.batch_sensitive if found else ""
 
 
-def measures_sensitivity(cell: Cell, suite: Suite) -> bool:
+def sensitive_groups(suite: Suite) -> frozenset[tuple[str, str, str]]:
+    """(model, backend, device) of every batch-sensitive variant the suite plans (one expansion;
+    a scorer computes it once per run and passes it to :func:`measures_sensitivity`)."""
+    return frozenset((p.cell.model, p.cell.backend, p.cell.device) for p in expand(suite, per_variant=True)
+                     if batch_sensitivity_reason(p.cell))
+
+
+def measures_sensitivity(cell: Cell, suite: Suite, groups: frozenset | None = None) -> bool:
     """Whether ``cell``'s variant is also scored in served batches (suite ``quality.batch_sensitivity``):
     "all"; "off"; "sensitive" (the default) for batch-sensitive methods, and for fp32 on a backend and
     device where the suite has one: the control that shows what batching alone does there. An fp32
-    control beside no batch-sensitive variant would cost two passes and compare with nothing."""
+    control beside no batch-sensitive variant would cost two passes and compare with nothing.
+    ``groups``: :func:`sensitive_groups` of the suite, when the caller has it."""
     setting = suite.quality.batch_sensitivity
     if setting != "sensitive":
         return setting == "all"
     if batch_sensitivity_reason(cell):
         return True
-    return cell.quant == "fp32" and any(
-        batch_sensitivity_reason(other.cell) for other in expand(suite, per_variant=True, task=cell.task)
-        if (other.cell.model, other.cell.backend, other.cell.device) == (cell.model, cell.backend, cell.device))
+    if cell.quant != "fp32":
+        return False
+    return (cell.model, cell.backend, cell.device) in (groups if groups is not None else sensitive_groups(suite))
 
 
 def default_mode(cell: Cell) -> str:

@@ -21,7 +21,7 @@ import numpy as np
 from quantbench.cells import Cell
 from quantbench.errors import QuantbenchError
 from quantbench.quality import batching, fairness, intervals, metrics, uncertainty
-from quantbench.registry import QUALITY_REFERENCE_BACKEND
+from quantbench.registry import quality_reference
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Predictions:
 
 def reference_cell(cell: Cell) -> Cell:
     """The fp32 cell ``cell``'s quality is measured against."""
-    return dataclasses.replace(cell, quant="fp32", backend=QUALITY_REFERENCE_BACKEND.get(cell.backend, cell.backend))
+    return dataclasses.replace(cell, quant="fp32", backend=quality_reference(cell.backend))
 
 
 def is_reference(cell: Cell) -> bool:
@@ -60,6 +60,11 @@ class VariantQuality(abc.ABC):
         self.pool = pool
         self._store: dict[tuple, Predictions] = {}
         self._results: dict[tuple, dict[str, Any]] = {}
+
+    @functools.cached_property
+    def _sensitive_groups(self) -> frozenset:
+        """Where the suite has a batch-sensitive variant (its fp32 there is the batching control)."""
+        return batching.sensitive_groups(self.run.suite)
 
     # -- what a task says -----------------------------------------------------------------
 
@@ -106,7 +111,7 @@ class VariantQuality(abc.ABC):
     @staticmethod
     def reference_cell(cell: Cell) -> Cell:
         """fp32 of the same model and device (the same shapes), on the same backend or on the one
-        ``registry.QUALITY_REFERENCE_BACKEND`` names for it."""
+        ``Runtime.quality_reference`` names for it."""
         return reference_cell(cell)
 
     def _check_labels(self, cell: Cell, preds: Predictions) -> None:
@@ -146,7 +151,7 @@ class VariantQuality(abc.ABC):
                                                  ref_probs=ref.probs),
             **self.scoring(cell),
         }
-        if batching.measures_sensitivity(cell, self.run.suite):
+        if batching.measures_sensitivity(cell, self.run.suite, self._sensitive_groups):
             result.update(self.batch_sensitivity(cell, test, preds))
         if test.sensitive:
             result.update(self._data_fairness(cell, test, preds, ref))

@@ -63,7 +63,7 @@ def _report(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     import json
 
-    from quantbench.efficiency.pricing import cost_table, read_prices, render_cost_table, split_priced
+    from quantbench.reports.pricing import cost_table, read_prices, render_cost_table, split_priced
     from quantbench.reports.compare import labels_for, write_compare
     from quantbench.results import load_runs
 

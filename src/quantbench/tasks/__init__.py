@@ -1,39 +1,28 @@
-"""Tasks: what kind of model a suite benchmarks, and what a cell of it does.
+"""Task specs: what a cell of each kind of model feeds it and times.
 
-A task owns four things: how its model class is loaded (and which architectures fit), the
-inputs of a cell, the timed call, and its quality metrics. Tasks are registered lazily, as
-methods are (``"module:attr"``), so adding one is one module plus one line here.
+A task says how a cell's inputs are made from the data (already tokenized, ready for the timed
+region) and what the timed call is. The Hugging Face facts about a task (its Auto class, which
+architectures fit) sit below, in :mod:`quantbench.task_kinds`; what a cell *does* with the spec
+(warm up, time rounds, record) sits above, in :mod:`quantbench.runner`; how its quality is
+scored, in :mod:`quantbench.quality`. Specs are registered lazily (``"module:attr"``), so adding a
+task is one module plus one line here and one in ``task_kinds``.
 """
 
 from __future__ import annotations
 
 import importlib
 
-from quantbench.errors import UnknownNameError
+from quantbench.task_kinds import ALIASES, CLASSIFICATION, GENERATION, canonical, names
 
-CLASSIFICATION = "text-classification"
-GENERATION = "text-generation"
+__all__ = ["ALIASES", "CLASSIFICATION", "GENERATION", "canonical", "get", "names"]
 
 _TASKS = {
     CLASSIFICATION: "quantbench.tasks.classification.task:TASK",
     GENERATION: "quantbench.tasks.generation.task:TASK",
 }
-#: Older suites said ``sequence-classification``: it still reads as text-classification.
-ALIASES = {"sequence-classification": CLASSIFICATION}
-
-
-def names() -> tuple[str, ...]:
-    return tuple(_TASKS)
-
-
-def canonical(name: str) -> str:
-    name = ALIASES.get(name, name)
-    if name not in _TASKS:
-        raise UnknownNameError(f"unknown task {name!r}; known: {', '.join(_TASKS)}")
-    return name
 
 
 def get(name: str):
-    """The task object for ``name`` (imported on first use)."""
+    """The task spec for ``name`` (imported on first use)."""
     module_name, attr = _TASKS[canonical(name)].split(":")
     return getattr(importlib.import_module(module_name), attr)

@@ -8,8 +8,8 @@
   ``min_new_tokens == max_new_tokens``. A logits processor timestamps each step, so one round
   gives the time to first token (prefill) and the decode time per token, as optimum-benchmark's
   per-token tracker does (timer.py). On CUDA each stamp synchronizes first.
-* **Quality:** scoring.py (perplexity, KL and agreement against fp32), zero_shot.py (label
-  likelihoods), quality.py (what a variant records).
+* **Quality** (quantbench.quality): lm_scoring.py (perplexity, KL and agreement against fp32),
+  zero_shot.py (label likelihoods), generation.py (what a variant records).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from quantbench.errors import QuantbenchError
-from quantbench.tasks import GENERATION
+from quantbench.backends.hf import bos_id
+from quantbench.task_kinds import GENERATION
 from quantbench.tasks.base import Task
 from quantbench.tasks.generation.timer import StepTimer
 
@@ -63,16 +64,4 @@ class TextGeneration(Task):
         return out
 
 
-def bos_id(tokenizer) -> int | None:
-    """The token every scored text starts from: BOS, else EOS (GPT-2 style), else none."""
-    for name in ("bos_token_id", "eos_token_id"):
-        value = getattr(tokenizer, name, None)
-        if value is not None:
-            return int(value)
-    return None
-
-
-TASK = TextGeneration(name=GENERATION, auto_class="AutoModelForCausalLM", ort_class="ORTModelForCausalLM",
-                      architecture_suffixes=("ForCausalLM", "LMHeadModel"), pipeline_tag="text-generation",
-                      cell_runner="quantbench.tasks.generation.cell:measure_generation",
-                      quality_class="quantbench.tasks.generation.quality:GenerationQuality")
+TASK = TextGeneration(name=GENERATION)

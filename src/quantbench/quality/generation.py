@@ -16,9 +16,9 @@ import numpy as np
 from quantbench.cells import Cell
 from quantbench.errors import QuantbenchError
 from quantbench.quality import batching, intervals
+from quantbench.quality import lm_scoring as scoring
 from quantbench.quality.scorer import VariantQuality, is_reference
-from quantbench.tasks.generation import scoring
-from quantbench.tasks.generation.zero_shot import calibrated_scores, prompting_for
+from quantbench.quality.zero_shot import calibrated_scores, prompting_for
 
 
 class GenerationQuality(VariantQuality):
@@ -94,7 +94,7 @@ class GenerationQuality(VariantQuality):
                    "quality_scoring": batching.describe(cell, mode, cell.batch_size),
                    **scoring.perplexity_figures(scores), **divergence,
                    **scoring.continuation_agreement(tokens, reference[1])}
-        if batching.measures_sensitivity(cell, self.run.suite):
+        if batching.measures_sensitivity(cell, self.run.suite, self._sensitive_groups):
             for size in sorted({b for b in self.run.suite.batch_sizes if b > 1}):
                 served = scoring.score_texts(variant, tokenizer, texts, batch_size=size, max_len=cell.seq_len,
                                              mode=batching.SERVED)

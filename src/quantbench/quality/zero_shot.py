@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from quantbench.quality import batching
-from quantbench.tasks.generation.scoring import pad_rows, text_ids
+from quantbench.quality.lm_scoring import pad_rows, text_ids
 
 PLAIN_TEMPLATE = "Tweet: {text}\nSentiment ({choices}):"
 CHAT_SYSTEM = "Classify the sentiment of the user's tweet. Answer with one word: {choices}."

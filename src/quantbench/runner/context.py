@@ -1,8 +1,10 @@
 """What one run shares: the suite, its data, resolved models, tokenizers and this machine's limits.
 
-The plugin makes one :class:`RunContext` per pytest session. Tasks read from it (a cell's data,
-its model's checkpoint and tokenizer, the build settings of its variant) and pass what they
-read down to the pool, the backends and the measures; nothing below a task calls back into it.
+The plugin makes one :class:`RunContext` per pytest session. A timed cell reads its
+:class:`CellResources` from it in one call: plain data (the cell's data, its model's checkpoint,
+tokenizer and config, the build settings of its variant, the inputs of every planned shape of
+that variant, the modules memory workers preload, this machine's limits, the drift reference)
+that it hands down to the pool, the backends and the measures. Nothing below calls back into it.
 Everything here is computed on first use and kept for the run.
 """
 
@@ -11,8 +13,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from quantbench import registry
 from quantbench.backends.base import BuildSettings, ModelSource
@@ -37,7 +39,10 @@ class CellResources:
     settings: BuildSettings  # how the cell's variant is built
     config: dict[str, Any]  # the checkpoint's config.json
     memory_workers: MemoryWorkers
-    preload: Callable[[], tuple[str, ...]]  # modules the memory workers preload (computed once)
+    preload: tuple[str, ...] = ()  # modules the memory workers preload
+    # (batch, tokens, new tokens) -> tokenizer output, for every shape the variant's timed cells run:
+    # the memory worker measures them all from one build (measures/workers.py)
+    encodings: dict[tuple[int, int, int], dict[str, Any]] = field(default_factory=dict)
     limits: dict[str, Any] | None = None  # this machine's limits (timed cells with efficiency on)
     drift_reference: Any = None  # the reference workload (timed cells with drift on)
 
@@ -47,7 +52,7 @@ class RunContext:
         self.suite = suite
         # variant key -> the (batch, tokens, new tokens) shapes its timed cells will run
         self.latency_shapes = latency_shapes if latency_shapes is not None else {}
-        self.memory_workers = MemoryWorkers(self.latency_shapes)
+        self.memory_workers = MemoryWorkers()
         self.setup: dict[str, dict[str, Any]] = {}  # model name -> fine-tune / conversion facts
         self._limit_devices: list[str] = []  # devices whose limits this run read or measured
         self._preload: tuple[str, ...] | None = None  # modules memory workers get from the forkserver
@@ -130,16 +135,28 @@ class RunContext:
 
     def for_cell(self, cell: Cell, *, timed: bool = True) -> CellResources:
         """Everything ``cell`` reads from the run. A timed cell also gets this machine's limits
-        (measured before any variant is built or timed) and the drift reference (built and warm
-        before the cell warms up)."""
+        (measured before any variant is built or timed), the drift reference (built and warm
+        before the cell warms up) and, with memory workers, the inputs of its variant's shapes."""
         measure = self.suite.measure
         limits = self.machine_limits(cell.device) if timed else None
         reference = self.drift_reference(cell.backend, cell.device) if timed and measure.drift_reference else None
+        workers = timed and measure.memory == "worker"
         return CellResources(
             suite=self.suite, splits=self.splits, source=self.source(cell.model), tokenizer=self.tokenizer(cell.model),
             settings=self.build_settings(cell), config=self.model_config(cell.model),
-            memory_workers=self.memory_workers, preload=lambda: self.worker_preload(cell), limits=limits,
-            drift_reference=reference)
+            memory_workers=self.memory_workers, preload=self.worker_preload(cell) if workers else (),
+            encodings=self.shape_inputs(cell) if workers else {}, limits=limits, drift_reference=reference)
+
+    def shape_inputs(self, cell: Cell) -> dict[tuple[int, int, int], dict[str, Any]]:
+        """Tokenizer output for every shape the plan runs on ``cell``'s variant, and ``cell``'s own."""
+        import dataclasses
+
+        from quantbench import tasks
+
+        task = tasks.get(cell.task)
+        shapes = {*self.latency_shapes.get(cell.variant_key, []), (cell.batch_size, cell.seq_len, cell.new_tokens)}
+        return {shape: task.cell_inputs(self.splits, self.tokenizer(cell.model), dataclasses.replace(
+            cell, batch_size=shape[0], seq_len=shape[1], new_tokens=shape[2])) for shape in sorted(shapes)}
 
     # -- this machine -------------------------------------------------------------------------
 

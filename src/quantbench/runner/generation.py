@@ -23,7 +23,7 @@ from quantbench.measures.drift import RoundPairing
 from quantbench.measures.record import cell_memory, check_finite, injected_fault
 from quantbench.tasks.generation.task import TASK
 from quantbench.tasks.generation.timer import StepTimer
-from quantbench.tasks.timed_cell import finish_record, worker_memory
+from quantbench.runner.timed_cell import finish_record, worker_memory
 
 
 def percentiles_ms(seconds: list[float]) -> dict[str, Any]:
@@ -126,7 +126,7 @@ def measure_generation(benchmark, run, pool, cell: Cell) -> dict[str, Any]:
     with torch.inference_mode():
         # The next-token logits after each prompt (all prompt_len long): what generate reads first.
         check_finite(variant.to_numpy(variant.logits_at(inputs, [cell.seq_len - 1] * cell.batch_size)), cell)
-        memory_figures = cell_memory(settings.memory, built, cell, call, worker_memory(res, cell, TASK))
+        memory_figures = cell_memory(settings.memory, built, cell, call, worker_memory(res, cell))
         pairing = RoundPairing(res.drift_reference, settings.reference_every_s) if res.drift_reference else None
         latency.warm_up(lambda: run_shape(warm_cell), settings.warmup_rounds)
         timer.reset()  # warm-up steps are not rounds

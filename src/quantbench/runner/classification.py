@@ -13,8 +13,8 @@ from quantbench.cells import Cell
 from quantbench.measures import latency, rounds
 from quantbench.measures.drift import RoundPairing
 from quantbench.measures.record import cell_memory, check_finite, injected_fault
-from quantbench.run import CellResources
-from quantbench.tasks.timed_cell import finish_record, worker_memory
+from quantbench.runner.context import CellResources
+from quantbench.runner.timed_cell import finish_record, worker_memory
 from quantbench.tasks.classification.task import TASK
 
 
@@ -50,7 +50,7 @@ def measure_latency(benchmark, run, pool, cell: Cell) -> dict[str, Any]:
         check_finite(built.variant.to_numpy(call()), cell)
         # Memory before timing, never during: a polling thread would steal CPU from the rounds,
         # and a cell whose memory worker dies fails before any timing is recorded.
-        memory_figures = cell_memory(settings.memory, built, cell, call, worker_memory(res, cell, TASK))
+        memory_figures = cell_memory(settings.memory, built, cell, call, worker_memory(res, cell))
         # The reference was built (and warmed) with the cell's resources, so its first build does
         # not sit between this cell's warm-up and its rounds.
         pairing = RoundPairing(res.drift_reference, settings.reference_every_s) if res.drift_reference else None

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from quantbench.quality import batching, uncertainty
-from quantbench.tasks.generation.task import bos_id
+from quantbench.backends.hf import bos_id
 
 DIVERGENCE_SOURCE = ("as llama.cpp's llama-perplexity --kl-divergence (tools/perplexity): KL(fp32 || variant) per "
                      "token; Δp = p_variant(true token) - p_fp32(true token); ln(PPL ratio) = mean per-token NLL "

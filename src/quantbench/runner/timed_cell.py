@@ -9,14 +9,13 @@ from quantbench.cells import Cell
 from quantbench.efficiency.record import record_figures
 from quantbench.measures.drift import RoundPairing
 from quantbench.measures.record import common_figures
-from quantbench.run import CellResources
+from quantbench.runner.context import CellResources
 
 
-def worker_memory(res: CellResources, cell: Cell, task) -> Callable[[], dict[str, Any]]:
-    """The memory workers' figures for ``cell`` (either task): inputs made here, the worker builds."""
-    return lambda: res.memory_workers.peak(
-        cell, source=res.source, settings=res.settings,
-        inputs=lambda shape: task.cell_inputs(res.splits, res.tokenizer, shape), preload=res.preload())
+def worker_memory(res: CellResources, cell: Cell) -> Callable[[], dict[str, Any]]:
+    """The memory workers' figures for ``cell`` (either task): inputs made by the run, the worker builds."""
+    return lambda: res.memory_workers.peak(cell, source=res.source, settings=res.settings, encodings=res.encodings,
+                                           preload=res.preload)
 
 
 def finish_record(benchmark, res: CellResources, cell: Cell, extra: dict[str, Any], *, built, memory_figures: dict[str, Any],
