@@ -18,7 +18,7 @@ import time
 import pytest
 import torch
 
-from quantbench.tasks.generation.cell import measure_generation
+from quantbench.runner.generation import measure_generation
 from quantbench.tasks.generation.task import TASK
 
 LIMIT = 1.03

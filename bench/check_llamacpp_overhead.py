@@ -24,7 +24,7 @@ import time
 import numpy as np
 import pytest
 
-from quantbench.tasks.generation.cell import measure_generation
+from quantbench.runner.generation import measure_generation
 from quantbench.tasks.generation.task import TASK
 
 LIMIT = 1.03

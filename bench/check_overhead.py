@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from quantbench.tasks.classification.cell import measure_latency
+from quantbench.runner.classification import measure_latency
 from quantbench.tasks.classification.task import TASK
 
 LIMIT = 1.03

@@ -5,11 +5,11 @@ time to first token, the decode time per token and tokens/s, each with its raw r
 Run: ``pytest bench/ --suite llm --benchmark-json llm.json``.
 """
 
-from quantbench import tasks
+from quantbench import runner
 
 
 def test_generation(generation_cell, benchmark, quantbench_run, quantbench_pool):
-    extra = tasks.get(generation_cell.task).measure(benchmark, quantbench_run, quantbench_pool, generation_cell)
+    extra = runner.measure(benchmark, quantbench_run, quantbench_pool, generation_cell)
     assert extra["ttft_p50_ms"] > 0
     assert extra["latency_ms"]["p50"] >= extra["ttft_p50_ms"]
     assert extra["disk_size_mb"] > 0

@@ -20,7 +20,7 @@ def source(tiny_model):
 
 def test_corrupted_onnx_artifact_is_detected_and_rebuilt(source, isolated_cache):
     pytest.importorskip("optimum.onnxruntime", reason="the onnx extra is not installed")
-    from quantbench.backends import onnxruntime as ort_backend
+    from quantbench.backends.onnxruntime import build as ort_backend
 
     settings = BuildSettings(device="cpu", threads=1)
     first = ort_backend.build_fp32(source, settings)
@@ -37,7 +37,7 @@ def test_corrupted_onnx_artifact_is_detected_and_rebuilt(source, isolated_cache)
 
 def test_a_cached_onnx_entry_reads_its_op_count_from_the_marker(source, isolated_cache, monkeypatch):
     pytest.importorskip("optimum.onnxruntime", reason="the onnx extra is not installed")
-    from quantbench.backends import onnxruntime as ort_backend
+    from quantbench.backends.onnxruntime import build as ort_backend
 
     settings = BuildSettings(device="cpu", threads=1)
     first = ort_backend.build_dynamic_int8(source, settings)

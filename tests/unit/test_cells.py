@@ -73,12 +73,16 @@ def test_per_variant_cells_use_eval_shape():
 
 
 def test_missing_optional_dependency_is_named(monkeypatch):
-    recipe = registry.Recipe("x", "pytorch", "nowhere:build", ("cpu",), ("surely_not_installed_pkg",), "bnb")
+    def recipe_of(backend, requires, extra):
+        runtime = registry.Runtime(name=backend, description="", methods=(), requires=requires, extra=extra)
+        return registry.Recipe(registry.Method("x", "nowhere:build", ("cpu",)), runtime)
+
+    recipe = recipe_of("pytorch", ("surely_not_installed_pkg",), "bnb")
     assert recipe.missing_dependency() == ("x on pytorch needs the optional dependency 'surely_not_installed_pkg': "
                                           "pip install 'quantbench[bnb]'")
     # A submodule of a package that is not installed (optimum.onnxruntime without optimum) is
     # missing too, not an import error.
-    nested = registry.Recipe("x", "onnxruntime", "nowhere:build", ("cpu",), ("surely_not_installed_pkg.sub",), "onnx")
+    nested = recipe_of("onnxruntime", ("surely_not_installed_pkg.sub",), "onnx")
     assert nested.missing_dependency() == ("x on onnxruntime needs the optional dependency "
                                            "'surely_not_installed_pkg.sub': pip install 'quantbench[onnx]'")
 

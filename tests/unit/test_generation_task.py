@@ -9,10 +9,10 @@ import pytest
 
 from quantbench import cells
 from quantbench.errors import QuantbenchError, SuiteError
-from quantbench.tasks.generation.cell import generation_figures, warmup_cell
-from quantbench.tasks.generation.scoring import (continuation_agreement, divergence_figures, perplexity_figures,
+from quantbench.runner.generation import generation_figures, warmup_cell
+from quantbench.quality.lm_scoring import (continuation_agreement, divergence_figures, perplexity_figures,
                                                 score_texts)
-from quantbench.tasks.generation.zero_shot import label_logliks
+from quantbench.quality.zero_shot import label_logliks
 from quantbench.suite import parse_suite
 from quantbench.tasks.generation.task import TASK, StepTimer
 

@@ -1,4 +1,4 @@
-"""Variants on a tiny random model: each quantized build proves it quantized, fp32 does not."""
+"""PyTorch variants on a tiny random model: each quantized build proves it quantized, fp32 does not."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from quantbench.backends import pytorch as pt
+from quantbench.backends.pytorch import build as pt
 from quantbench.backends.base import BuildSettings, ModelSource, QuantizationNotApplied, require_quantized
 from quantbench.models import fingerprint
 
@@ -68,15 +68,3 @@ def test_bf16_counts_half_precision_linears(source):
 def test_a_build_that_quantizes_nothing_is_refused():
     with pytest.raises(QuantizationNotApplied, match="nf4: the build quantized nothing"):
         require_quantized("nf4", 0, "Linear4bit modules")
-
-
-def test_ort_sessions_stop_spinning_between_runs(source, encoding, isolated_cache):
-    """Idle ORT threads must not spin between rounds (they would slow the drift reference)."""
-    pytest.importorskip("optimum.onnxruntime", reason="the onnx extra is not installed")
-    from quantbench.backends import onnxruntime as ort_backend
-
-    variant = build(ort_backend.build_fp32, source)
-    options = variant.session.get_session_options()
-    assert options.get_session_config_entry("session.force_spinning_stop") == "1"
-    assert variant.info.quant_config["session_config"] == {"session.force_spinning_stop": "1"}
-    assert variant.logits(encoding).shape == (1, 2)

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from quantbench import cells, registry
-from quantbench.run import RunContext
+from quantbench.runner.context import RunContext
 from quantbench.suite import parse_suite
 from tests.tiny import tiny_suite
 
@@ -29,7 +29,7 @@ def test_preload_holds_the_planned_models_code_and_methods_libraries(tiny_llama,
     pool, planned = _pool(tiny_llama, tiny_data, ["pytorch"])
     preload = pool.worker_preload(planned[0])
     assert "transformers.models.llama.modeling_llama" in preload
-    assert "quantbench.backends.pytorch" in preload
+    assert "quantbench.backends.pytorch.build" in preload
     # Only the run's methods: no ONNX Runtime when no cell runs on it.
     assert not any(name.startswith("optimum") for name in preload)
     assert pool.worker_preload(planned[-1]) is preload  # computed once: the forkserver starts once
@@ -44,8 +44,9 @@ def test_onnxruntime_cells_preload_the_decoder_class(tiny_llama, tiny_data):
 def test_a_module_that_does_not_import_stays_out(tiny_llama, tiny_data, monkeypatch):
     pool, planned = _pool(tiny_llama, tiny_data, ["pytorch"])
     original = registry.recipe("dynamic_int8", "pytorch")
-    broken = dataclasses.replace(original, preload=("quantbench_no_such_module",))
-    monkeypatch.setitem(registry._BY_KEY, ("dynamic_int8", "pytorch"), broken)
+    broken = dataclasses.replace(original, method=dataclasses.replace(original.method,
+                                                                      preload=("quantbench_no_such_module",)))
+    monkeypatch.setitem(registry._index()["recipes"], ("dynamic_int8", "pytorch"), broken)
     preload = pool.worker_preload(planned[0])
     assert "quantbench_no_such_module" not in preload
     assert "transformers.models.llama.modeling_llama" in preload

@@ -8,7 +8,7 @@ import pytest
 from quantbench import registry
 from quantbench.backends.base import BuildSettings, CausalLMVariant, ModelSource
 from quantbench.data import Split
-from quantbench.tasks.base import ArchitectureMismatch
+from quantbench.task_kinds import ArchitectureMismatch
 
 LINEARS_PER_LAYER = 7  # q, k, v, o, gate, up, down
 LAYERS = 2
@@ -122,8 +122,8 @@ def test_a_classifier_checkpoint_is_refused_for_generation(tiny_model, isolated_
 
 
 def test_a_bare_encoder_is_refused_with_what_would_fit_instead():
-    from quantbench import tasks
+    from quantbench import task_kinds
 
     with pytest.raises(ArchitectureMismatch, match="is a BertModel.*no task fits a checkpoint without a task head: "
                                                    "fine-tune it with a classification head"):
-        tasks.get("text-classification").check_architectures(["BertModel"], model="enc", path="/x")
+        task_kinds.check_architectures(["BertModel"], task="text-classification", model="enc", path="/x")

@@ -14,7 +14,7 @@ import pytest
 from quantbench import registry
 from quantbench.backends.base import BuildSettings, ModelSource
 from quantbench.quality import batching
-from quantbench.tasks.generation.scoring import score_texts
+from quantbench.quality.lm_scoring import score_texts
 
 TEXTS = ["good day my friend", "the movie was bad and she is sad today", "happy", "he hates the food",
          "my sister loves the movie very much today", "bad", "the day was great", "awful poor sad movie"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from quantbench.cells import Cell
-from quantbench.run import RunContext
+from quantbench.runner.context import RunContext
 from quantbench.suite import parse_suite
 from tests.tiny import tiny_suite
 

@@ -11,7 +11,7 @@ from sklearn.metrics import balanced_accuracy_score, f1_score, precision_score, 
 
 from quantbench import cells
 from quantbench.quality import batching, fairness, intervals, uncertainty
-from quantbench.tasks.generation.zero_shot import calibrated_scores
+from quantbench.quality.zero_shot import calibrated_scores
 
 
 def test_wilson_matches_the_textbook_values_and_stays_inside_zero_one():

@@ -81,7 +81,7 @@ def _settings(**kwargs):
 
 
 def _build(method: str, checkpoint):
-    from quantbench.backends import llamacpp
+    from quantbench.backends.llamacpp import build as llamacpp
 
     return getattr(llamacpp, f"build_{method}")(_source(checkpoint), _settings())
 
@@ -220,7 +220,7 @@ def _llama_tokenize(vocab, text: str) -> list[int]:
 
 
 def test_llama_cpp_tokenizer_gives_the_hf_ids(checkpoint):
-    from quantbench.backends.llamacpp_variant import bindings
+    from quantbench.backends.llamacpp.variant import bindings
 
     lib = bindings()
     params = lib.llama_model_default_params()

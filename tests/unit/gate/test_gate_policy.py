@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
 from quantbench.errors import QuantbenchError
 from quantbench.gate.policy import ABSOLUTE, DEFAULT_RULES, RELATIVE, Policy, load_policy
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.conftest import REPO
 
 
 def rule(policy: Policy, metric: str, **cell):

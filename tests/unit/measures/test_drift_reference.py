@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from quantbench.errors import QuantbenchError
-from quantbench.measures.drift import ORT_REFERENCE, TORCH_REFERENCE, RoundPairing, ffn_graph, make_reference
+from quantbench.backends.onnxruntime.drift import ORT_REFERENCE, ffn_graph
+from quantbench.backends.pytorch.drift import TORCH_REFERENCE
+from quantbench.measures.drift import RoundPairing, make_reference
 from quantbench.suite import parse_suite
 
 
@@ -83,7 +85,7 @@ def test_openvino_cells_get_the_same_workload_compiled_by_openvino():
     pytest.importorskip("openvino", reason="the openvino extra is not installed")
     import numpy as np
 
-    from quantbench.measures.drift import OPENVINO_REFERENCE
+    from quantbench.backends.openvino.drift import OPENVINO_REFERENCE
 
     reference = make_reference("openvino", "cpu", 1)
     assert reference._compiled.get_property("INFERENCE_NUM_THREADS") == 1

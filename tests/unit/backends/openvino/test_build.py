@@ -21,7 +21,7 @@ pytest.importorskip("optimum.intel.openvino", reason="the openvino extra is not 
                                                      "transformers 4.57 line: pip install 'quantbench[openvino]')")
 
 from quantbench import registry
-from quantbench.backends import openvino as ov_backend
+from quantbench.backends.openvino import build as ov_backend
 from quantbench.backends.base import (
     BuildSettings,
     CausalLMVariant,
@@ -343,7 +343,7 @@ def test_registry_lines_and_the_quality_reference():
         assert recipe.extra == "openvino" and recipe.devices == ("cpu",) and not recipe.tasks
         assert recipe.load() is getattr(ov_backend, f"build_{quant}")
     assert registry.recipe("int4wo", "pytorch") is None
-    assert registry.QUALITY_REFERENCE_BACKEND["openvino"] == "pytorch"
+    assert registry.quality_reference("openvino") == "pytorch"
 
 
 def test_a_missing_dependency_is_a_skip_with_the_install_line(monkeypatch):
@@ -372,13 +372,8 @@ def test_machine_info_records_the_runtime_and_the_plugin_defaults():
 
 
 def test_the_record_says_the_threads_openvino_ran_with(llama):
-    from types import SimpleNamespace
-
-    from quantbench.measures.record import _threads
-
     variant = build("fp32", llama)
-    cell = SimpleNamespace(backend="openvino")
-    assert _threads(cell, SimpleNamespace(variant=variant), None) == 1
+    assert variant.threads == 1  # INFERENCE_NUM_THREADS as read back: what the record says
 
 
 # --- the embedded LLM: the cross-runtime check on real weights ------------------------------------

@@ -12,7 +12,7 @@ from quantbench import registry
 from quantbench.backends.base import BuildInfo, BuildSettings, ModelSource, Variant
 from quantbench.cells import Cell
 from quantbench.errors import QuantbenchError
-from quantbench.pool import VariantPool
+from quantbench.runner.pool import VariantPool
 
 BUILT: list[str] = []
 CLOSED: list[str] = []
@@ -50,8 +50,10 @@ def pool(monkeypatch):
     BUILT.clear()
     CLOSED.clear()
     for quant in ("fp32", "dynamic_int8"):
-        recipe = dataclasses.replace(registry.recipe(quant, "pytorch"), builder=f"{__name__}:fake_builder")
-        monkeypatch.setitem(registry._BY_KEY, (quant, "pytorch"), recipe)
+        original = registry.recipe(quant, "pytorch")
+        recipe = dataclasses.replace(original, method=dataclasses.replace(original.method,
+                                                                          builder=f"{__name__}:fake_builder"))
+        monkeypatch.setitem(registry._index()["recipes"], (quant, "pytorch"), recipe)
     return VariantPool()
 
 
