@@ -169,7 +169,8 @@ _BATCH_RES = tuple((re.compile(pattern), rest) for pattern, *rest in _BATCH_PATT
 #: lm-eval's stderr is the figure's ``_se``. Which direction is better follows lm-eval's own
 #: ``higher_is_better`` (tests/unit/test_lmeval_figures.py checks this table against its registry).
 LM_EVAL_PREFIX = "lm_eval."
-LM_EVAL_LOWER_IS_BETTER = frozenset({"perplexity", "word_perplexity", "byte_perplexity", "bits_per_byte", "ter"})
+LM_EVAL_LOWER_IS_BETTER = frozenset({"perplexity", "word_perplexity", "byte_perplexity", "bits_per_byte", "ter",
+                                     "brier_score"})
 _LM_EVAL_RE = re.compile(r"lm_eval\.(?P<task>[^.]+)\.(?P<metric>[^.]+?)(?:\.(?P<filter>[^.]+?))?(?P<delta>_delta)?")
 _UNCERTAINTY_SUFFIXES = ("_se", "_ci95")
 

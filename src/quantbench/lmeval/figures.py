@@ -2,7 +2,9 @@
 
 * Every ``results[task]["<metric>,<filter>"]`` becomes ``lm_eval.<task>.<metric>[.<filter>]``
   (:func:`quantbench.results.lm_eval_name`) with lm-eval's own ``<metric>_stderr`` as its ``_se``:
-  the value and its error are the ones lm-eval's JSON holds, unrounded.
+  the value and its error are the ones lm-eval's JSON holds, unrounded. A metric whose direction
+  lm-eval's ``higher_is_better`` states otherwise than quantbench's table (a task's own metric)
+  stays out of the flat figures, so no gate or rule judges it backwards; its reason is recorded.
 * ``..._delta`` is the change against the fp32 variant, paired on the same documents: the mean of
   the per-document differences of a metric lm-eval averages per document (acc, acc_norm,
   exact_match...), with its standard error (sample standard deviation / sqrt(n), as lm-eval's
@@ -18,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from quantbench.quality import uncertainty
-from quantbench.results import lm_eval_name
+from quantbench.results import lm_eval_name, metric_spec
 
 STDERR = "_stderr"
 
@@ -30,16 +32,25 @@ def _number(value: Any) -> bool:
 def result_figures(results: dict[str, Any]) -> dict[str, Any]:
     """``lm_eval.<task>.<metric>`` and its ``_se`` for every figure in lm-eval's ``results`` block."""
     out: dict[str, Any] = {}
+    left_out: dict[str, str] = {}
     for task, block in results.get("results", {}).items():
+        directions = (results.get("higher_is_better") or {}).get(task) or {}
         for key, value in block.items():
             metric, _, filter_name = key.partition(",")
             if not filter_name or metric.endswith(STDERR) or not _number(value):
                 continue
             name = lm_eval_name(task, metric, filter_name)
+            higher = directions.get(metric)
+            if isinstance(higher, bool) and (metric_spec(name).better == "higher") != higher:
+                left_out[name] = (f"lm-eval says {'higher' if higher else 'lower'} is better, quantbench's table "
+                                  "(results.LM_EVAL_LOWER_IS_BETTER) the other way: kept in lm_eval_results only")
+                continue
             out[name] = value
             error = block.get(f"{metric}{STDERR},{filter_name}")
             if _number(error):
                 out[f"{name}_se"] = error
+    if left_out:
+        out["lm_eval_not_figures"] = left_out
     return out
 
 

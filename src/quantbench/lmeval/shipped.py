@@ -25,6 +25,7 @@ SHIPPED_TASKS = ("tweets_sentiment",)
 LABELS = ("negative", "positive")  # the YAML's doc_to_choice, in label-id order
 FEWSHOT_DOCS = 256  # train-split documents written for few-shot examples
 CACHE_KIND = "lm-eval-tasks"
+FORMAT = 2  # of the files written here: part of the cache key
 
 
 def _rows(split, count: int | None = None) -> list[dict]:
@@ -33,7 +34,8 @@ def _rows(split, count: int | None = None) -> list[dict]:
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    # ASCII escapes: a tweet may hold U+2028, which some line readers take for a line break.
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
 
 
 def task_folder(splits, *, dataset_source: str) -> Path:
@@ -48,7 +50,7 @@ def task_folder(splits, *, dataset_source: str) -> Path:
                               f"{dataset_source!r} with labels {list(splits.label_names)}")
     templates = {name: (TASK_FILES / f"{name}.yaml").read_text(encoding="utf-8") for name in SHIPPED_TASKS}
     train = _rows(splits.train, FEWSHOT_DOCS)
-    key = cache.content_key(templates, splits.test.fingerprint(), train, str(cache.cache_root()))
+    key = cache.content_key(FORMAT, templates, splits.test.fingerprint(), train, str(cache.cache_root()))
     entry = cache.entry_path(CACHE_KIND, f"{splits.name}-{key}")
     if cache.is_complete(entry):
         return entry
