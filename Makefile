@@ -37,9 +37,10 @@ test: $(STAMP) $(if $(filter all%,$(EXTRAS)),$(LLAMACPP_STAMP))
 	@status=0; $(BIN)/python -m pytest $(TESTS) $(ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$status
 
-## make test-tf5: unit and plugin tests on the newest transformers 5.x, without the onnx extra
+## make test-tf5: unit and plugin tests on the newest transformers 5.x, without the onnx and openvino extras
+## (lm-eval pins no transformers, so the lmeval extra goes with both lines)
 test-tf5:
-	$(MAKE) test VENV=.venv-tf5 EXTRAS=bnb,torchao,dev TESTS="tests/unit tests/plugin"
+	$(MAKE) test VENV=.venv-tf5 EXTRAS=bnb,torchao,lmeval,dev TESTS="tests/unit tests/plugin"
 
 setup: $(STAMP)
 

@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "quantbench.cache.commands",
     "quantbench.efficiency.commands",
     "quantbench.distributed.commands",
+    "quantbench.lmeval.commands",
 )
 
 

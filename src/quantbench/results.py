@@ -16,7 +16,8 @@ Non-scalar flags of quality records that reports read: ``quality_scoring`` (a st
 texts were scored, e.g. "each text alone (batch 1)"), ``zero_shot_at_floor`` (a bool on a
 generation model's accuracy record: its zero-shot score is not above the majority rate or
 chance, so it is flagged, not ranked) and ``batch_sensitivity`` (a dict; reports read the flat
-``*_at_bs<N>`` figures instead).
+``*_at_bs<N>`` figures instead). A ``test_lm_eval`` record also holds ``lm_eval_results``: lm-eval's
+own results JSON for the variant (without per-document samples), which reports keep as a file.
 
 Reports, gates and comparisons read runs only through :func:`load_run`, so the format can
 grow in one place.
@@ -162,16 +163,60 @@ _BATCH_PATTERNS = (
 _BATCH_RES = tuple((re.compile(pattern), rest) for pattern, *rest in _BATCH_PATTERNS)
 
 
+#: lm-evaluation-harness figures, one set per task and metric (test_lm_eval): ``lm_eval.<task>.<metric>``,
+#: with ``.<filter>`` appended when lm-eval's filter is not "none" (lm-eval's own key is
+#: ``"<metric>,<filter>"``), and ``..._delta`` for the paired change against fp32 on the same documents.
+#: lm-eval's stderr is the figure's ``_se``. Which direction is better follows lm-eval's own
+#: ``higher_is_better`` (tests/unit/test_lmeval_figures.py checks this table against its registry).
+LM_EVAL_PREFIX = "lm_eval."
+LM_EVAL_LOWER_IS_BETTER = frozenset({"perplexity", "word_perplexity", "byte_perplexity", "bits_per_byte", "ter",
+                                     "brier_score"})
+_LM_EVAL_RE = re.compile(r"lm_eval\.(?P<task>[^.]+)\.(?P<metric>[^.]+?)(?:\.(?P<filter>[^.]+?))?(?P<delta>_delta)?")
+_UNCERTAINTY_SUFFIXES = ("_se", "_ci95")
+
+
+def lm_eval_name(task: str, metric: str, filter_name: str = "none") -> str:
+    """The flat figure name of lm-eval's ``results[task]["<metric>,<filter>"]``."""
+    return f"{LM_EVAL_PREFIX}{task}.{metric}" + ("" if filter_name == "none" else f".{filter_name}")
+
+
+def lm_eval_budget(key: str) -> tuple[str, bool] | None:
+    """A quality-budget key on an lm-eval figure's change against fp32: ``<figure>_delta_min`` (the
+    change must stay at or above the limit) or ``<figure>_delta_max`` (at or below it). Returns
+    (the delta figure's name, True for an upper limit), or None for any other key."""
+    for suffix, at_most in (("_min", False), ("_max", True)):
+        if key.endswith(suffix):
+            figure = key[: -len(suffix)]
+            if figure.endswith("_delta") and _lm_eval_spec(figure) is not None:
+                return figure, at_most
+    return None
+
+
+def _lm_eval_spec(name: str) -> Metric | None:
+    match = _LM_EVAL_RE.fullmatch(name)
+    if match is None or name.endswith(_UNCERTAINTY_SUFFIXES):
+        return None
+    task, metric, filter_name = match.group("task", "metric", "filter")
+    better = "lower" if metric in LM_EVAL_LOWER_IS_BETTER else "higher"
+    what = f"lm-evaluation-harness {metric} on task {task}" + (f" (filter {filter_name})" if filter_name else "")
+    if match.group("delta"):
+        return Metric(name, "", better, "accuracy", f"{what} minus fp32's, paired on the same documents")
+    return Metric(name, "", better, "accuracy", f"{what}; ± is lm-eval's own standard error")
+
+
 @functools.lru_cache(maxsize=1024)
 def metric_spec(name: str) -> Metric | None:
-    """The :class:`Metric` of a flat figure: one of :data:`METRICS`, or a batch-sensitivity
-    figure named by pattern (``perplexity_at_bs8``, ``accuracy_at_bs32_delta_pts``...)."""
+    """The :class:`Metric` of a flat figure: one of :data:`METRICS`, a batch-sensitivity
+    figure named by pattern (``perplexity_at_bs8``, ``accuracy_at_bs32_delta_pts``...), or an
+    lm-evaluation-harness figure (``lm_eval.<task>.<metric>``, see :data:`LM_EVAL_PREFIX`)."""
     if name in METRICS:
         return METRICS[name]
     for regex, (unit, better, kind, description) in _BATCH_RES:
         match = regex.fullmatch(name)
         if match:
             return Metric(name, unit, better, kind, description.format(n=int(match.group(1))))
+    if name.startswith(LM_EVAL_PREFIX):
+        return _lm_eval_spec(name)
     return None
 
 
@@ -192,6 +237,8 @@ Z95 = 1.96
 
 #: Non-scalar flags of quality records (see the module docstring).
 QUALITY_SCORING, ZERO_SHOT_AT_FLOOR = "quality_scoring", "zero_shot_at_floor"
+#: The nested copy of lm-eval's results JSON in a ``test_lm_eval`` record.
+LM_EVAL_RESULTS = "lm_eval_results"
 
 #: Keys of ``extra_info['latency_ms']`` and the flat metric each one becomes.
 _LATENCY_KEYS = {"p50": "latency_p50_ms", "p90": "latency_p90_ms", "p95": "latency_p95_ms",
@@ -204,10 +251,10 @@ def _is_number(value: Any) -> bool:
 
 def metric_values(extra_info: dict[str, Any]) -> dict[str, float]:
     """The known scalar metrics of one benchmark's ``extra_info``: :data:`METRICS` in their
-    order, then the batch-sensitivity figures in the record's order."""
+    order, then the figures named by pattern (batch sensitivity, lm-eval) in the record's order."""
     values = {name: float(extra_info[name]) for name in METRICS if _is_number(extra_info.get(name))}
     for name, value in extra_info.items():
-        if name not in values and _is_number(value) and batch_size_of(str(name)) is not None:
+        if name not in values and _is_number(value) and metric_spec(str(name)) is not None:
             values[name] = float(value)
     for key, name in _LATENCY_KEYS.items():
         latency = extra_info.get("latency_ms") or {}

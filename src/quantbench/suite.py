@@ -13,6 +13,7 @@ from typing import Any
 
 from quantbench import registry, task_kinds
 from quantbench.errors import SuiteError, UnknownNameError
+from quantbench.results import lm_eval_budget
 from quantbench.yaml_text import parse_yaml
 
 SUITES_DIR = Path(__file__).resolve().parents[2] / "suites"
@@ -102,6 +103,22 @@ class CalibrationSettings:
 
 
 @dataclass(frozen=True)
+class LmEvalSettings:
+    """lm-evaluation-harness tasks scored on every generation variant (bench/test_lm_eval.py).
+
+    ``tasks``: lm-eval task names (the shipped ``tweets_sentiment``, a task under ``include_path``,
+    or with hub access any lm-eval task); ``include_path``: folders of local task YAMLs (relative
+    to the suite file); ``limit``: documents per task (an integer, or a fraction below 1, as
+    lm-eval's ``--limit``); ``num_fewshot``: None keeps each task's own.
+    """
+
+    tasks: tuple[str, ...]
+    include_path: tuple[str, ...] = ()
+    limit: int | float | None = None
+    num_fewshot: int | None = None
+
+
+@dataclass(frozen=True)
 class QualitySettings:
     """How much held-out text the language-model quality figures read (generation models)."""
 
@@ -115,6 +132,7 @@ class QualitySettings:
     # batching costs (quality/batching.py): "sensitive" (the batch-sensitive methods, and fp32 as
     # the control), "all", or "off".
     batch_sensitivity: str = "sensitive"
+    lm_eval: LmEvalSettings | None = None  # off unless the suite has a quality.lm_eval section
 
 
 #: The recommendation's rule for generation models: every listed figure within its budget.
@@ -353,9 +371,31 @@ def _read_exclusions(reader: _Reader, axes: dict[str, tuple]) -> tuple[dict[str,
     return tuple(rules)
 
 
+def _read_lm_eval(reader: _Reader) -> LmEvalSettings | None:
+    if not reader.data:
+        return None
+    reader.check_keys(("tasks", "include_path", "limit", "num_fewshot"))
+    if "tasks" not in reader.data:
+        raise reader.fail("tasks", "is required: the lm-eval task names to run (e.g. [tweets_sentiment])")
+    tasks_ = reader.list_of("tasks", str, ())
+    include = reader.get("include_path", (list, str), [])
+    include = [include] if isinstance(include, str) else include
+    for i, folder in enumerate(include):
+        if not isinstance(folder, str) or not folder:
+            raise reader.fail(f"include_path[{i}]", f"expected a folder path, got {folder!r}")
+    limit = reader.get("limit", (int, float))
+    if limit is not None and not (limit >= 1 and float(limit).is_integer() or 0 < limit < 1):
+        raise reader.fail("limit", f"must be a positive whole number of documents or a fraction below 1, got {limit!r}")
+    shots = reader.get("num_fewshot", int)
+    if shots is not None and shots < 0:
+        raise reader.fail("num_fewshot", f"must be 0 or more, got {shots}")
+    return LmEvalSettings(tasks=tasks_, include_path=tuple(include),
+                          limit=int(limit) if limit is not None and limit >= 1 else limit, num_fewshot=shots)
+
+
 def _read_quality(reader: _Reader) -> QualitySettings:
     reader.check_keys(("texts", "continuation_prompts", "continuation_tokens", "continuation_prompt_tokens",
-                       "zero_shot_texts", "probe_pairs", "batch_sensitivity"))
+                       "zero_shot_texts", "probe_pairs", "batch_sensitivity", "lm_eval"))
     defaults = QualitySettings()
     probe_pairs = reader.get("probe_pairs", int)
     if probe_pairs is not None and probe_pairs < 1:
@@ -368,7 +408,8 @@ def _read_quality(reader: _Reader) -> QualitySettings:
                                                                           defaults.continuation_prompt_tokens),
                            zero_shot_texts=reader.positive_int("zero_shot_texts", defaults.zero_shot_texts),
                            probe_pairs=probe_pairs,
-                           batch_sensitivity=_read_batch_sensitivity(reader, defaults.batch_sensitivity))
+                           batch_sensitivity=_read_batch_sensitivity(reader, defaults.batch_sensitivity),
+                           lm_eval=_read_lm_eval(reader.section("lm_eval")))
 
 
 BATCH_SENSITIVITY = ("sensitive", "all", "off")
@@ -391,7 +432,11 @@ def _read_cost(reader: _Reader) -> float | None:
 
 
 def _read_quality_budget(reader: _Reader) -> dict[str, float]:
-    reader.check_keys(QUALITY_BUDGET_KEYS)
+    unknown = sorted(k for k in reader.data if k not in QUALITY_BUDGET_KEYS and lm_eval_budget(str(k)) is None)
+    if unknown:
+        raise reader.fail(unknown[0], f"unknown key; allowed keys: {', '.join(QUALITY_BUDGET_KEYS)}, or "
+                                      "lm_eval.<task>.<metric>_delta_min / _delta_max (an lm-eval figure's change "
+                                      "against fp32)")
     if not reader.data:
         return dict(DEFAULT_QUALITY_BUDGET)
     budget = {}
@@ -446,6 +491,9 @@ def parse_suite(data: Any, *, where: str, path: Path | None = None, digest: str 
     metric_names = top.list_of("metrics", str, ("accuracy", "f1", "precision", "recall"))
     if "accuracy" not in metric_names:
         raise top.fail("metrics", f"must include 'accuracy' (the fp32 comparison needs it), got {list(metric_names)}")
+    quality = _read_quality(top.section("quality"))
+    quality_budget = _read_quality_budget(top.section("quality_budget"))
+    _check_lm_eval(top, quality.lm_eval, models, quality_budget)
     return Suite(
         name=top.get("name", str, path.stem if path else "suite"),
         description=top.get("description", str, ""),
@@ -463,9 +511,24 @@ def parse_suite(data: Any, *, where: str, path: Path | None = None, digest: str 
                   "positive_label": fairness.get("positive_label", (str, int))},
         gates=gates, metrics=metric_names, digest=digest,
         prompt_lens=top.list_of("prompt_lens", int, (64,)), new_tokens=top.list_of("new_tokens", int, (32,)),
-        quality=_read_quality(top.section("quality")), quality_budget=_read_quality_budget(top.section("quality_budget")),
+        quality=quality, quality_budget=quality_budget,
         price_per_hour=_read_cost(top.section("cost")),
     )
+
+
+def _check_lm_eval(top: _Reader, settings: LmEvalSettings | None, models: tuple[ModelSpec, ...],
+                   budget: dict[str, float]) -> None:
+    """lm-eval scores causal LMs, and a budget on an lm-eval figure names a task the suite runs."""
+    if settings is not None and not any(m.is_generation for m in models):
+        raise top.fail("quality.lm_eval", f"needs a {task_kinds.GENERATION} model; this suite has none")
+    for key in budget:
+        found = lm_eval_budget(key)
+        if found is None:
+            continue
+        task = found[0].split(".")[1]
+        if settings is None or task not in settings.tasks:
+            raise top.fail(f"quality_budget.{key}", f"names lm-eval task {task!r}, which quality.lm_eval.tasks "
+                                                    f"does not run ({', '.join(settings.tasks) if settings else 'none'})")
 
 
 def resolve_suite_path(name_or_path: str) -> Path:
@@ -534,4 +597,11 @@ def _resolve_paths(suite: Suite) -> Suite:
         dataset = dataclasses.replace(dataset, path=resolve(dataset.path))
     # A metric given as a script path is relative to the suite too; names stay names.
     metric_names = tuple(resolve(m) if m.endswith(".py") else m for m in suite.metrics)
-    return dataclasses.replace(suite, models=models, dataset=dataset, metrics=metric_names)
+    quality = suite.quality
+    if quality.lm_eval and quality.lm_eval.include_path:
+        folders = tuple(resolve(p) for p in quality.lm_eval.include_path)
+        for given, folder in zip(quality.lm_eval.include_path, folders):
+            if not Path(folder).is_dir():
+                raise SuiteError(f"{suite.path}: quality.lm_eval.include_path: not a folder: {given} ({folder})")
+        quality = dataclasses.replace(quality, lm_eval=dataclasses.replace(quality.lm_eval, include_path=folders))
+    return dataclasses.replace(suite, models=models, dataset=dataset, metrics=metric_names, quality=quality)

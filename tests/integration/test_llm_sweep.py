@@ -143,3 +143,17 @@ def test_zero_shot_is_calibrated_and_reported_against_the_majority_floor(llm_run
         assert "chat template" in figures["zero_shot_prompt"]
         assert 0 < figures["majority_rate"] < 1 and isinstance(figures["zero_shot_at_floor"], bool)
         assert figures["balanced_accuracy_ci95"][0] <= figures["balanced_accuracy"] <= figures["balanced_accuracy_ci95"][1]
+
+
+def test_lm_eval_runs_the_shipped_task_on_every_variant(llm_run):
+    pytest.importorskip("lm_eval")
+    records = _by(llm_run, "test_lm_eval")
+    assert sorted(records) == sorted(QUANTS)
+    for extra in records.values():
+        block = extra["lm_eval_results"]["results"]["tweets_sentiment"]
+        assert extra["lm_eval.tweets_sentiment.acc"] == block["acc,none"]
+        assert extra["lm_eval.tweets_sentiment.acc_se"] == block["acc_stderr,none"] > 0
+        assert extra["lm_eval_results"]["n-samples"]["tweets_sentiment"]["effective"] == 100  # llm-full's limit
+    assert records["fp32"]["lm_eval.tweets_sentiment.acc_delta"] == 0.0
+    assert records["dynamic_int8"]["quality_scoring"].startswith("each text alone (batch 1)")
+    assert records["int8wo"]["quality_scoring"].startswith("length-sorted batches")

@@ -168,7 +168,8 @@ def test_the_registry_names_each_runtime_on_one_line():
                             "quantbench.efficiency.cost"}),
     ("quantbench.gate", {"quantbench.results", "quantbench.errors", "quantbench.yaml_text"}),
     # the suite sits below the task specs: it checks task names against task_kinds
-    ("quantbench.suite", {"quantbench.errors", "quantbench.registry", "quantbench.task_kinds", "quantbench.yaml_text"}),
+    ("quantbench.suite", {"quantbench.errors", "quantbench.registry", "quantbench.results", "quantbench.task_kinds",
+                          "quantbench.yaml_text"}),
     # the measures and the efficiency layer know runtimes only through the registry
     ("quantbench.measures", {"quantbench.backends.runtime", "quantbench.cache", "quantbench.cells", "quantbench.errors",
                              "quantbench.models", "quantbench.registry"}),

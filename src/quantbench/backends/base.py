@@ -226,11 +226,18 @@ class CausalLMVariant(TorchOutputs, Variant):
         logits = self.model(**inputs, logits_to_keep=torch.as_tensor(keep, device=self._torch_device)).logits
         return logits[rows, torch.as_tensor([column[p] for p in positions])]
 
-    def generate(self, inputs: dict[str, Any], *, new_tokens: int, logits_processor: Any = None) -> Any:
-        """Greedy, KV cache on, exactly ``new_tokens`` new tokens per row; returns the new token ids."""
+    def generate(self, inputs: dict[str, Any], *, new_tokens: int, logits_processor: Any = None,
+                 stop_at_eos: bool = False) -> Any:
+        """Greedy, KV cache on, exactly ``new_tokens`` new tokens per row; returns the new token ids.
+
+        ``stop_at_eos`` (lm-eval's generate_until, never a timed cell) leaves the end-of-sequence
+        token unsuppressed, as a served request does: rows may end early, and what follows a
+        row's EOS is padding.
+        """
         from transformers import LogitsProcessorList
 
-        out = self.model.generate(**inputs, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
+        out = self.model.generate(**inputs, max_new_tokens=new_tokens, min_new_tokens=0 if stop_at_eos else new_tokens,
+                                  do_sample=False,
                                   num_beams=1, use_cache=True, pad_token_id=self.pad_token_id,
                                   logits_processor=LogitsProcessorList(logits_processor or []))
         return out[:, inputs["input_ids"].shape[1]:]

@@ -11,7 +11,7 @@ from quantbench.gate.machine import machine_differences
 from quantbench.gate.policy import ABSOLUTE, QUALITY_KINDS, SAMPLED_KINDS, Policy, Rule
 from quantbench.gate.significance import Difference, difference
 from quantbench.gate.stats import Evidence, compare_samples
-from quantbench.results import CELL_PARAMS, METRICS, BenchmarkRecord, Run
+from quantbench.results import CELL_PARAMS, METRICS, BenchmarkRecord, Run, metric_spec
 
 # Float noise guard, so a change equal to the threshold does not flip on the 16th digit.
 _EPS = 1e-12
@@ -46,7 +46,7 @@ def _change(baseline: float, current: float, mode: str) -> float:
 
 def _moves_with_samples(metric: str) -> bool:
     """Latency rises when the rounds get slower; throughput (batch / median) falls."""
-    return METRICS[metric].kind == "timing"
+    return metric_spec(metric).kind == "timing"
 
 
 #: Metrics that are the median of the rounds (or batch / median): the samples' ratio CI is
@@ -135,7 +135,7 @@ def judge_metric(*, metric: str, rule: Rule, base: BenchmarkRecord, cur: Benchma
     raised = (f"threshold raised from {rule.threshold:.0%} to this pair's noise floor"
               if threshold > rule.threshold + _EPS else "")
     common["note"] = raised
-    if evidence is None and rule.significance and METRICS[metric].kind in QUALITY_KINDS:
+    if evidence is None and rule.significance and metric_spec(metric).kind in QUALITY_KINDS:
         return _judge_quality(difference(base, cur, metric), worse=worse, improved=improved, common=common)
     if evidence is None:  # a single figure (accuracy, memory, size...): the threshold decides
         if worse:
@@ -291,7 +291,8 @@ def gate_runs(baseline: Run, current: Run, *, policy: Policy, strict_machine: bo
             continue
         evidence_by_source: dict[str, Evidence] = {}
         cell_drift: Correction | None = drift.correction(key) if drift else None
-        for metric in METRICS:  # METRICS order keeps the table stable and readable
+        # METRICS order keeps the table stable and readable; figures named by pattern follow.
+        for metric in [*METRICS, *dict.fromkeys(m for r in (base, cur) for m in r.metrics if m not in METRICS)]:
             rule = policy.rule_for(metric=metric, test=base.test, cell_id=base.cell_id, params=base.params)
             if rule is None:
                 continue
@@ -305,7 +306,7 @@ def gate_runs(baseline: Run, current: Run, *, policy: Policy, strict_machine: bo
                                   outcome=missing_outcome, baseline=base.metrics[metric],
                                   note="metric not in the current run"))
                 continue
-            sampled = METRICS[metric].kind in SAMPLED_KINDS
+            sampled = metric_spec(metric).kind in SAMPLED_KINDS
             evidence = None
             if sampled:  # one test per cell and source of rounds: p50, p95, throughput share it
                 source, base_samples, cur_samples = paired_samples(base, cur, metric)

@@ -12,7 +12,8 @@ A policy is a mapping (a YAML file, or the ``gates:`` key of a suite file)::
     noise_floor: true      # timing changes must also beat this pair of runs' noise floor (gate/drift.py)
     defaults: true         # start from DEFAULT_RULES; false starts from no rules at all
     rules:                 # later rules win over earlier ones (and over the defaults)
-      - metric: latency_p50_ms     # a name from results.METRICS, or a glob ("latency_*")
+      - metric: latency_p50_ms     # a name from results.METRICS, a glob ("latency_*"), or a glob
+                                   # on lm-eval figures ("lm_eval.*", "lm_eval.tweets_sentiment.acc")
         threshold: 15%             # "15%" (relative), "1pt" (absolute 0.01) or a number
         mode: relative             # relative | absolute (default by metric kind)
         direction: lower           # lower | higher is better (default from METRICS)
@@ -35,7 +36,7 @@ from typing import Any
 
 
 from quantbench.errors import QuantbenchError
-from quantbench.results import CELL_PARAMS, METRICS
+from quantbench.results import CELL_PARAMS, LM_EVAL_PREFIX, METRICS, metric_spec
 from quantbench.yaml_text import parse_yaml
 
 RELATIVE, ABSOLUTE = "relative", "absolute"
@@ -77,9 +78,11 @@ class Rule:
     # Quality figures only: a change past the threshold must also exceed 1.96 x the combined
     # standard error of both runs' figures (gate/significance.py); without intervals, the threshold alone.
     significance: bool = False
+    # Globs on figures named by pattern (lm-eval's ``lm_eval.<task>.<metric>``), which no list can hold.
+    patterns: tuple[str, ...] = ()
 
     def matches(self, *, metric: str, test: str, cell_id: str, params: Mapping[str, Any]) -> bool:
-        if metric not in self.metrics:
+        if metric not in self.metrics and not any(fnmatch.fnmatchcase(metric, p) for p in self.patterns):
             return False
         if self.cells and not any(fnmatch.fnmatchcase(name, pat)
                                   for pat in self.cells for name in (cell_id, f"{test}[{cell_id}]")):
@@ -89,7 +92,7 @@ class Rule:
                    for key, pats in self.where)
 
     def better(self, metric: str) -> str:
-        return self.direction or METRICS[metric].better
+        return self.direction or metric_spec(metric).better
 
 
 def _rule(metric: str, threshold: float, mode: str, **kw: Any) -> Rule:
@@ -139,6 +142,13 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     _rule("perplexity", 0.05, RELATIVE),
     _rule("kl_divergence", 0.02, ABSOLUTE),
     _rule("top1_agreement", 0.02, ABSOLUTE),
+    # lm-eval figures come from a few dozen to a few thousand documents: like the zero-shot figures,
+    # 1 point and significant against both runs' stderr (lm-eval's own); its perplexities 5 % and
+    # significant. Their change against fp32 moves with fp32 and is not gated on its own.
+    Rule(metrics=(), patterns=(f"{LM_EVAL_PREFIX}*",), threshold=0.01, mode=ABSOLUTE, significance=True),
+    Rule(metrics=(), patterns=(f"{LM_EVAL_PREFIX}*perplexity*", f"{LM_EVAL_PREFIX}*bits_per_byte*"), threshold=0.05,
+         mode=RELATIVE, significance=True),
+    Rule(metrics=(), patterns=(f"{LM_EVAL_PREFIX}*_delta",), skip=True),
 )
 
 
@@ -173,7 +183,7 @@ class Policy:
             "on_missing": self.on_missing,
             "machine": self.machine, "drift_correction": self.drift_correction,
             "noise_floor": self.noise_floor,
-            "rules": [{"metrics": list(r.metrics), "threshold": r.threshold, "mode": r.mode,
+            "rules": [{"metrics": list(r.metrics), "patterns": list(r.patterns), "threshold": r.threshold, "mode": r.mode,
                        "direction": r.direction, "cells": list(r.cells),
                        "where": {k: list(v) for k, v in r.where}, "min_delta": r.min_delta,
                        "significance": r.significance, "skip": r.skip, "origin": r.origin} for r in self.rules],
@@ -240,9 +250,10 @@ def _parse_rule(data: Any, *, where: str, key: str) -> Rule:
         raise QuantbenchError(f"{where}: {key}.metric: missing; every rule names a metric (or a glob)")
     pattern = data["metric"]
     metrics = tuple(m for m in METRICS if isinstance(pattern, str) and fnmatch.fnmatchcase(m, pattern))
-    if not metrics:
+    patterns = (pattern,) if isinstance(pattern, str) and pattern.startswith(LM_EVAL_PREFIX) else ()
+    if not metrics and not patterns:
         raise _fail(ERR_UNKNOWN_METRIC, where=where, key=f"{key}.metric", value=pattern,
-                    allowed=", ".join(METRICS))
+                    allowed=", ".join(METRICS) + f", or {LM_EVAL_PREFIX}<task>.<metric> (globs allowed)")
     skip = data.get("skip", False)
     if not isinstance(skip, bool):
         raise _fail(ERR_NOT_ONE_OF, where=where, key=f"{key}.skip", value=skip, allowed="true, false")
@@ -258,7 +269,7 @@ def _parse_rule(data: Any, *, where: str, key: str) -> Rule:
             raise QuantbenchError(f"{where}: {key}.threshold: {data['threshold']!r} is {implied} "
                                   f"but {key}.mode says {mode}")
     else:
-        kinds = {METRICS[m].kind for m in metrics}
+        kinds = {METRICS[m].kind for m in metrics} | ({"accuracy"} if patterns else set())
         mode = implied or (RELATIVE if kinds <= set(RELATIVE_KINDS) else ABSOLUTE)
     direction = data.get("direction")
     if direction is not None:
@@ -266,7 +277,7 @@ def _parse_rule(data: Any, *, where: str, key: str) -> Rule:
     significance = data.get("significance", False)
     if not isinstance(significance, bool):
         raise _fail(ERR_NOT_ONE_OF, where=where, key=f"{key}.significance", value=significance, allowed="true, false")
-    if significance and not any(METRICS[m].kind in QUALITY_KINDS for m in metrics):
+    if significance and not patterns and not any(METRICS[m].kind in QUALITY_KINDS for m in metrics):
         raise QuantbenchError(f"{where}: {key}.significance: applies to quality figures (kinds "
                               f"{', '.join(QUALITY_KINDS)}), and {pattern!r} matches none; timing is always "
                               "tested on its rounds")
@@ -281,7 +292,7 @@ def _parse_rule(data: Any, *, where: str, key: str) -> Rule:
         cells=_globs(data["cells"], where=where, key=f"{key}.cells") if "cells" in data else (),
         where=tuple(where_items),
         min_delta=_number(data.get("min_delta", 0.0), where=where, key=f"{key}.min_delta", low=0.0),
-        skip=skip, origin=f"{where}: {key}", significance=significance,
+        skip=skip, origin=f"{where}: {key}", significance=significance, patterns=patterns,
     )
 
 

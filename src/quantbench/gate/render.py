@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from quantbench.gate import verdicts as R
 from quantbench.gate.policy import ABSOLUTE, SAMPLED_KINDS
-from quantbench.results import METRICS
+from quantbench.results import metric_spec
 
 if TYPE_CHECKING:  # the result object calls these; they read its rows
     from quantbench.gate.result import GateResult
@@ -20,14 +20,14 @@ _ICONS = {R.FAIL: "❌", R.WARN: "⚠️", R.OK: "✅"}
 
 def _points(metric: str | None) -> bool:
     """Accuracy-like shares are shown in percentage points."""
-    return metric is not None and METRICS[metric].kind == "accuracy" and METRICS[metric].unit == ""
+    return metric is not None and metric_spec(metric).kind == "accuracy" and metric_spec(metric).unit == ""
 
 
 def fmt_value(value: float | None, metric: str | None) -> str:
     if value is None:
         return "-"
-    unit = METRICS[metric].unit if metric else ""
-    if metric and METRICS[metric].kind in ("accuracy", "fairness") and not unit:
+    unit = metric_spec(metric).unit if metric else ""
+    if metric and metric_spec(metric).kind in ("accuracy", "fairness") and not unit:
         return f"{value:.4f}"
     magnitude = abs(value)
     text = (f"{value:,.0f}" if magnitude >= 1000 else f"{value:.1f}" if magnitude >= 100
@@ -42,7 +42,7 @@ def _fmt_rel(change: float) -> str:
 def _fmt_abs(change: float, metric: str | None) -> str:
     if _points(metric):
         return f"{change * 100:+.2f} pts"
-    return f"{change:+.4g} {METRICS[metric].unit if metric else ''}".strip()
+    return f"{change:+.4g} {metric_spec(metric).unit if metric else ''}".strip()
 
 
 def fmt_change(row: R.Row) -> str:
@@ -56,7 +56,7 @@ def fmt_change(row: R.Row) -> str:
     text = fmt(row.change)
     if row.ci:
         # The rounds' interval is always of the relative change, whatever the rule's mode.
-        ci_fmt = _fmt_rel if row.metric and METRICS[row.metric].kind in SAMPLED_KINDS else fmt
+        ci_fmt = _fmt_rel if row.metric and metric_spec(row.metric).kind in SAMPLED_KINDS else fmt
         text += f" [{ci_fmt(row.ci[0])}, {ci_fmt(row.ci[1])}]"
     if row.drift is not None and row.raw_change is not None:
         text += f" (raw {_fmt_rel(row.raw_change)}, machine x{row.drift:.2f})"

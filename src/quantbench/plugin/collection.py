@@ -15,7 +15,8 @@ from quantbench.plugin.state import state
 
 #: fixture name -> (one cell per variant?, the task it serves; None: every task)
 CELL_FIXTURES = {"cell": (False, "text-classification"), "generation_cell": (False, "text-generation"),
-                  "variant_cell": (True, None), "lm_variant_cell": (True, "text-generation")}
+                  "variant_cell": (True, None), "lm_variant_cell": (True, "text-generation"),
+                  "lm_eval_cell": (True, "text-generation")}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -26,6 +27,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     st = state(metafunc.config)
     try:
         planned = cells_mod.expand(st.suite, st.filters(), per_variant=per_variant, task=task)
+        if fixture == "lm_eval_cell" and st.suite.quality.lm_eval is None:
+            planned = []  # no quality.lm_eval section: the benchmark is deselected, not skipped
     except (QuantbenchError, pytest.UsageError) as exc:
         # Raised here, pytest would show a collection error with a traceback per module; keep
         # the message and stop once collection is over, with one line.
@@ -38,7 +41,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 # fp32's perplexity pass comes before accuracy: the KL of later variants needs its log-probs.
-_TEST_ORDER = {"test_latency": 0, "test_generation": 0, "test_perplexity": 1, "test_accuracy": 2, "test_fairness": 3}
+_TEST_ORDER = {"test_latency": 0, "test_generation": 0, "test_perplexity": 1, "test_accuracy": 2, "test_fairness": 3,
+               "test_lm_eval": 4}
 
 
 def cell_of(item: pytest.Item):

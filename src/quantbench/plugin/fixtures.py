@@ -72,3 +72,11 @@ class QualityScorers:
 def quantbench_quality(quantbench_run, quantbench_pool):
     """Accuracy, fairness and LM quality against fp32; keeps each variant's predictions for the run."""
     return QualityScorers(quantbench_run, quantbench_pool)
+
+
+@pytest.fixture(scope="session")
+def quantbench_lm_eval(quantbench_run, quantbench_pool):
+    """The suite's lm-eval tasks on each generation variant; keeps each variant's per-document results."""
+    from quantbench.lmeval.quality import LmEvalQuality
+
+    return LmEvalQuality(quantbench_run, quantbench_pool)

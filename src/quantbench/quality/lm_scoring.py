@@ -82,6 +82,27 @@ def pad_rows(rows: list[list[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray
     return ids, mask
 
 
+def forward_passes(variant, rows: list[list[int]], *, batch_size: int, mode: str, last_only: bool = False):
+    """Score token-id ``rows`` in forward passes grouped as ``mode`` says (quality/batching.py).
+
+    Yields ``(index, batch, logp)`` per pass: the rows' indexes, the rows, and float32 next-token
+    log-probabilities on the CPU, shape (rows, width, vocab), right-padded (position ``t`` of a row
+    predicts its token ``t + 1``). ``last_only`` computes each row's last position only (width 1),
+    through ``variant.logits_at``. The caller holds ``torch.inference_mode``.
+    """
+    import torch
+
+    for index in batching.batches([len(r) for r in rows], mode, batch_size):
+        batch = [rows[i] for i in index]
+        ids, mask = pad_rows(batch, variant.pad_token_id)  # right padding: positions read from the start
+        inputs = variant.prepare({"input_ids": ids, "attention_mask": mask})
+        if last_only:
+            logits = torch.as_tensor(variant.logits_at(inputs, [len(row) - 1 for row in batch]))[:, None]
+        else:
+            logits = variant.forward(inputs)
+        yield index, batch, torch.log_softmax(torch.as_tensor(logits).float().cpu(), dim=-1)
+
+
 def score_texts(variant, tokenizer, texts: list[str], *, batch_size: int, max_len: int, mode: str,
                 reference: list[np.ndarray] | None = None, keep_logprobs: bool = False) -> TextScores:
     """Token log-likelihoods of ``texts`` (and, against ``reference`` log-probs per text, the
@@ -91,13 +112,8 @@ def score_texts(variant, tokenizer, texts: list[str], *, batch_size: int, max_le
     rows = [text_ids(tokenizer, t, max_len) for t in texts]
     rows = [r for r in rows if len(r) > 1]  # a text of BOS alone predicts nothing
     per_text: list[dict[str, np.ndarray] | None] = [None] * len(rows)
-    pad = variant.pad_token_id
     with torch.inference_mode():
-        for index in batching.batches([len(r) for r in rows], mode, batch_size):
-            batch = [rows[i] for i in index]
-            ids, mask = pad_rows(batch, pad)  # right padding: scoring reads positions from the start
-            logits = variant.forward(variant.prepare({"input_ids": ids, "attention_mask": mask}))
-            logp = torch.log_softmax(torch.as_tensor(logits).float().cpu(), dim=-1)
+        for index, batch, logp in forward_passes(variant, rows, batch_size=batch_size, mode=mode):
             for j, (i, row) in enumerate(zip(index, batch)):
                 n = len(row) - 1  # positions that predict a text token
                 row_logp = logp[j, :n]

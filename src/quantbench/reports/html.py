@@ -20,9 +20,9 @@ from quantbench import isa
 from quantbench.reports import charts
 from quantbench.reports.batch_sensitivity import batch_rows
 from quantbench.reports.model import Analysis, VariantSummary, pareto_front, record_machine, short_labels
-from quantbench.reports.quality_view import quality_tables, scoring_texts
+from quantbench.reports.quality_view import lm_eval_names, quality_tables, scoring_texts
 from quantbench.reports.uncertainty import fmt_figure
-from quantbench.results import METRICS
+from quantbench.results import LM_EVAL_PREFIX, metric_spec
 
 TEMPLATES = Path(__file__).parent / "templates"
 #: Bars beyond this count would make a chart unreadable; the table still has every cell.
@@ -71,6 +71,15 @@ COLUMNS = (
     Column("eo_difference", "EO diff"), Column("flip_rate", "Flip rate"),
     Column("speedup", "Speed-up vs fp32"),
 )
+
+
+def columns_for(analysis: Analysis) -> tuple[Column, ...]:
+    """The table's columns: the fixed ones, with the run's lm-eval figures (not their deltas, which
+    the quality section lists) before the speed-up, so a task's score sits beside the speed."""
+    present = {name for row in analysis.rows for name in row.metrics}
+    extra = tuple(Column(name, name.removeprefix(LM_EVAL_PREFIX).replace(".", " "))
+                  for name in lm_eval_names(present) if not name.endswith("_delta"))
+    return COLUMNS[:-1] + extra + COLUMNS[-1:]
 
 
 def _cell(row, column: Column) -> dict[str, Any]:
@@ -301,7 +310,8 @@ def context(analysis: Analysis, *, command: str | None = None) -> dict[str, Any]
     run = analysis.run
     info = run.machine_info
     versions = (info.get("quantbench") or {}).get("versions") or {}
-    rows = [{"cells": [_cell(r, c) for c in COLUMNS], "id": r.cell_id, "test": r.test} for r in analysis.rows]
+    columns = columns_for(analysis)
+    rows = [{"cells": [_cell(r, c) for c in columns], "id": r.cell_id, "test": r.test} for r in analysis.rows]
     fairness_rows = []
     for s in analysis.variants:
         for group, m in _by_group(s).items():
@@ -322,7 +332,7 @@ def context(analysis: Analysis, *, command: str | None = None) -> dict[str, Any]
         "date": run.datetime or "—",
         "commit": run.commit_info,
         "command": command or run.suite.get("command"),
-        "columns": COLUMNS,
+        "columns": columns,
         "rows": rows,
         "charts": build_charts(analysis),
         "recommendations": analysis.recommendations,
@@ -338,7 +348,7 @@ def context(analysis: Analysis, *, command: str | None = None) -> dict[str, Any]
         "failed": run.failed,
         "skipped": run.skipped,
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "metrics_help": {c.key: METRICS[c.key].description for c in COLUMNS if c.key in METRICS},
+        "metrics_help": {c.key: metric_spec(c.key).description for c in columns if metric_spec(c.key)},
         # Machine-readable copy of the table for anyone scripting against the page.
         "data": {"cells": [{"id": r.cell_id, "test": r.test, "variant": r.variant.label,
                             "batch_size": r.batch_size, "seq_len": r.seq_len, "new_tokens": r.new_tokens,

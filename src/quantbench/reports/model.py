@@ -327,10 +327,12 @@ def with_interval(summary: VariantSummary, name: str, spec: str = ".4g") -> str:
     return format(value, spec)
 
 
-def _quality_note(summary: VariantSummary) -> str:
+def _quality_note(summary: VariantSummary, budget: dict[str, float] | None = None) -> str:
     if summary.is_generation:
+        lm_eval = [found[0] for found in map(rules.lm_eval_budget, budget or ()) if found]
         return (f"KL {with_interval(summary, 'kl_divergence')}, "
-                f"ΔPPL {with_interval(summary, 'perplexity_delta_pct', '+.2f')} %")
+                f"ΔPPL {with_interval(summary, 'perplexity_delta_pct', '+.2f')} %"
+                + "".join(f", {name} {with_interval(summary, name, '+.4f')}" for name in lm_eval))
     return f"accuracy {with_interval(summary, 'accuracy', '.4f')}"
 
 
@@ -397,7 +399,7 @@ def recommend(variants: list[VariantSummary], *, tolerance: float,
         out.append(Recommendation(
             device, model, "ok", chosen,
             f"use {chosen.variant.quant} on {chosen.variant.backend}: {chosen.speedup:.2f}× the fp32 {speed}, "
-            f"{_quality_note(chosen)}, {fairness}." + (" Note: " + "; ".join(own) + "." if own else ""),
+            f"{_quality_note(chosen, budget)}, {fairness}." + (" Note: " + "; ".join(own) + "." if own else ""),
             rejected, notes))
     return out
 

@@ -21,8 +21,8 @@ from quantbench import isa
 from quantbench.reports.batch_sensitivity import batch_rows
 from quantbench.reports.charts import fmt
 from quantbench.reports.model import Analysis, VariantSummary
-from quantbench.reports.quality_view import figure_text
-from quantbench.results import METRICS, ZERO_SHOT_AT_FLOOR
+from quantbench.reports.quality_view import figure_text, lm_eval_names
+from quantbench.results import METRICS, ZERO_SHOT_AT_FLOOR, metric_spec
 
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md.j2"
 TASK = "text-classification"
@@ -98,6 +98,13 @@ def eval_results(summary: VariantSummary) -> list[EvalResult]:
             task_type=task_of(summary), dataset_type=slug(PROBE_DATASET if on_probe else dataset),
             dataset_name=PROBE_DATASET if on_probe else dataset, dataset_split=None if on_probe else split,
             metric_type=name, metric_name=METRICS[name].description, metric_value=value))
+    for name in lm_eval_names(summary.quality):
+        if name.endswith("_delta"):
+            continue
+        _, task, metric = name.split(".", 2)  # lm_eval.<task>.<metric>[.<filter>]: the task is the dataset
+        out.append(EvalResult(task_type=task_of(summary), dataset_type=slug(task), dataset_name=task,
+                              metric_type=metric, metric_name=metric_spec(name).description,
+                              metric_value=summary.quality[name]))
     return out
 
 
@@ -160,7 +167,8 @@ def card_context(summary: VariantSummary, analysis: Analysis, *, command: str | 
     extra = {**summary.quality_extra, **summary.perf_extra}
     quant_config = extra.get("quant_config")
     accuracy_rows = []
-    for name in (LM_METRICS if summary.is_generation else ()) + ACCURACY_METRICS + CONTEXT_METRICS:
+    lm_eval = tuple(lm_eval_names({*summary.quality, *(ref.quality if ref else ())}))
+    for name in (LM_METRICS if summary.is_generation else ()) + ACCURACY_METRICS + CONTEXT_METRICS + lm_eval:
         mine = summary.quality.get(name)
         theirs = ref.quality.get(name) if ref else None
         if mine is None and theirs is None:
@@ -198,6 +206,8 @@ def card_context(summary: VariantSummary, analysis: Analysis, *, command: str | 
         "cost_unit": "output tokens" if summary.is_generation else "inferences",
         "speedup": "—" if summary.speedup is None else f"{summary.speedup:.2f}×",
         "accuracy_rows": accuracy_rows,
+        "lm_eval_tasks": md(", ".join(sorted({n.split(".")[1] for n in lm_eval}))) if lm_eval else "",
+        "lm_eval_scope": md(_lm_eval_scope(summary.quality_extra)),
         "fairness_rows": fairness_rows,
         "has_intervals": bool(summary.quality_ci or summary.quality_se),
         "quality_scoring": md(summary.quality_scoring) if summary.quality_scoring else "",
@@ -224,6 +234,17 @@ def card_context(summary: VariantSummary, analysis: Analysis, *, command: str | 
         # Inside a fenced block nothing is interpreted; only a fence would break out.
         "command": (command or run.suite.get("command") or "").replace("```", "'''"),
     }
+
+
+def _lm_eval_scope(extra: dict[str, Any]) -> str:
+    """How many documents and shots the lm-eval figures read, from lm-eval's own results JSON."""
+    results = extra.get("lm_eval_results")
+    if not isinstance(results, dict):
+        return ""
+    counts = results.get("n-samples") or {}
+    shots = results.get("n-shot") or {}
+    return "; ".join(f"{task}: {(counts.get(task) or {}).get('effective', '?')} documents, {shots.get(task, '?')}-shot"
+                     for task in sorted(counts))
 
 
 def card_data(summary: VariantSummary, analysis: Analysis) -> ModelCardData:

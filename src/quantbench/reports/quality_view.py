@@ -7,7 +7,7 @@ from typing import Any
 
 from quantbench.reports.model import Analysis, VariantSummary, short_labels
 from quantbench.reports.uncertainty import fmt_figure
-from quantbench.results import METRICS, ZERO_SHOT_AT_FLOOR
+from quantbench.results import LM_EVAL_PREFIX, METRICS, ZERO_SHOT_AT_FLOOR, metric_spec
 
 #: Kinds of figure the section lists (batch-sensitivity figures have their own section).
 QUALITY_KINDS = ("accuracy", "fairness")
@@ -17,10 +17,15 @@ FLOOR_TEXT = "at the majority floor: flagged, not ranked"
 
 
 def quality_names(summaries: list[VariantSummary]) -> list[str]:
-    """The figures any of these variants measured, in :data:`METRICS` order."""
+    """The figures any of these variants measured, in :data:`METRICS` order, then lm-eval's by name."""
     present = {name for s in summaries for name in s.quality}
     return [name for name, m in METRICS.items()
-            if name in present and (m.kind in QUALITY_KINDS or name in QUALITY_INFO)]
+            if name in present and (m.kind in QUALITY_KINDS or name in QUALITY_INFO)] + lm_eval_names(present)
+
+
+def lm_eval_names(present) -> list[str]:
+    """The lm-eval figures among ``present``: each figure, then its change against fp32."""
+    return sorted((n for n in present if n.startswith(LM_EVAL_PREFIX)), key=lambda n: (n.removesuffix("_delta"), n))
 
 
 def figure_text(summary: VariantSummary, name: str) -> str:
@@ -47,7 +52,7 @@ def quality_tables(analysis: Analysis) -> list[dict[str, Any]]:
     for (model, device, machine), members in sorted(groups.items()):
         members.sort(key=lambda s: (not s.variant.is_fp32, s.variant))
         labels = short_labels([s.variant for s in members])
-        rows = [{"name": name, "help": METRICS[name].description, "cells": [figure_text(s, name) for s in members]}
+        rows = [{"name": name, "help": metric_spec(name).description, "cells": [figure_text(s, name) for s in members]}
                 for name in quality_names(members)]
         if any(s.quality_scoring for s in members):
             rows.insert(0, {"name": "scored", "help": "how the texts were scored (quality_scoring)",

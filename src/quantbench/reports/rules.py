@@ -16,6 +16,8 @@ the plain comparison it always was.
 * **Quality budget (generation).** A budget figure is out of budget only when its interval lies
   wholly beyond the limit: lo > limit for an upper limit (KL, ΔPPL), hi < limit for a lower one
   (top-1 agreement, Δ accuracy).
+  A budget may also name an lm-eval figure's change against fp32 (``lm_eval.<task>.<metric>_delta_min``
+  or ``_delta_max``), judged the same way on its paired interval.
 * **Zero-shot floor.** A generation variant (or its fp32 reference) whose record says
   ``zero_shot_at_floor`` scores zero-shot no better than always answering the majority label.
   Its zero-shot figures (the accuracy in the budget, flip_rate, dp/eo, all from label-word scores)
@@ -26,6 +28,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from quantbench.results import lm_eval_budget
 
 if TYPE_CHECKING:  # model.py imports this module
     from quantbench.reports.model import VariantSummary
@@ -130,7 +134,7 @@ def check_budget(summary: VariantSummary, budget: dict[str, float], ref: Variant
     floor = at_zero_shot_floor(summary, ref)
     notes = []
     for key, limit in budget.items():
-        metric, at_most = BUDGET_RULES[key]
+        metric, at_most = BUDGET_RULES.get(key) or lm_eval_budget(key)
         if metric in ZERO_SHOT_BUDGET and floor is not None:
             continue  # set aside; the caller flags the variant (floor_note)
         value = summary.quality.get(metric)

@@ -11,8 +11,8 @@ from quantbench.errors import QuantbenchError
 from quantbench.reports.export import github_action_benchmark, report_json
 from quantbench.reports.html import render_html
 from quantbench.reports.model import analyse
-from quantbench.reports.model_card import write_model_cards
-from quantbench.results import Run, load_run
+from quantbench.reports.model_card import slug, write_model_cards
+from quantbench.results import LM_EVAL_RESULTS, Run, load_run
 
 
 def _write_json(path: Path, data: Any) -> Path:
@@ -22,7 +22,8 @@ def _write_json(path: Path, data: Any) -> Path:
 
 def write_reports(run_or_path: Run | str | Path, out_dir: str | Path, *, command: str | None = None,
                   model_cards: bool = True) -> dict[str, Path]:
-    """Write index.html, report.json, github-action-benchmark-{smaller,bigger}.json, model_cards/.
+    """Write index.html, report.json, github-action-benchmark-{smaller,bigger}.json, model_cards/, and
+    lm_eval/<variant>.json (lm-eval's own results JSON of each variant a test_lm_eval record holds).
 
     Returns ``{name: path}``; model cards appear as ``model_cards/<file>``. The pytest plugin
     calls this at the end of ``pytest bench/ --report-dir DIR``.
@@ -46,4 +47,10 @@ def write_reports(run_or_path: Run | str | Path, out_dir: str | Path, *, command
     if model_cards:
         for name, path in write_model_cards(analysis, out / "model_cards", command=command).items():
             written[f"model_cards/{name}"] = path
+    for record in run.records:
+        results = record.extra_info.get(LM_EVAL_RESULTS)
+        if isinstance(results, dict):
+            name = f"lm_eval/{slug(record.cell_id)}.json"
+            (out / "lm_eval").mkdir(exist_ok=True)
+            written[name] = _write_json(out / name, results)
     return written

@@ -244,14 +244,19 @@ class LlamaCppVariant(Variant):
         return ContextShape(len(rows), _round_up(longest + new_tokens, CTX_BLOCK),
                             _round_up(sum(len(r) for r in rows), CTX_BLOCK), len(rows))
 
-    def generate(self, inputs: Prompts, *, new_tokens: int, logits_processor: Any = None) -> np.ndarray:
+    def generate(self, inputs: Prompts, *, new_tokens: int, logits_processor: Any = None,
+                 stop_at_eos: bool = False) -> np.ndarray:
         """Greedy, exactly ``new_tokens`` per row (EOS ignored); returns (batch, new_tokens) int64.
 
         Each processor is called as ``processor(None, None)`` as soon as a step's logits are
-        ready, before the argmax: the first call marks the end of prefill.
+        ready, before the argmax: the first call marks the end of prefill. ``stop_at_eos`` stops
+        once every row has made an end-of-generation token (fewer columns come back; the argmax
+        never suppresses EOS, so the tokens up to it are the same).
         """
         lib = self._lib
         rows, processors, n = inputs.rows, list(logits_processor or []), len(inputs.rows)
+        vocab = lib.llama_model_get_vocab(self._model) if stop_at_eos else None
+        ended = np.zeros(n, dtype=bool)
         self._ensure(self.generation_shape(rows, new_tokens))
         self._clear()
         lib.llama_perf_context_reset(self._ctx)
@@ -267,6 +272,11 @@ class LlamaCppVariant(Variant):
                 out[:, 0] = [int(self._logits_row(s + k - 1).argmax()) for s, k in zip(starts, positions.tolist())]
             else:  # a step's batch is token i of sequence i, every one with logits: rows in order
                 out[:, step] = self._step_logits(n).argmax(axis=1)
+            if vocab is not None:
+                ended |= [bool(lib.llama_vocab_is_eog(vocab, int(t))) for t in out[:, step]]
+                if ended.all():
+                    out = out[:, :step + 1]
+                    break
             if step + 1 == new_tokens:
                 break
             if step == 0:  # sequence ids and logits flags of the step batch are written once

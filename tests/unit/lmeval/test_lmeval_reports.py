@@ -1,0 +1,124 @@
+"""lm-eval figures in the gate (significance-aware), the quality budget, the report tables and the cards."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from quantbench.gate import gate_runs, load_policy
+from quantbench.gate.result import FAIL, NOISE, OK, REGRESSION
+from quantbench.reports.html import render_html
+from quantbench.reports.model import analyse
+from quantbench.reports.model_card import render_card
+from quantbench.reports.write import write_reports
+from quantbench.results import parse_run
+from tests.run_factory import make_generation_run
+
+LLM_PAIR = (("fp32", "pytorch"), ("dynamic_int8", "onnxruntime"))
+INT8 = "tinyllm · dynamic_int8 · onnxruntime · cpu"
+ACC = "lm_eval.tweets_sentiment.acc"
+
+
+def lm_eval_bench(quant: str, backend: str, *, acc: float, se: float, delta: float, delta_ci: list[float]) -> dict:
+    cell_id = f"tinyllm-tweets-{quant}-{backend}-cpu"
+    results = {"results": {"tweets_sentiment": {"acc,none": acc, "acc_stderr,none": se}},
+               "n-samples": {"tweets_sentiment": {"original": 1000, "effective": 100}},
+               "n-shot": {"tweets_sentiment": 0}}
+    extra = {"cell_id": cell_id, "dataset": "tweets", ACC: acc, f"{ACC}_se": se, f"{ACC}_delta": delta,
+             f"{ACC}_delta_ci95": delta_ci, "quality_scoring": "length-sorted batches", "lm_eval_results": results}
+    return {"group": "lm-eval", "name": f"test_lm_eval[{cell_id}]", "fullname": f"bench/test_lm_eval.py::test_lm_eval[{cell_id}]",
+            "params": {"model": "tinyllm", "quant": quant, "backend": backend, "device": "cpu", "task": "text-generation"},
+            "param": cell_id, "extra_info": extra, "options": {}, "stats": {"data": [5.0], "mean": 5.0}}
+
+
+def llm_run(*, int8_acc=0.60, int8_se=0.049, delta=-0.04, delta_ci=(-0.07, -0.01), budget=None) -> dict:
+    run = make_generation_run(variants=LLM_PAIR, batch_sizes=(1,))
+    for bench in run["benchmarks"]:  # int8 within the KL / ΔPPL budget: lm-eval's figures decide
+        if bench["name"].startswith("test_perplexity") and bench["params"]["quant"] == "dynamic_int8":
+            bench["extra_info"].update(kl_divergence=0.01, perplexity_delta_pct=1.0)
+    run["benchmarks"] += [lm_eval_bench("fp32", "pytorch", acc=0.64, se=0.048, delta=0.0, delta_ci=[0.0, 0.0]),
+                          lm_eval_bench("dynamic_int8", "onnxruntime", acc=int8_acc, se=int8_se, delta=delta,
+                                        delta_ci=list(delta_ci))]
+    if budget is not None:
+        run["quantbench"]["suite"]["quality_budget"] = budget
+    return run
+
+
+def gate_row(base: dict, cur: dict, metric: str = ACC):
+    result = gate_runs(parse_run(base), parse_run(cur), policy=load_policy(None))
+    [row] = [r for r in result.rows if r.metric == metric and r.key[2] == "dynamic_int8"]
+    return row
+
+
+def test_the_gate_judges_lm_eval_figures_against_both_runs_stderr():
+    base = llm_run()
+    # -3 pts: past the 1-pt threshold, inside 1.96 x sqrt(0.049² + 0.05²) = 0.137: noise.
+    row = gate_row(base, llm_run(int8_acc=0.57, int8_se=0.05))
+    assert (row.verdict, row.outcome) == (NOISE, OK) and "inside the 95 % interval of the difference" in row.note
+    # -30 pts: a collapse, significant.
+    row = gate_row(base, llm_run(int8_acc=0.30, int8_se=0.046))
+    assert (row.verdict, row.outcome) == (REGRESSION, FAIL)
+    # The change against fp32 moves with fp32 and is not gated on its own.
+    result = gate_runs(parse_run(base), parse_run(llm_run(delta=-0.5)), policy=load_policy(None))
+    assert not [r for r in result.rows if r.metric == f"{ACC}_delta"]
+
+
+def test_a_policy_rule_can_name_lm_eval_figures_by_glob():
+    policy = load_policy({"rules": [{"metric": "lm_eval.*.acc", "threshold": "1pt"}]})
+    [rule] = [r for r in policy.rules if r.origin.endswith("rules[0]")]
+    assert rule.patterns == ("lm_eval.*.acc",) and rule.mode == "absolute" and not rule.significance
+    result = gate_runs(parse_run(llm_run()), parse_run(llm_run(int8_acc=0.57, int8_se=0.05)), policy=policy)
+    [row] = [r for r in result.rows if r.metric == ACC and r.key[2] == "dynamic_int8"]
+    assert (row.verdict, row.outcome) == (REGRESSION, FAIL)  # this rule asks for no significance
+    from quantbench.errors import QuantbenchError
+
+    with pytest.raises(QuantbenchError, match=r"'lmeval\.\*' matches no metric; known metrics: .*or lm_eval\.<task>"):
+        load_policy({"rules": [{"metric": "lmeval.*", "threshold": "1pt"}]})
+
+
+def recommendation(run: dict):
+    [rec] = analyse(parse_run(run)).recommendations
+    return rec
+
+
+def test_the_budget_rejects_an_lm_eval_drop_only_when_its_interval_lies_wholly_below():
+    budget = {"kl_divergence": 0.05, "perplexity_delta_pct": 3.0, f"{ACC}_delta_min": -0.02}
+    kept = recommendation(llm_run(delta=-0.04, delta_ci=(-0.07, 0.0), budget=budget))
+    assert kept.variant.variant.quant == "dynamic_int8"
+    assert dict(kept.notes)[INT8].startswith(f"{ACC}_delta -0.04 < budget -0.02, but within budget thanks to its "
+                                             "interval")
+    assert f"{ACC}_delta -0.040" in kept.message
+    rejected = recommendation(llm_run(delta=-0.04, delta_ci=(-0.07, -0.025), budget=budget))
+    assert rejected.variant.variant.quant == "fp32"
+    assert dict(rejected.rejected)[INT8] == (f"{ACC}_delta -0.04 < budget -0.02, and significantly: the interval "
+                                             "[-0.07, -0.025] lies wholly beyond it")
+    # Without the key in the budget the same drop does not count.
+    assert recommendation(llm_run(delta=-0.04, delta_ci=(-0.07, -0.025))).variant.variant.quant == "dynamic_int8"
+
+
+def test_the_report_shows_acc_with_stderr_beside_the_speed_and_keeps_lm_evals_json(tmp_path):
+    run = parse_run(llm_run())
+    page = render_html(analyse(run))
+    assert ">tweets_sentiment acc</th>" in page
+    assert "0.600 ± 0.049" in page and "0.640 ± 0.048" in page  # main table and quality table
+    written = write_reports(run, tmp_path)
+    kept = json.loads((tmp_path / "lm_eval" / "tinyllm-tweets-dynamic_int8-onnxruntime-cpu.json").read_text())
+    assert kept["results"]["tweets_sentiment"]["acc,none"] == 0.60
+    assert "lm_eval/tinyllm-tweets-fp32-pytorch-cpu.json" in written
+
+
+def test_the_card_lists_the_figures_against_fp32():
+    analysis = analyse(parse_run(llm_run()))
+    int8 = next(s for s in analysis.variants if s.variant.quant == "dynamic_int8")
+    card = render_card(int8, analysis)
+    assert f"| {ACC} | 0.600 ± 0.049 | 0.640 ± 0.048 | -0.0400 |" in card
+    assert "tweets_sentiment: 100 documents, 0-shot" in card
+
+
+def test_runs_without_lm_eval_render_as_before():
+    run = make_generation_run(variants=LLM_PAIR, batch_sizes=(1,))
+    before = copy.deepcopy(run)
+    assert "tweets_sentiment" not in render_html(analyse(parse_run(run)))
+    assert run == before
