@@ -274,6 +274,18 @@ def test_a_real_bounded_measurement_has_each_family_with_its_spread_and_isa():
     assert bool(measured["limits"]["matmul_int8_torch"]["emulated"]) is (not vnni)
 
 
+def test_the_nf4_probe_runs_bitsandbytes_path_the_cells_run():
+    # Out of training mode, as a built variant is: on a CPU with AVX512-BF16 bitsandbytes runs its fused
+    # NF4 x bf16 kernel (2.5x its training-mode dequantize path here), elsewhere the dequantize path.
+    pytest.importorskip("bitsandbytes")
+    from quantbench import isa as isa_mod
+
+    measured = limits.measure_limits(kernels=["nf4_bnb"], budget_s=0.3, bandwidth=False)
+    entry = measured["limits"]["matmul_nf4_bnb"]
+    assert entry["peak"] > 0
+    assert ("fused NF4 x bf16" in entry["method"]) is isa_mod.this_cpu()["bf16_native"]
+
+
 def test_hiding_vnni_and_bf16_marks_those_families_emulated(monkeypatch):
     monkeypatch.setenv(isa.HIDE_FLAGS_ENV, "avx512_vnni,avx_vnni,amx_int8,avx512_bf16,amx_bf16")
     monkeypatch.setattr(limits, "time_kernel", lambda *a, **k: {"peak": 1.0, "repetitions": [1.0]})

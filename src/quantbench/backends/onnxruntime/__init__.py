@@ -9,13 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from quantbench.backends.options import PER_TENSOR_DYNAMIC
 from quantbench.backends.runtime import Kernel, Method, Runtime
 
 _BUILD = "quantbench.backends.onnxruntime.build"
 #: optimum's modeling modules, imported lazily by the builders: memory workers preload them.
 PRELOAD = ("optimum.onnxruntime.modeling_decoder", "optimum.onnxruntime.modeling")
-PER_TENSOR_DYNAMIC = ("activations are quantized with one scale per tensor, taken at run time over the whole "
-                      "batch and its padding")
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from quantbench import isa
-from quantbench.backends.options import LinearOptions
+from quantbench.backends.options import PER_TENSOR_DYNAMIC, LinearOptions
 from quantbench.backends.runtime import DEVICES, Kernel, Method, Runtime
 
 _BUILD = "quantbench.backends.pytorch.build"
 _KERNELS = "quantbench.backends.pytorch.kernels"
 BNB_DEPS = ("bitsandbytes", "accelerate")
-PER_TENSOR_DYNAMIC = ("activations are quantized with one scale per tensor, taken at run time over the whole "
-                      "batch and its padding")
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,8 @@ def nf4_linear(n: int, *, device: str, threads: int | None) -> Probe | None:
     weight, x = _bnb_layers(n, device)
     layer = bnb.nn.Linear4bit(n, n, bias=False, compute_dtype=torch.float32, quant_type="nf4")
     layer.weight = bnb.nn.Params4bit(weight, requires_grad=False, quant_type="nf4")
-    layer = layer.to(_device(device))
+    # eval(): bitsandbytes takes its fused CPU path only for a module out of training, as the cells' are
+    layer = layer.to(_device(device)).eval()
 
     def call():
         with torch.inference_mode():
@@ -131,7 +132,7 @@ def bnb_int8_linear(n: int, *, device: str, threads: int | None) -> Probe | None
     weight, x = _bnb_layers(n, device)
     layer = bnb.nn.Linear8bitLt(n, n, bias=False, has_fp16_weights=False, threshold=6.0)
     layer.weight = bnb.nn.Int8Params(weight, requires_grad=False, has_fp16_weights=False)
-    layer = layer.to(_device(device))
+    layer = layer.to(_device(device)).eval()
 
     def call():
         with torch.inference_mode():

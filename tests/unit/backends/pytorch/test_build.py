@@ -7,26 +7,11 @@ import pytest
 import torch
 
 from quantbench.backends.pytorch import build as pt
-from quantbench.backends.base import BuildSettings, ModelSource, QuantizationNotApplied, require_quantized
-from quantbench.models import fingerprint
+from quantbench.backends.base import QuantizationNotApplied, require_quantized
+from tests.unit.backends.conftest import build
 
 # The tiny model: 2 layers x 6 Linear (q, k, v, attention output, intermediate, output) + pooler + classifier.
 LINEARS = 14
-
-
-@pytest.fixture
-def source(tiny_model):
-    return ModelSource(name="tiny", path=tiny_model, fingerprint=fingerprint(tiny_model))
-
-
-@pytest.fixture
-def encoding():
-    return {"input_ids": np.array([[2, 5, 6, 7, 3, 0]]), "attention_mask": np.array([[1, 1, 1, 1, 1, 0]]),
-            "token_type_ids": np.zeros((1, 6), dtype=np.int64)}
-
-
-def build(builder, source, **options):
-    return builder(source, BuildSettings(device="cpu", threads=1, options=options))
 
 
 def test_fp32_counts_no_quantized_layers_and_has_the_checkpoint_params(source, encoding):
