@@ -150,6 +150,22 @@ _BY_KEY = {(r.quant, r.backend): r for r in RECIPES}
 QUALITY_REFERENCE_BACKEND = {"llamacpp": "pytorch", "openvino": "pytorch"}
 
 
+#: Backends that serve through their own server process (serving/cell.py): the adapter as a lazy
+#: ``"module:attr"``, imported only when one of that backend's serving cells runs. Every other
+#: backend is served in process, behind the harness's batcher. (The runtime-package refactor turns
+#: this into a field of each runtime's object.)
+SERVING_ADAPTERS = {"llamacpp": "quantbench.backends.llamacpp_server:ADAPTER"}
+
+
+def serving_adapter(backend: str):
+    """The serving adapter of ``backend``, or None when its variants are served in process."""
+    target = SERVING_ADAPTERS.get(backend)
+    if target is None:
+        return None
+    module_name, attr = target.split(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
 def quant_methods() -> tuple[str, ...]:
     return tuple(sorted({r.quant for r in RECIPES}))
 

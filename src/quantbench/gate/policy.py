@@ -46,9 +46,12 @@ POLICY_KEYS = ("alpha", "min_rounds", "on_insufficient", "on_missing", "machine"
 RULE_KEYS = ("metric", "threshold", "mode", "direction", "cells", "where", "min_delta", "significance", "skip")
 WHERE_KEYS = ("test", *CELL_PARAMS, "task")
 #: Metric kinds whose natural threshold is a share of the baseline; the rest are absolute.
-RELATIVE_KINDS = ("timing", "throughput", "memory", "size")
+RELATIVE_KINDS = ("timing", "throughput", "memory", "size", "serving")
 #: Kinds judged on raw per-round samples (Mann-Whitney U), not on one number.
 SAMPLED_KINDS = ("timing", "throughput")
+#: Kinds judged on one number with the machine's drift divided out: a serving capacity comes from one
+#: search per run (no rounds to test), and the machine's speed moves it as it moves latency.
+DRIFT_CORRECTED_KINDS = ("serving",)
 #: Kinds measured on a sample of texts, whose records may carry an interval (``significance``).
 QUALITY_KINDS = ("accuracy", "fairness")
 GENERATION = (("task", ("text-generation",)),)
@@ -138,6 +141,9 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     _rule("perplexity", 0.05, RELATIVE),
     _rule("kl_divergence", 0.02, ABSOLUTE),
     _rule("top1_agreement", 0.02, ABSOLUTE),
+    # Serving: the capacity at the SLO is bigger-is-better, drift-corrected; 15 % because the search
+    # itself stops within 5 % (suite serving.precision) and LoadGen's verdict near the knee is noisy.
+    _rule("capacity_qps", 0.15, RELATIVE),
 )
 
 

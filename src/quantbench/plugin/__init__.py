@@ -8,7 +8,9 @@ functions ask for one of two fixtures and get parametrized by the suite:
 * ``generation_cell``: a text-generation cell, one per model × method × backend × device ×
   batch size × prompt length × new tokens;
 * ``variant_cell``: one per model × method × backend × device, every task (accuracy, fairness);
-* ``lm_variant_cell``: the same for text-generation models only (perplexity, KL).
+* ``lm_variant_cell``: the same for text-generation models only (perplexity, KL);
+* ``serving_cell``: one per variant and serving scenario of the suite's ``serving`` section
+  (MLPerf LoadGen; none without that section).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import pytest
 
 from quantbench.errors import QuantbenchError
 from quantbench.plugin.collection import pytest_collection_modifyitems, pytest_generate_tests
-from quantbench.plugin.fixtures import quantbench_pool, quantbench_quality, quantbench_run
+from quantbench.plugin.fixtures import quantbench_pool, quantbench_quality, quantbench_run, quantbench_serving_logs
 from quantbench.plugin.options import option, parse_list, pytest_addoption
 from quantbench.plugin.outputs import (pytest_benchmark_update_json, pytest_benchmark_update_machine_info,
                                        pytest_runtest_makereport, pytest_sessionfinish, pytest_terminal_summary)
@@ -26,7 +28,7 @@ from quantbench.plugin.state import QuantbenchState, state
 __all__ = ["QuantbenchState", "option", "parse_list", "pytest_addoption", "pytest_benchmark_update_json",
            "pytest_benchmark_update_machine_info", "pytest_collection_modifyitems", "pytest_configure",
            "pytest_generate_tests", "pytest_runtest_makereport", "pytest_sessionfinish", "pytest_terminal_summary",
-           "quantbench_pool", "quantbench_quality", "quantbench_run", "state"]
+           "quantbench_pool", "quantbench_quality", "quantbench_run", "quantbench_serving_logs", "state"]
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -72,3 +72,21 @@ class QualityScorers:
 def quantbench_quality(quantbench_run, quantbench_pool):
     """Accuracy, fairness and LM quality against fp32; keeps each variant's predictions for the run."""
     return QualityScorers(quantbench_run, quantbench_pool)
+
+
+@pytest.fixture(scope="session")
+def quantbench_serving_logs(request: pytest.FixtureRequest):
+    """Where serving cells keep LoadGen's logs, and the folder their record's paths are relative to:
+    ``<report dir>/serving`` (so the report folder holds them), else beside the run's JSON, else a
+    temporary folder."""
+    import tempfile
+    from pathlib import Path
+
+    from quantbench.plugin.options import option
+
+    report_dir = option(request.config, "report_dir")
+    json_path = request.config.getoption("benchmark_json", None)
+    base = Path(report_dir) if report_dir else Path(json_path).parent if json_path else \
+        Path(tempfile.mkdtemp(prefix="quantbench-serving-"))
+    (base / "serving").mkdir(parents=True, exist_ok=True)
+    return base / "serving", base

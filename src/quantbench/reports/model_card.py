@@ -21,6 +21,7 @@ from quantbench.reports.batch_sensitivity import batch_rows
 from quantbench.reports.charts import fmt
 from quantbench.reports.model import Analysis, VariantSummary
 from quantbench.reports.quality_view import figure_text
+from quantbench.reports.serving_view import NOT_A_SUBMISSION, serving_row
 from quantbench.results import METRICS, ZERO_SHOT_AT_FLOOR
 
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md.j2"
@@ -196,6 +197,8 @@ def card_context(summary: VariantSummary, analysis: Analysis, *, command: str | 
         "efficiency_rows": _efficiency_rows(summary),
         "cost_unit": "output tokens" if summary.is_generation else "inferences",
         "speedup": "—" if summary.speedup is None else f"{summary.speedup:.2f}×",
+        "serving": {k: md(v) for k, v in serving_row(summary).items()} if summary.serving else None,
+        "serving_note": NOT_A_SUBMISSION,
         "accuracy_rows": accuracy_rows,
         "fairness_rows": fairness_rows,
         "has_intervals": bool(summary.quality_ci or summary.quality_se),
