@@ -238,6 +238,9 @@ class LlamaServerSystem(ServedSystem):
         except Exception as exc:  # noqa: BLE001 - a broken stream fails the point (the server is checked)
             if self.aborted:
                 return
+            # A dropped connection is often the server dying: give its exit a moment to show.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.server.process.wait(timeout=2)
             self.fail(self.server.died() if not self.server.alive() else
                       QuantbenchError(f"llama-server request failed: {type(exc).__name__}: {exc}"))
         finally:
@@ -263,7 +266,9 @@ class LlamaServerSystem(ServedSystem):
         super().check()
 
     def stop_work(self) -> None:
-        for conn in list(self._conns):  # unblock the client threads' reads
+        """Aborted (Ctrl-C, a failure): stop the server now and unblock the client threads' reads."""
+        self.server.stop()
+        for conn in list(self._conns):
             with contextlib.suppress(OSError):
                 if conn.sock is not None:
                     conn.sock.shutdown(socket.SHUT_RDWR)

@@ -21,7 +21,9 @@ NOT_A_SUBMISSION = ("Shortened MLPerf LoadGen runs (seconds per point, not the 6
 #: Points above this multiple of the SLO are drawn at the top edge.
 Y_CLIP = 3.0
 PANEL_H = 170
-FIGURES = {"latency": ("latency_ms", "latency"), "ttft": ("ttft_ms", "TTFT"), "tpot": ("tpot_ms", "TPOT")}
+#: SLO figure -> (its block in a point record, its name on an axis, its name in an SLO: "p99", "TTFT p90").
+FIGURES = {"latency": ("latency_ms", "latency", "{p}"), "ttft": ("ttft_ms", "TTFT", "TTFT {p}"),
+           "tpot": ("tpot_ms", "TPOT", "TPOT {p}")}
 
 
 def _server_record(summary):
@@ -135,7 +137,7 @@ def load_chart(*, chart_id: str, title: str, block: dict[str, Any], color: str |
         parts.append(f'<line class="slo" x1="{left}" x2="{right}" y1="{y_of(limit):.1f}" y2="{y_of(limit):.1f}" '
                      f'stroke="#D55E00" stroke-dasharray="6 4" stroke-width="1.5"/>'
                      f'<text x="{right - 4}" y="{y_of(limit) - 5:.1f}" text-anchor="end" class="tick">'
-                     f'SLO {escape(FIGURES[figure][1])} {key} ≤ {tick(limit)} ms</text>')
+                     f'SLO {escape(FIGURES[figure][2].format(p=key))} ≤ {tick(limit)} ms</text>')
         for name, pts in series:
             c = colors[name]
             path = " ".join(f"{x_of(x):.1f},{y_of(min(y, yt[-1])):.1f}" for x, y, *_ in pts)

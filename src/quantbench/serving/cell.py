@@ -30,8 +30,8 @@ from quantbench.cells import Cell
 from quantbench.serving import record as record_mod
 from quantbench.serving.inprocess import ClassifierSystem, GeneratorSystem
 from quantbench.serving.loadgen import PointSpec, missing_loadgen
-from quantbench.serving.logs import PointResult, read_accuracy
-from quantbench.serving.point import run_point
+from quantbench.serving.logs import PointResult
+from quantbench.serving.point import run_accuracy, run_point
 from quantbench.serving.search import SearchResult, find_capacity
 from quantbench.serving.workload import prompts, text_samples
 
@@ -154,8 +154,12 @@ class ServingRun:
         def measure(rate: float) -> PointResult:
             return self.point(system, self.spec("server", target_qps=rate), log_dir / f"{next(counter):02d}-server")
 
+        floor = self.queries / self.serving.max_duration_s
+        why = (f"below {floor:.4g} QPS LoadGen cannot issue its {self.queries} queries within a point's "
+               f"{self.serving.max_duration_s:g} s (serving.max_duration_s)")
         return find_capacity(measure, upper_qps=upper.completed_qps, precision=self.serving.precision,
-                             max_points=self.serving.max_points, bounds_ms=self.bounds, percentile=self.percentile)
+                             max_points=self.serving.max_points, bounds_ms=self.bounds, percentile=self.percentile,
+                             min_rate=floor, min_rate_why=why)
 
     def compare_tokens(self, system, variant, samples, log_dir: Path, *, stop_ids: set[int]) -> dict[str, Any]:
         """Served greedy tokens against the variant's own, one prompt at a time (AccuracyOnly, Offline:
@@ -163,8 +167,7 @@ class ServingRun:
         count = min(self.serving.compare_tokens, system.sample_count)
         spec = PointSpec("offline", self.serving.min_duration_s, self.serving.max_duration_s, count,
                          expected_qps=1.0, token_latencies=True, accuracy=True, accuracy_samples=count)
-        self.point(system, spec, log_dir / "accuracy")
-        served = read_accuracy(log_dir / "accuracy")
+        served = run_accuracy(system, spec, log_dir / "accuracy")
         return record_mod.token_agreement(variant, samples, served, stop_ids=stop_ids)
 
 
@@ -214,7 +217,13 @@ def measure_serving(benchmark, run, pool, cell: Cell, *, log_root: Path, relativ
 
     benchmark.params = cell.params()
     benchmark.group = "serving"
-    benchmark.pedantic(serve_every_setting, rounds=1, iterations=1, warmup_rounds=0)
+    try:
+        benchmark.pedantic(serve_every_setting, rounds=1, iterations=1, warmup_rounds=0)
+    except BaseException:
+        # pytest-benchmark marks a benchmark failed on an Exception only: after Ctrl-C it would write an
+        # empty one into the JSON and fail there (min() of no rounds), losing the run file.
+        benchmark.has_error = True
+        raise
     if reference:
         reference_s += [reference.time_once() for _ in range(3)]
     extra = record_mod.serving_record(

@@ -1,7 +1,8 @@
 """Variants served in this process: one model instance behind the dynamic (or static) batcher.
 
 * :class:`ClassifierSystem`: any classification Variant (``prepare``/``forward``/``to_numpy``); a
-  batch is the queued texts padded to the longest; the answer is the predicted label (int32).
+  batch is the queued texts padded to the longest; the answer is the class scores (float32 logits,
+  as a scoring API returns them), whose argmax is the prediction.
 * :class:`GeneratorSystem`: any variant with a batched greedy ``generate`` (PyTorch, ONNX Runtime,
   OpenVINO causal LMs, llama.cpp through its bindings): a **static batcher**, since a batch runs to
   its end before the next forms. Its step processor timestamps every decode step: the first one is
@@ -78,20 +79,20 @@ class ClassifierSystem(BatchedSystem):
         super().__init__(len(samples), max_batch=max_batch, max_queue_delay_s=max_queue_delay_s)
         self.variant, self.samples = variant, samples
 
-    def predict(self, indexes: list[int]) -> np.ndarray:
-        """Labels of the samples at ``indexes``, served as one padded batch."""
+    def scores(self, indexes: list[int]) -> np.ndarray:
+        """Class scores (float32 logits) of the samples at ``indexes``, served as one padded batch."""
         variant = self.variant
         logits = variant.to_numpy(variant.forward(variant.prepare(self.samples.batch(indexes))))
         variant.synchronize()
-        return np.asarray(logits).argmax(axis=1).astype(np.int32)
+        return np.asarray(logits, dtype=np.float32)
 
     def serve(self, queries: list[Query]) -> None:
-        labels = self.predict([q.index for q in queries])
-        self.complete([(q, labels[i:i + 1]) for i, q in enumerate(queries)])
+        scores = self.scores([q.index for q in queries])
+        self.complete([(q, scores[i]) for i, q in enumerate(queries)])
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "padding": "each batch padded on the right to its longest text",
-                "response": "the predicted label (int32)"}
+                "response": "the class scores (float32 logits); the prediction is their argmax"}
 
 
 class GeneratorSystem(BatchedSystem):

@@ -2,9 +2,10 @@
 
 ``mlperf_loadgen.StartTestWithLogSettings`` blocks until the test ends and calls the system under
 test from LoadGen's own threads. It runs here in a worker thread while this thread waits in short
-joins, so Ctrl-C (or a system that died) reaches Python at once: the SUT is aborted (it stops
-working and answers every query still open, so LoadGen drains), and the wait for LoadGen's own end
-is bounded by the point's maximum duration. The error is then raised; nothing is left running.
+steps, so Ctrl-C (or a system that died) reaches Python at once: the SUT is aborted (it stops
+working, stops its server, and answers every query at once from then on). LoadGen has no abort: its
+schedule runs to its end, bounded by the point's maximum duration, with nothing left to serve; then
+the error is raised and nothing is left running.
 """
 
 from __future__ import annotations
@@ -112,25 +113,33 @@ def run_test(sut, spec: PointSpec, log_dir: Path) -> float:
     sut_handle = lg.ConstructSUT(sut.issue_queries, sut.flush_queries)
     qsl_handle = lg.ConstructQSL(sut.sample_count, sut.sample_count, sut.load_samples, sut.unload_samples)
     failure: list[BaseException] = []
+    # The end of the test is an Event, not Thread.join/is_alive: a join interrupted by Ctrl-C can leave
+    # is_alive() False while the thread still runs (CPython), and freeing LoadGen's handles then crashes.
+    finished = threading.Event()
 
     def target() -> None:
         try:
             lg.StartTestWithLogSettings(sut_handle, qsl_handle, settings, log_settings)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             failure.append(exc)
+        finally:
+            finished.set()
 
     thread = threading.Thread(target=target, name="quantbench-loadgen", daemon=True)
     started = time.perf_counter()
     thread.start()
     try:
-        while thread.is_alive():
-            thread.join(0.1)
+        while not finished.wait(0.1):
             sut.check()
         sut.check()
-    except BaseException:
+    except BaseException as exc:
         sut.abort()
-        thread.join(spec.max_duration_s + ABORT_GRACE_S)
-        if not thread.is_alive():  # never free handles LoadGen may still call through
+        if isinstance(exc, KeyboardInterrupt):
+            import sys
+
+            print(f"\nquantbench: stopping: the system answers every query at once now; LoadGen ends its schedule "
+                  f"within {spec.max_duration_s:g} s", file=sys.stderr, flush=True)
+        if finished.wait(spec.max_duration_s + ABORT_GRACE_S):  # never free handles LoadGen may still call
             lg.DestroyQSL(qsl_handle)
             lg.DestroySUT(sut_handle)
         raise

@@ -1,11 +1,12 @@
-"""One point end to end: run LoadGen on a system, read its logs back, add the system's own figures."""
+"""One point end to end: run LoadGen on a system, read its logs back, add the system's own figures.
+An AccuracyOnly run has no performance result: :func:`run_accuracy` returns its responses instead."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from quantbench.serving.loadgen import PointSpec, run_test
-from quantbench.serving.logs import PointResult, read_point
+from quantbench.serving.logs import PointResult, read_accuracy, read_point
 from quantbench.serving.timing import client_figures
 
 
@@ -17,6 +18,15 @@ def run_point(system, spec: PointSpec, log_dir: Path, *, bounds_ms: dict[str, fl
     client = client_figures(list(system.finished), bounds_ms)
     return read_point(log_dir, scenario=spec.scenario, target_qps=spec.target_qps, wall_s=wall, client=client,
                       relative_to=relative_to)
+
+
+def run_accuracy(system, spec: PointSpec, log_dir: Path) -> dict[int, bytes]:
+    """Run ``spec`` (AccuracyOnly) on ``system``: every response, by sample index."""
+    if not spec.accuracy:
+        raise ValueError("run_accuracy runs AccuracyOnly points")
+    run_test(system, spec, log_dir)
+    _drop_empty_logs(log_dir, spec)
+    return read_accuracy(log_dir)
 
 
 def _drop_empty_logs(log_dir: Path, spec: PointSpec) -> None:

@@ -66,8 +66,14 @@ def no_rate_line(bounds_ms: dict[str, float], percentile: float, lowest: PointRe
 
 
 def find_capacity(measure: Callable[[float], PointResult], *, upper_qps: float, precision: float, max_points: int,
-                  bounds_ms: dict[str, float], percentile: float) -> SearchResult:
-    """Bisect ``[0, upper_qps]`` with ``measure(rate)``, a LoadGen Server point at that rate."""
+                  bounds_ms: dict[str, float], percentile: float, min_rate: float = 0.0,
+                  min_rate_why: str = "") -> SearchResult:
+    """Bisect ``[0, upper_qps]`` with ``measure(rate)``, a LoadGen Server point at that rate.
+
+    ``min_rate`` is the lowest rate a point can be VALID at (below it LoadGen cannot issue its
+    minimum of queries within the point's maximum duration, ``min_rate_why`` says so): the search
+    never measures below it.
+    """
     if not upper_qps or upper_qps <= 0:
         raise QuantbenchError(f"the capacity search needs a positive offline throughput, got {upper_qps!r}")
     result = SearchResult(upper_qps=upper_qps)
@@ -77,6 +83,12 @@ def find_capacity(measure: Callable[[float], PointResult], *, upper_qps: float, 
             result.stopped = f"maximum number of points ({max_points})"
             break
         rate = (lo + hi) / 2
+        if rate < min_rate:
+            if hi > min_rate * 1.01 and not any(p.target_qps <= min_rate * 1.01 for p in result.points):
+                rate = min_rate  # once at the lowest rate that can pass, then no lower
+            else:
+                result.stopped = f"nothing VALID down to {min(hi, upper_qps):.4g} QPS; {min_rate_why}"
+                break
         point = measure(rate)
         point.target_qps = rate
         result.points.append(point)
@@ -93,7 +105,10 @@ def find_capacity(measure: Callable[[float], PointResult], *, upper_qps: float, 
             result.stopped = (f"nothing VALID down to {hi:.4g} QPS, {precision:.0%} of the offline throughput: "
                               "a lower rate leaves the queue as empty")
             break
-    if result.capacity is None:
+    if result.capacity is None and result.points:
         lowest = min(result.points, key=lambda p: p.target_qps)
         result.message = no_rate_line(bounds_ms, percentile, lowest)
+    elif result.capacity is None:
+        result.message = (f"no rate meets {slo_text(bounds_ms, percentile)}: the offline throughput, "
+                          f"{upper_qps:.4g} QPS, is below {min_rate:.4g} QPS; {min_rate_why}")
     return result

@@ -8,9 +8,10 @@ query arrived, its first token, every token, its end (``QueryLog``), so client-s
 inter-token latency and goodput do not depend on LoadGen's log, and LoadGen's counts can be checked
 against them.
 
-A query is answered once. After ``abort()`` (Ctrl-C, a failure) every open query is answered at
-once with an empty response and later answers are dropped, so LoadGen finishes its test. A failure
-in the serving thread is kept and raised by ``check()`` in the thread that runs LoadGen.
+A query is answered once. After ``abort()`` (Ctrl-C, a failure) every open query and every later
+one is answered at once with an empty response and late answers are dropped, so LoadGen finishes
+its test; the system then serves no further test. A failure in the serving thread is kept and
+raised by ``check()`` in the thread that runs LoadGen.
 
 ``direct(indexes)`` serves samples outside LoadGen (warm-up, throughput estimate): nothing is
 reported to LoadGen then.
@@ -83,10 +84,12 @@ class ServedSystem:
     # --- life cycle --------------------------------------------------------------------------------
 
     def begin(self, spec) -> None:
-        """A new LoadGen test: an empty query log."""
+        """A new LoadGen test: an empty query log. A stopped system (Ctrl-C, a failure) serves no more."""
         self.check()
+        if self.aborted:
+            raise QuantbenchError(f"{self.kind} was stopped; it serves no further test")
         with self._lock:
-            self._open, self.finished, self.aborted = {}, [], False
+            self._open, self.finished = {}, []
         self.spec = spec
 
     def check(self) -> None:

@@ -83,3 +83,13 @@ def test_a_search_without_an_offline_bound_is_an_error():
     with pytest.raises(QuantbenchError, match="positive offline throughput"):
         find_capacity(lambda r: None, upper_qps=0, precision=0.05, max_points=4, bounds_ms={"latency": 1.0},
                       percentile=0.99)
+
+
+def test_the_search_never_measures_below_the_rate_a_point_can_pass_at():
+    result, rates = search(capacity=0.0, min_rate=20.0, min_rate_why="below 20 QPS LoadGen cannot issue its queries")
+    assert rates == [50.0, 25.0, 20.0]  # halving, then once at the floor, then no lower
+    assert result.stopped == "nothing VALID down to 20 QPS; below 20 QPS LoadGen cannot issue its queries"
+    assert result.message.startswith("no rate meets p99 ≤ 50 ms: at the lowest rate, 20 QPS")
+    result, rates = search(capacity=0.0, upper=10.0, min_rate=20.0, min_rate_why="why")
+    assert rates == [] and result.message == ("no rate meets p99 ≤ 50 ms: the offline throughput, 10 QPS, is below "
+                                              "20 QPS; why")
