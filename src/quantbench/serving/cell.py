@@ -43,6 +43,10 @@ _OFFLINE_BOUNDS: dict[tuple, PointResult] = {}
 OFFLINE_MARGIN = 1.5
 #: LoadGen's SingleStream early stopping needs this many queries for its p90 (its own minimum).
 SINGLE_STREAM_QUERIES = 64
+#: Offline has no latency bound, so no early-stopping minimum: at least this many full batches (and
+#: LoadGen's own sizing from the expected rate x the minimum duration) measure the throughput.
+OFFLINE_BATCHES = 4
+OFFLINE_MIN_QUERIES = 16
 
 
 @dataclass
@@ -140,11 +144,13 @@ class ServingRun:
 
     def offline(self, system, setting: int, log_dir: Path) -> list[PointResult]:
         _, qps = self.warm_up(system, setting)
-        first = self.point(system, self.spec("offline", expected_qps=qps * OFFLINE_MARGIN), log_dir / "offline")
+        queries = max(OFFLINE_MIN_QUERIES, OFFLINE_BATCHES * setting)
+        first = self.point(system, self.spec("offline", expected_qps=qps * OFFLINE_MARGIN, min_queries=queries),
+                           log_dir / "offline")
         if first.valid or "the minimum duration was not reached" not in first.reasons or not first.completed_qps:
             return [first]
         # LoadGen sized its query from an estimate that was too low: once more from what it measured.
-        again = self.spec("offline", expected_qps=first.completed_qps * OFFLINE_MARGIN)
+        again = self.spec("offline", expected_qps=first.completed_qps * OFFLINE_MARGIN, min_queries=queries)
         return [first, self.point(system, again, log_dir / "offline-2")]
 
     def server(self, system, setting: int, upper: PointResult, log_dir: Path) -> SearchResult:

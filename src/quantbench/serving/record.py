@@ -98,7 +98,8 @@ def serving_record(cell, results: list, *, serving, setting_name: str, built, so
         "note": NOT_A_SUBMISSION, "loadgen_version": _loadgen_version(), "scenario": cell.scenario,
         "slo_ms": serving.bounds, "percentile": serving.percentile, "slo": slo_text(serving.bounds, serving.percentile),
         "point": {"min_duration_s": s.min_duration_s, "max_duration_s": s.max_duration_s,
-                  "min_queries": serving.queries,
+                  "min_queries": serving.queries, "offline_min_queries": "max(16, 4 x the setting): no latency bound",
+                  "single_stream_min_queries": "max(min_queries, 64): LoadGen's SingleStream early stopping",
                   "min_queries_from": "suite" if s.min_queries is not None else
                   f"LoadGen's early-stopping minimum at p{serving.percentile * 100:g}"},
         "search": {"precision": s.precision, "max_points": s.max_points, "upper_bound": "offline throughput"},
