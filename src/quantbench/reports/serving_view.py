@@ -21,6 +21,7 @@ NOT_A_SUBMISSION = ("Shortened MLPerf LoadGen runs (seconds per point, not the 6
 #: Points above this multiple of the SLO are drawn at the top edge.
 Y_CLIP = 3.0
 PANEL_H = 170
+PANEL_GAP = 36
 #: SLO figure -> (its block in a point record, its name on an axis, its name in an SLO: "p99", "TTFT p90").
 FIGURES = {"latency": ("latency_ms", "latency", "{p}"), "ttft": ("ttft_ms", "TTFT", "TTFT {p}"),
            "tpot": ("tpot_ms", "TPOT", "TPOT {p}")}
@@ -153,8 +154,8 @@ def load_chart(*, chart_id: str, title: str, block: dict[str, Any], color: str |
                 if is_capacity:
                     parts.append(f'<circle cx="{x_of(x):.1f}" cy="{y_of(y):.1f}" r="8" fill="none" stroke="{c}" '
                                  'stroke-width="1"/>')
-        y0 += PANEL_H + 24
-    bottom = y0 - 24
+        y0 += PANEL_H + PANEL_GAP
+    bottom = y0 - PANEL_GAP
     for t in xt:
         parts.append(f'<text x="{x_of(t):.1f}" y="{bottom + 16}" text-anchor="middle" class="tick">{tick(t)}</text>')
     parts.append(f'<text x="{(left + right) / 2}" y="{bottom + 34}" text-anchor="middle" class="axis-title">'
