@@ -11,13 +11,14 @@ import pytest
 from quantbench.serving import cell as serving_cell_mod
 
 
-def test_serving(serving_cell, benchmark, quantbench_run, quantbench_pool, quantbench_serving_logs):
+def test_serving(serving_cell, benchmark, quantbench_run, quantbench_pool, quantbench_serving):
     reason = serving_cell_mod.unavailable(serving_cell)
     if reason:
         pytest.skip(reason)
-    log_root, report_root = quantbench_serving_logs
     extra = serving_cell_mod.measure_serving(benchmark, quantbench_run, quantbench_pool, serving_cell,
-                                             log_root=log_root, relative_to=report_root)
+                                             log_root=quantbench_serving.log_root,
+                                             relative_to=quantbench_serving.relative_to,
+                                             batch_sizes=quantbench_serving.batch_sizes)
     settings = extra["serving"]["settings"]
     assert settings, "a serving cell serves at least one setting"
     if serving_cell.scenario == "server":

@@ -83,6 +83,10 @@ def test_a_scenario_filter_runs_only_those_cells(pytester, bench_dir, tiny_model
     result, data = run(pytester, suite, "--scenario", "single_stream", "--model", "tiny")
     result.assert_outcomes(passed=1)
     assert [b["param"] for b in data["benchmarks"]] == ["tiny-toy-fp32-pytorch-cpu-single_stream"]
+    # --batch-size narrows a serving cell's settings.
+    result, data = run(pytester, suite, "--scenario", "offline", "--model", "tiny", "--batch-size", "2")
+    result.assert_outcomes(passed=1)
+    assert [s["setting"] for s in data["benchmarks"][0]["extra_info"]["serving"]["settings"]] == [2]
     result, _ = run(pytester, suite, "--scenario", "burst")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stdout.fnmatch_lines(["*--scenario burst: not in suite 'tiny' (single_stream, offline, server)*"])

@@ -19,7 +19,7 @@ import pytest
 
 from quantbench.errors import QuantbenchError
 from quantbench.plugin.collection import pytest_collection_modifyitems, pytest_generate_tests
-from quantbench.plugin.fixtures import quantbench_pool, quantbench_quality, quantbench_run, quantbench_serving_logs
+from quantbench.plugin.fixtures import quantbench_pool, quantbench_quality, quantbench_run, quantbench_serving
 from quantbench.plugin.options import option, parse_list, pytest_addoption
 from quantbench.plugin.outputs import (pytest_benchmark_update_json, pytest_benchmark_update_machine_info,
                                        pytest_runtest_makereport, pytest_sessionfinish, pytest_terminal_summary)
@@ -28,7 +28,7 @@ from quantbench.plugin.state import QuantbenchState, state
 __all__ = ["QuantbenchState", "option", "parse_list", "pytest_addoption", "pytest_benchmark_update_json",
            "pytest_benchmark_update_machine_info", "pytest_collection_modifyitems", "pytest_configure",
            "pytest_generate_tests", "pytest_runtest_makereport", "pytest_sessionfinish", "pytest_terminal_summary",
-           "quantbench_pool", "quantbench_quality", "quantbench_run", "quantbench_serving_logs", "state"]
+           "quantbench_pool", "quantbench_quality", "quantbench_run", "quantbench_serving", "state"]
 
 
 @pytest.hookimpl(tryfirst=True)

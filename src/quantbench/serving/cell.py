@@ -177,9 +177,11 @@ class ServingRun:
         return record_mod.token_agreement(variant, samples, served, stop_ids=stop_ids)
 
 
-def measure_serving(benchmark, run, pool, cell: Cell, *, log_root: Path, relative_to: Path | None = None
-                    ) -> dict[str, Any]:
-    """Run one serving cell through pytest-benchmark (one round: the whole cell); return its extra_info."""
+def measure_serving(benchmark, run, pool, cell: Cell, *, log_root: Path, relative_to: Path | None = None,
+                    batch_sizes: tuple[int, ...] = ()) -> dict[str, Any]:
+    """Run one serving cell through pytest-benchmark (one round: the whole cell); return its extra_info.
+
+    ``batch_sizes`` narrows the settings to those of the suite's batch sizes (``--batch-size``)."""
     res = run.for_cell(cell, timed=False)
     suite = res.suite
     built = pool.get(cell, res.source, res.settings)
@@ -188,7 +190,8 @@ def measure_serving(benchmark, run, pool, cell: Cell, *, log_root: Path, relativ
     serving = ServingRun(cell, suite, log_root=log_root, relative_to=relative_to)
     reference = run.drift_reference(cell.backend, cell.device) if suite.measure.drift_reference else None
     reference_s = [reference.time_once() for _ in range(3)] if reference else []
-    settings = [1] if cell.scenario == "single_stream" else list(suite.batch_sizes)
+    settings = [1] if cell.scenario == "single_stream" else \
+        [b for b in suite.batch_sizes if not batch_sizes or b in batch_sizes]
     results: list[SettingResult] = []
     extra_facts: dict[str, Any] = {}
     name = setting_name(cell)

@@ -25,6 +25,7 @@ class FixedServiceSystem(BatchedSystem):
         self.service_s = service_s
         self.served = 0
         self._free_at = 0.0
+        self.late_s: list[float] = []  # per server-side answer: how long after its queue time it came
 
     def serve(self, queries):
         for q in queries:
@@ -35,6 +36,12 @@ class FixedServiceSystem(BatchedSystem):
                 time.sleep(wait)
             self.served += 1
             self.complete([(q, np.asarray([q.index % 2], dtype=np.int32))])
+            if self.spec.scenario == "server":
+                self.late_s.append(time.perf_counter() - done)
+
+    def late_share(self, by_s: float) -> float:
+        """The share of Server answers that came more than ``by_s`` after their time in the queue."""
+        return sum(late > by_s for late in self.late_s) / max(len(self.late_s), 1)
 
 
 def md1_wait_cdf(t: float, lam: float, service_s: float) -> float:

@@ -52,6 +52,12 @@ def test_the_search_finds_the_md1_capacity_within_10_percent(tmp_path):
                                bounds_ms=bounds, percentile=P99)
     finally:
         system.close()
+    # The queue is M/D/1 only if the system answers on time. On a machine busy with other work its
+    # threads get the cores late and it serves a slower queue: then this check says so and stops.
+    late = system.late_share(0.001)
+    if late > 0.01:
+        pytest.skip(f"the machine was too busy for a queueing-theory check: {late:.1%} of the answers came more "
+                    "than 1 ms after their time in the queue")
     expected = md1_capacity(SERVICE_S, BOUND_MS / 1000, P99)
     assert 0 < offline.completed_qps <= 1.02 / SERVICE_S  # no system beats its own service rate
     assert result.capacity_qps == pytest.approx(expected, rel=0.10), [(p.target_qps, p.verdict) for p in points]
