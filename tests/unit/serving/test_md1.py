@@ -60,6 +60,9 @@ def test_the_search_finds_the_md1_capacity_within_10_percent(tmp_path):
                     "than 1 ms after their time in the queue")
     expected = md1_capacity(SERVICE_S, BOUND_MS / 1000, P99)
     assert 0 < offline.completed_qps <= 1.02 / SERVICE_S  # no system beats its own service rate
+    print(f"\nM/D/1 capacity {expected:.1f} QPS; the search found {result.capacity_qps:.1f} QPS "
+          f"({result.capacity_qps / expected - 1:+.1%}) in {len(points)} points; {system.late_share(0.001):.2%} of "
+          "the answers more than 1 ms late")
     assert result.capacity_qps == pytest.approx(expected, rel=0.10), [(p.target_qps, p.verdict) for p in points]
     for point in [offline, *points]:
         # LoadGen's completed rate against the system's own count over its own span.

@@ -2,7 +2,7 @@
 behind the dynamic batcher (batches of 4, padded to their longest text) answers with the scores
 the quality scorer records for it (to float rounding) and predicts exactly what it records, for
 every batch-invariant method on the tiny model. (The tiny random model predicts one label for most
-texts; the real MiniLM's served predictions are checked the same way in the slow serving sweep test.)"""
+texts; the real MiniLM's are checked the same way in tests/integration/test_serving_real.py.)"""
 
 from __future__ import annotations
 
