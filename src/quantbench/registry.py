@@ -238,6 +238,13 @@ def recipes() -> tuple[Recipe, ...]:
     return tuple(_index()["recipes"].values())
 
 
+def serving_adapter(backend: str):
+    """The serving adapter of ``backend`` (its runtime's ``serving``: a server process it drives), or
+    None when its variants are served in process, behind the harness's batcher."""
+    target = runtime(backend).serving
+    return load(target) if target else None
+
+
 def quant_methods() -> tuple[str, ...]:
     return tuple(sorted({r.quant for r in recipes()}))
 

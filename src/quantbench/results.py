@@ -39,8 +39,9 @@ SCHEMA_VERSION = 1
 
 #: The parameters that identify a cell, in this order, in ``benchmarks[].params``. Text-
 #: classification cells have ``seq_len``; text-generation cells have ``prompt_len`` and
-#: ``new_tokens`` instead (a missing parameter reads as None, so keys still align).
-CELL_PARAMS = ("model", "quant", "backend", "device", "batch_size", "seq_len", "prompt_len", "new_tokens")
+#: ``new_tokens`` instead; serving cells (``test_serving``) have ``scenario`` (a missing parameter
+#: reads as None, so keys still align).
+CELL_PARAMS = ("model", "quant", "backend", "device", "batch_size", "seq_len", "prompt_len", "new_tokens", "scenario")
 
 #: The task a record belongs to, from ``params["task"]`` (absent in runs older than tasks).
 TASKS = ("text-classification", "text-generation")
@@ -51,7 +52,7 @@ class Metric:
     name: str
     unit: str
     better: str  # "lower" or "higher"
-    kind: str  # "timing", "throughput", "memory", "size", "accuracy", "fairness", "info"
+    kind: str  # "timing", "throughput", "memory", "size", "accuracy", "fairness", "info", "serving"
     description: str
 
 
@@ -141,6 +142,21 @@ METRICS: dict[str, Metric] = dict(
         _m("bandwidth_share", "", "higher", "efficiency", "decode GB/s / this machine's measured memory bandwidth"),
         _m("cost_per_million_inferences", "USD", "lower", "cost", "price per hour / 3600 / samples per second x 10^6"),
         _m("cost_per_million_output_tokens", "USD", "lower", "cost", "price per hour / 3600 / total tokens per second x 10^6"),
+        # -- serving under load (test_serving, MLPerf LoadGen; shortened runs, not an MLPerf submission)
+        _m("capacity_qps", "QPS", "higher", "serving",
+           "highest Poisson arrival rate LoadGen called VALID at the suite's SLO, best over the batcher settings"),
+        _m("capacity_goodput_qps", "QPS", "higher", "serving",
+           "requests per second that met every SLO limit, at the capacity point"),
+        _m("offline_qps", "QPS", "higher", "serving",
+           "LoadGen Offline: completed samples per second, best over the batcher settings"),
+        _m("offline_tokens_per_s", "tokens/s", "higher", "serving",
+           "LoadGen Offline: completed output tokens per second (generation), at the best setting"),
+        _m("single_stream_p90_ms", "ms", "lower", "serving",
+           "LoadGen SingleStream: 90th percentile latency, one query at a time (generation: end to end)"),
+        _m("single_stream_ttft_p90_ms", "ms", "lower", "serving",
+           "LoadGen SingleStream: 90th percentile time to first token, one query at a time"),
+        _m("single_stream_tpot_p90_ms", "ms", "lower", "serving",
+           "LoadGen SingleStream: 90th percentile time per output token, one query at a time"),
         _m("flip_rate", "", "lower", "fairness", "share of counterfactual pairs whose label flips when only the person term changes"),
         _m("score_gap_mean", "", "lower", "fairness", "mean absolute positive-score gap between counterfactual pairs"),
         _m("score_gap_max", "", "lower", "fairness", "largest absolute positive-score gap between counterfactual pairs"),

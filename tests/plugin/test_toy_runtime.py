@@ -9,6 +9,7 @@ generation cells end to end, and the report and the gate read the result.
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 
 from tests.tiny import tiny_suite, write_suite
@@ -49,7 +50,7 @@ def test_a_runtime_from_an_entry_point_runs_every_cell_kind_with_report_and_gate
         pytester, bench_dir, tiny_model, tiny_llama, tiny_data, isolated_cache, monkeypatch, tmp_path):
     site = tmp_path / "site"
     install_toy(site)
-    monkeypatch.setenv("PYTHONPATH", str(site))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))
     suite = tiny_suite(tiny_model, tiny_data, quantization=["fp32"], backends=["pytorch", "toy"], batch_sizes=[1])
     suite["models"].append({"name": "tinylm", "source": "path", "path": str(tiny_llama), "task": "text-generation",
                             "max_seq_len": 48})

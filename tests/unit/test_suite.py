@@ -36,7 +36,7 @@ def test_defaults_fill_a_minimal_suite():
         ({**MINIMAL, "measure": {"threads": True}}, "s.yaml: measure.threads: expected int, got True"),
         ({**MINIMAL, "calibration": {"method": "kl"}}, "s.yaml: calibration.method: 'kl' is not allowed; allowed values: minmax, entropy, percentile"),
         ({**MINIMAL, "method_options": {"nf4": {"bits": 3}}}, "s.yaml: method_options.nf4.bits: unknown option; allowed: compute_dtype, double_quant"),
-        ({**MINIMAL, "exclude": [{"colour": "red"}]}, "s.yaml: exclude[0].colour: unknown cell key; allowed: model, quant, backend, device, batch_size, seq_len, prompt_len, new_tokens, task"),
+        ({**MINIMAL, "exclude": [{"colour": "red"}]}, "s.yaml: exclude[0].colour: unknown cell key; allowed: model, quant, backend, device, batch_size, seq_len, prompt_len, new_tokens, task, scenario"),
         ({**MINIMAL, "dataset": {"source": "csv"}}, "s.yaml: dataset.path: is required"),
         ({**MINIMAL, "dataset": {"label_map": {"pos": "one"}}}, "s.yaml: dataset.label_map.pos: must map to a class id (integer >= 0), got 'one'"),
         ([1, 2], "s.yaml: top level must be a mapping, got list"),

@@ -145,7 +145,8 @@ class Runtime:
     * ``device_check``: ``check(device) -> reason | None``, why it cannot run on a device that exists;
     * ``build_info``: ``describe() -> dict``, how the runtime was built, recorded in machine_info
       when the run imported ``loaded_module``;
-    * ``serving``: the serving adapter (issue "Serving under load").
+    * ``serving``: ``"module:attr"`` of the serving adapter that drives its own server process
+      (serving/cell.py; llama.cpp: llama-server); "": served in process behind the harness's batcher.
     """
 
     name: str  # the backend name in cells and suites

@@ -8,7 +8,7 @@ from typing import Any
 from quantbench.gate import result as R
 from quantbench.gate.drift import Correction, MachineDrift, cell_ratio, machine_drift, spread_floor
 from quantbench.gate.machine import machine_differences
-from quantbench.gate.policy import ABSOLUTE, QUALITY_KINDS, SAMPLED_KINDS, Policy, Rule
+from quantbench.gate.policy import ABSOLUTE, DRIFT_CORRECTED_KINDS, QUALITY_KINDS, SAMPLED_KINDS, Policy, Rule
 from quantbench.gate.significance import Difference, difference
 from quantbench.gate.stats import Evidence, compare_samples
 from quantbench.results import CELL_PARAMS, METRICS, BenchmarkRecord, Run, metric_spec
@@ -317,7 +317,8 @@ def gate_runs(baseline: Run, current: Run, *, policy: Policy, strict_machine: bo
                 evidence = evidence_by_source[source]
             rows.append(judge_metric(metric=metric, rule=rule, base=base, cur=cur, policy=policy,
                                      evidence=evidence if sampled else None, cell=cell,
-                                     drift=cell_drift if sampled else None,
+                                     drift=cell_drift if sampled or metric_spec(metric).kind in DRIFT_CORRECTED_KINDS
+                                     else None,
                                      floor=floors.get(metric, 0.0) if sampled else 0.0))
 
     for key, cur in cur_index.items():

@@ -53,7 +53,10 @@ class Correction:
     def corrected(self, metric: str, current_value: float) -> float:
         """``metric``'s current value as if the machine had run at the baseline's speed: a rate
         (samples/s, tokens/s) rises by the factor, a time falls by it."""
-        rate = METRICS[metric].kind == "throughput" if metric in METRICS else metric.startswith("throughput")
+        spec = METRICS.get(metric)
+        # A throughput or a serving rate (capacity, QPS) rises with the machine's speed; a time falls.
+        rate = (spec.kind == "throughput" or (spec.kind == "serving" and spec.better == "higher")) if spec \
+            else metric.startswith("throughput")
         return current_value * self.factor if rate else current_value / self.factor
 
 

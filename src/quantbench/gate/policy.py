@@ -48,9 +48,12 @@ POLICY_KEYS = ("alpha", "min_rounds", "on_insufficient", "on_unresolved", "on_mi
 RULE_KEYS = ("metric", "threshold", "mode", "direction", "cells", "where", "min_delta", "significance", "skip")
 WHERE_KEYS = ("test", *CELL_PARAMS, "task")
 #: Metric kinds whose natural threshold is a share of the baseline; the rest are absolute.
-RELATIVE_KINDS = ("timing", "throughput", "memory", "size")
+RELATIVE_KINDS = ("timing", "throughput", "memory", "size", "serving")
 #: Kinds judged on raw per-round samples (Mann-Whitney U), not on one number.
 SAMPLED_KINDS = ("timing", "throughput")
+#: Kinds judged on one number with the machine's drift divided out: a serving capacity comes from one
+#: search per run (no rounds to test), and the machine's speed moves it as it moves latency.
+DRIFT_CORRECTED_KINDS = ("serving",)
 #: Kinds measured on a sample of texts, whose records may carry an interval (``significance``).
 QUALITY_KINDS = ("accuracy", "fairness")
 GENERATION = (("task", ("text-generation",)),)
@@ -149,6 +152,9 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule(metrics=(), patterns=(f"{LM_EVAL_PREFIX}*perplexity*", f"{LM_EVAL_PREFIX}*bits_per_byte*"), threshold=0.05,
          mode=RELATIVE, significance=True),
     Rule(metrics=(), patterns=(f"{LM_EVAL_PREFIX}*_delta",), skip=True),
+    # Serving: the capacity at the SLO is bigger-is-better, drift-corrected; 15 % because the search
+    # itself stops within 5 % (suite serving.precision) and LoadGen's verdict near the knee is noisy.
+    _rule("capacity_qps", 0.15, RELATIVE),
 )
 
 

@@ -10,6 +10,8 @@ functions ask for one of two fixtures and get parametrized by the suite:
 * ``variant_cell``: one per model × method × backend × device, every task (accuracy, fairness);
 * ``lm_variant_cell``: the same for text-generation models only (perplexity, KL);
 * ``lm_eval_cell``: the same, when the suite has a ``quality.lm_eval`` section (lm-eval tasks).
+* ``serving_cell``: one per variant and serving scenario of the suite's ``serving`` section
+  (MLPerf LoadGen; none without that section).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import pytest
 
 from quantbench.errors import QuantbenchError
 from quantbench.plugin.collection import pytest_collection_modifyitems, pytest_generate_tests
-from quantbench.plugin.fixtures import quantbench_lm_eval, quantbench_pool, quantbench_quality, quantbench_run
+from quantbench.plugin.fixtures import (quantbench_lm_eval, quantbench_pool, quantbench_quality, quantbench_run,
+                                       quantbench_serving)
 from quantbench.plugin.options import option, parse_list, pytest_addoption
 from quantbench.plugin.outputs import (pytest_benchmark_update_json, pytest_benchmark_update_machine_info,
                                        pytest_runtest_makereport, pytest_sessionfinish, pytest_terminal_summary)
@@ -27,7 +30,8 @@ from quantbench.plugin.state import QuantbenchState, state
 __all__ = ["QuantbenchState", "option", "parse_list", "pytest_addoption", "pytest_benchmark_update_json",
            "pytest_benchmark_update_machine_info", "pytest_collection_modifyitems", "pytest_configure",
            "pytest_generate_tests", "pytest_runtest_makereport", "pytest_sessionfinish", "pytest_terminal_summary",
-           "quantbench_lm_eval", "quantbench_pool", "quantbench_quality", "quantbench_run", "state"]
+           "quantbench_lm_eval", "quantbench_pool", "quantbench_quality", "quantbench_run", "quantbench_serving",
+           "state"]
 
 
 @pytest.hookimpl(tryfirst=True)

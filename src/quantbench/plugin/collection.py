@@ -16,7 +16,10 @@ from quantbench.plugin.state import state
 #: fixture name -> (one cell per variant?, the task it serves; None: every task)
 CELL_FIXTURES = {"cell": (False, "text-classification"), "generation_cell": (False, "text-generation"),
                   "variant_cell": (True, None), "lm_variant_cell": (True, "text-generation"),
-                  "lm_eval_cell": (True, "text-generation")}
+                  "lm_eval_cell": (True, "text-generation"),
+                  "serving_cell": (True, None)}
+#: Fixtures whose cells are one per variant and serving scenario (the suite's ``serving`` section).
+SERVING_FIXTURES = frozenset({"serving_cell"})
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -26,7 +29,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     per_variant, task = CELL_FIXTURES[fixture]
     st = state(metafunc.config)
     try:
-        planned = cells_mod.expand(st.suite, st.filters(), per_variant=per_variant, task=task)
+        planned = cells_mod.expand(st.suite, st.filters(), per_variant=per_variant, task=task,
+                                   serving=fixture in SERVING_FIXTURES)
         if fixture == "lm_eval_cell" and st.suite.quality.lm_eval is None:
             planned = []  # no quality.lm_eval section: the benchmark is deselected, not skipped
     except (QuantbenchError, pytest.UsageError) as exc:
@@ -41,8 +45,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 # fp32's perplexity pass comes before accuracy: the KL of later variants needs its log-probs.
-_TEST_ORDER = {"test_latency": 0, "test_generation": 0, "test_perplexity": 1, "test_accuracy": 2, "test_fairness": 3,
-               "test_lm_eval": 4}
+# Serving cells run right after a variant's timed cells, before its quality passes.
+_TEST_ORDER = {"test_latency": 0, "test_generation": 0, "test_serving": 0.5, "test_perplexity": 1, "test_accuracy": 2,
+               "test_fairness": 3, "test_lm_eval": 4}
 
 
 def cell_of(item: pytest.Item):

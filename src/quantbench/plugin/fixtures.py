@@ -80,3 +80,23 @@ def quantbench_lm_eval(quantbench_run, quantbench_pool):
     from quantbench.lmeval.quality import LmEvalQuality
 
     return LmEvalQuality(quantbench_run, quantbench_pool)
+
+
+@pytest.fixture(scope="session")
+def quantbench_serving(request: pytest.FixtureRequest):
+    """What serving cells read from the session: where LoadGen's logs go (``<report dir>/serving``, so
+    the report folder holds them, else beside the run's JSON, else a temporary folder), the folder
+    their record's paths are relative to, and the batch sizes ``--batch-size`` keeps (the settings)."""
+    import tempfile
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from quantbench.plugin.options import option
+
+    report_dir = option(request.config, "report_dir")
+    json_path = request.config.getoption("benchmark_json", None)
+    base = Path(report_dir) if report_dir else Path(json_path).parent if json_path else \
+        Path(tempfile.mkdtemp(prefix="quantbench-serving-"))
+    (base / "serving").mkdir(parents=True, exist_ok=True)
+    return SimpleNamespace(log_root=base / "serving", relative_to=base,
+                           batch_sizes=state(request.config).filters().get("batch_size") or ())

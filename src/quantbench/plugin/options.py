@@ -16,6 +16,7 @@ LIST_OPTIONS = {
     "seq_len": (int, "sequence lengths (classification)"),
     "prompt_len": (int, "prompt lengths in tokens (generation)"),
     "new_tokens": (int, "new tokens per row (generation)"),
+    "scenario": (str, "serving scenarios (single_stream, offline, server)"),
 }
 
 

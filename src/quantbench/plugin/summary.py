@@ -16,8 +16,9 @@ def _key(params: dict[str, Any]) -> tuple:
 
 
 def render_summary(records: list[dict[str, Any]]) -> list[str]:
-    """The latency table, the generation table and how the rounds stopped (each where it has rows)."""
-    return render_latency_summary(records) + render_generation_summary(records) + render_rounds(records)
+    """The latency, generation and serving tables and how the rounds stopped (each where it has rows)."""
+    return (render_latency_summary(records) + render_generation_summary(records) + render_serving_summary(records)
+            + render_rounds(records))
 
 
 def render_latency_summary(records: list[dict[str, Any]]) -> list[str]:
@@ -79,6 +80,27 @@ def render_generation_summary(records: list[dict[str, Any]]) -> list[str]:
         lines.append(f"{r['cell_id']:<52} {e['ttft_p50_ms']:>8.1f} {e.get('tpot_p50_ms', float('nan')):>8.2f} "
                      f"{e.get('decode_tokens_per_s', float('nan')):>9.1f} {e['peak_rss_mb']:>8.1f} "
                      f"{e['disk_size_mb']:>8.1f} {e['quantized_layers']:>7} {speedup:>8}")
+    return lines
+
+
+def render_serving_summary(records: list[dict[str, Any]]) -> list[str]:
+    """Serving cells: capacity at the SLO (or the one line saying no rate met it), offline, single-stream."""
+    rows = [r for r in records if r["test"] == "test_serving" and r.get("extra_info")]
+    if not rows:
+        return []
+    lines = ["", f"{'serving cell':<58} result (shortened LoadGen runs: not an MLPerf result)", "-" * 118]
+    for r in rows:
+        e = r["extra_info"]
+        setting = "--parallel" if (e.get("serving") or {}).get("setting") == "parallel" else "max batch"
+        if "capacity_qps" in e:
+            text = f"capacity {e['capacity_qps']:.4g} QPS at {e.get('slo')} ({setting} {e.get('capacity_setting')})"
+        elif "capacity_message" in e:
+            text = e["capacity_message"]
+        elif "offline_qps" in e:
+            text = f"offline {e['offline_qps']:.4g} QPS ({setting} {e.get('offline_setting')})"
+        else:
+            text = f"single-stream p90 {e.get('single_stream_p90_ms', float('nan')):.4g} ms"
+        lines.append(f"{r['cell_id']:<58} {text}")
     return lines
 
 

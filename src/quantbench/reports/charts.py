@@ -188,21 +188,74 @@ def scatter_chart(*, chart_id: str, title: str, points: list[tuple[str, float, f
         path = " ".join(f"{x_of(x):.1f},{y_of(y):.1f}" for _, x, y, _ in front)
         parts.append(f'<polyline class="front" points="{path}" fill="none" stroke="#D55E00" '
                      f'stroke-dasharray="5 4" stroke-width="1.5"/>')
-    labelled: list[tuple[float, float]] = []
     for label, x, y, on_front in points:
         fill = "#D55E00" if on_front else "#0072B2"
         parts.append(f'<circle class="mark{" on-front" if on_front else ""}" cx="{x_of(x):.1f}" cy="{y_of(y):.1f}" '
                      f'r="{6 if on_front else 4}" fill="{fill}" fill-opacity="0.85"><title>{escape(label)}: '
                      f'{fmt(x)}x, {fmt(y)} pts{" (Pareto front)" if on_front else ""}</title></circle>')
-        # Front points get a label unless one already sits there (coincident points).
-        if on_front and all(abs(x_of(x) - lx) > 40 or abs(y_of(y) - ly) > 14 for lx, ly in labelled):
-            labelled.append((x_of(x), y_of(y)))
-            # Labels near the right edge grow leftwards so they stay inside the chart.
-            anchor, dx = ("end", -8) if x_of(x) > (left + right) / 2 else ("start", 8)
-            parts.append(f'<text x="{x_of(x) + dx:.1f}" y="{y_of(y) - 8:.1f}" text-anchor="{anchor}" '
-                         f'class="tick">{escape(_short(label))}</text>')
+    # Front points get a label; labels never overlap one another (place_labels).
+    front_px = [(x_of(x), y_of(y), label) for label, x, y, on_front in points if on_front]
+    legend_box = (right + 10, top, WIDTH, top + 40)
+    for lx, ly, anchor, text, (px, py) in place_labels(front_px, left=left, right=WIDTH - 4, top=top,
+                                                        bottom=top + plot_h, obstacles=[legend_box],
+                                                        marks=[(x_of(x), y_of(y)) for _, x, y, _ in points]):
+        if abs(ly - 4 - py) > 16:  # moved away from its point: a thin leader line says whose it is
+            parts.append(f'<line class="leader" x1="{px:.1f}" y1="{py:.1f}" x2="{lx:.1f}" y2="{ly - 4:.1f}" '
+                         'stroke="#999" stroke-width="0.75"/>')
+        parts.append(f'<text x="{lx:.1f}" y="{ly:.1f}" text-anchor="{anchor}" class="tick point-label">'
+                     f'{escape(text)}</text>')
     parts.append(f'<circle cx="{right + 20}" cy="{top + 10}" r="6" fill="#D55E00"/>'
                  f'<text x="{right + 30}" y="{top + 14}" class="legend">Pareto front</text>'
                  f'<circle cx="{right + 20}" cy="{top + 30}" r="4" fill="#0072B2"/>'
                  f'<text x="{right + 30}" y="{top + 34}" class="legend">dominated</text>')
     return _svg(chart_id, title, top + plot_h + 44, parts)
+
+
+#: Width of one character of a chart label (the page's 11 px tick font), for collision checks.
+CHAR_W = 6.6
+LABEL_H = 13
+
+
+def label_box(x: float, y: float, anchor: str, text: str) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) of a text drawn at baseline ``y`` with ``text-anchor`` ``anchor``."""
+    w = CHAR_W * len(text)
+    x0 = x - w if anchor == "end" else x
+    return x0, y - LABEL_H + 3, x0 + w, y + 3
+
+
+def _overlaps(a: tuple, b: tuple) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def place_labels(points: list[tuple[float, float, str]], *, left: float, right: float, top: float, bottom: float,
+                 marks: list[tuple[float, float]] = (), obstacles: list[tuple] = ()
+                 ) -> list[tuple[float, float, str, str, tuple[float, float]]]:
+    """Labels for points (pixel x, y, text) that overlap neither each other nor any mark.
+
+    Points within 4 px of each other share one label (their names joined). Each label tries spots
+    beside its point, then further above and below; one with no free spot inside the plot is left
+    out (its point's tooltip still names it). Returns (x, y, anchor, text, (point x, point y)).
+    """
+    groups: list[list] = []
+    for x, y, text in sorted(points, key=lambda p: (p[0], p[1])):
+        home = next((g for g in groups if abs(g[0] - x) <= 4 and abs(g[1] - y) <= 4), None)
+        if home:
+            home[2].append(text)
+        else:
+            groups.append([x, y, [text]])
+    mark_boxes = [(mx - 6, my - 6, mx + 6, my + 6) for mx, my in marks] + list(obstacles)
+    placed: list[tuple] = []
+    out = []
+    for x, y, texts in groups:
+        text = _short(", ".join(dict.fromkeys(texts)))
+        sides = [("start", 9), ("end", -9)] if x < (left + right) / 2 else [("end", -9), ("start", 9)]
+        for dy in (-8, 16, -22, 30, -36, 44, -50, 58, -64, 72):
+            spot = next(((x + dx, y + dy, anchor) for anchor, dx in sides
+                         if (box := label_box(x + dx, y + dy, anchor, text))[0] >= left
+                         and box[2] <= right and box[1] >= top - 12 and box[3] <= bottom + 4
+                         and not any(_overlaps(box, other) for other in placed + mark_boxes)), None)
+            if spot:
+                placed.append(label_box(*spot, text))
+                out.append((spot[0], spot[1], spot[2], text, (x, y)))
+                break
+    return out

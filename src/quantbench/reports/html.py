@@ -21,6 +21,7 @@ from quantbench.reports import charts
 from quantbench.reports.batch_sensitivity import batch_rows
 from quantbench.reports.model import Analysis, VariantSummary, pareto_front, record_machine, short_labels
 from quantbench.reports.quality_view import lm_eval_names, quality_tables, scoring_texts
+from quantbench.reports.serving_view import NOT_A_SUBMISSION, capacity_rows, serving_charts
 from quantbench.reports.uncertainty import fmt_figure
 from quantbench.results import LM_EVAL_PREFIX, metric_spec
 
@@ -183,9 +184,8 @@ def build_charts(analysis: Analysis) -> list[dict[str, Any]]:
                               categories=cats, series=[(f"{q} · {b}", pts) for (q, b), pts in ordered],
                               colors=[kind_color[k] for k, _ in ordered], x_title="batch size",
                               y_title="p50 latency (ms)"))
-    if not panels:
-        add("latency", "Latency vs batch size", "", None, "No latency measured in this run.")
     _generation_charts(analysis, add, kind_color, labels)
+    serving_charts(analysis, add, kind_color)
     limits = (analysis.run.machine_info.get("quantbench") or {}).get("limits") or {}
     for device, measured in sorted(limits.items()):
         from quantbench.reports.roofline import roofline_chart
@@ -249,7 +249,9 @@ def build_charts(analysis: Analysis) -> list[dict[str, Any]]:
     _bars(add, "flip-rate", "Counterfactual flip rate",
           "Share of sentence pairs differing only in a person term whose label flips; lower is better." + more,
           [(labels[s.variant], s.quality.get("flip_rate")) for s in variants], "", colors)
-    return out
+    # A panel with nothing to show is left out (an LLM-only run has no classifier latency panel); a
+    # note that panels were cut for space stays.
+    return [c for c in out if c["svg"] is not None or c["id"].endswith("-more")]
 
 
 def _generation_charts(analysis: Analysis, add, kind_color: dict, labels: dict) -> None:
@@ -345,6 +347,9 @@ def context(analysis: Analysis, *, command: str | None = None) -> dict[str, Any]
         "quality_tables": quality_tables(analysis),
         "scoring": scoring_texts(analysis),
         "batch_rows": batch,
+        "serving_rows": capacity_rows(analysis),
+        "serving_note": NOT_A_SUBMISSION,
+        "recommend_by": analysis.recommend_by,
         "failed": run.failed,
         "skipped": run.skipped,
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

@@ -40,6 +40,9 @@ DEFAULT_FAIRNESS_TOLERANCE = 0.02
 DEFAULT_QUALITY_BUDGET = {"kl_divergence": 0.05, "perplexity_delta_pct": 3.0}
 REFERENCE_QUANT = "fp32"
 REFERENCE_BACKEND = "pytorch"
+#: Serving cells (bench/test_serving.py): kept per variant, apart from the performance rows.
+SERVING_TEST = "test_serving"
+RECOMMEND_BY = ("speed", "capacity")
 
 
 @dataclass(frozen=True, order=True)
@@ -99,6 +102,17 @@ class VariantSummary:
     accuracy_delta_pts: float | None = None
     reference: Variant | None = None
     on_pareto_front: bool = False
+    serving: list[BenchmarkRecord] = field(default_factory=list)  # its test_serving records
+
+    @property
+    def server_record(self) -> BenchmarkRecord | None:
+        return next((r for r in self.serving if r.params.get("scenario") == "server"), None)
+
+    @property
+    def capacity_qps(self) -> float | None:
+        """The capacity at the SLO (best over the batcher settings), when a server cell measured one."""
+        record = self.server_record
+        return None if record is None else record.metrics.get("capacity_qps")
 
     @property
     def accuracy(self) -> float | None:
@@ -110,7 +124,8 @@ class VariantSummary:
 
     @property
     def is_generation(self) -> bool:
-        return any(r.test == "test_generation" for r in self.rows) or "perplexity" in self.quality
+        return any(r.test == "test_generation" for r in self.rows) or "perplexity" in self.quality or \
+            any(r.params.get("task") == "text-generation" for r in self.serving)
 
     @property
     def zero_shot_at_floor(self) -> bool:
@@ -167,6 +182,7 @@ class Analysis:
     recommendations: list[Recommendation]
     fairness_tolerance: float
     quality_budget: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_QUALITY_BUDGET))
+    recommend_by: str = "speed"  # "capacity": ranked by capacity at the SLO (a suite with a server scenario)
 
     @property
     def has_accuracy(self) -> bool:
@@ -235,6 +251,9 @@ def analyse(run: Run) -> Analysis:
     for record in run.records:
         variant = variant_of(record)
         summary = summaries.setdefault(variant, VariantSummary(variant))
+        if record.test == SERVING_TEST:
+            summary.serving.append(record)
+            continue
         if is_perf_record(record):
             row = _row(variant, record, dict(record.metrics))
             rows.append(row)
@@ -271,7 +290,9 @@ def analyse(run: Run) -> Analysis:
     tolerance = float(run.suite.get("fairness_tolerance", DEFAULT_FAIRNESS_TOLERANCE))
     budget = dict(run.suite.get("quality_budget") or DEFAULT_QUALITY_BUDGET)
     variants = sorted(summaries.values(), key=lambda s: s.variant)
-    return Analysis(run, rows, variants, recommend(variants, tolerance=tolerance, budget=budget), tolerance, budget)
+    by = run.suite.get("recommend_by") if run.suite.get("recommend_by") in RECOMMEND_BY else "speed"
+    return Analysis(run, rows, variants, recommend(variants, tolerance=tolerance, budget=budget, by=by), tolerance,
+                    budget, by)
 
 
 def _speedups(summaries: dict[Variant, VariantSummary]) -> None:
@@ -340,9 +361,22 @@ def fmt_float(value: float | None, spec: str = ".4g") -> str:
     return "—" if value is None else format(value, spec)
 
 
+def _capacity_text(summary: VariantSummary) -> str:
+    """``12.5 QPS at TTFT p90 ≤ 500 ms and TPOT p90 ≤ 50 ms (--parallel 4)``."""
+    extra = summary.server_record.extra_info
+    block = extra.get("serving") or {}
+    setting = extra.get("capacity_setting")
+    named = f"--parallel {setting}" if block.get("setting") == "parallel" else f"max batch {setting}"
+    return f"{summary.capacity_qps:.4g} QPS at {extra.get('slo', 'the SLO')} ({named})"
+
+
 def recommend(variants: list[VariantSummary], *, tolerance: float,
-              budget: dict[str, float] | None = None) -> list[Recommendation]:
+              budget: dict[str, float] | None = None, by: str = "speed") -> list[Recommendation]:
     """Per device (and model): the fastest variant keeping fp32's quality and fairness.
+
+    ``by="capacity"`` ranks by capacity at the SLO (the serving cells' ``capacity_qps``) instead of
+    speed-up: the variant that serves the most queries per second within the latency bound, among
+    those within the quality budget.
 
     Quality means 99 % of fp32 accuracy for a classifier and the quality budget for a
     generation model (whose speed is its decode speed). A difference inside a figure's 95 %
@@ -357,11 +391,15 @@ def recommend(variants: list[VariantSummary], *, tolerance: float,
         groups.setdefault((summary.variant.device, summary.variant.model), []).append(summary)
     out = []
     for (device, model), members in sorted(groups.items()):
-        fastest_first = sorted(members, key=lambda s: -(s.speedup or 0))
+        rank = (lambda s: -(s.capacity_qps or 0)) if by == "capacity" else (lambda s: -(s.speedup or 0))
+        fastest_first = sorted(members, key=rank)
         generation = any(s.is_generation for s in members)
         if not generation and not any(s.accuracy is not None for s in members):
             top = fastest_first[0] if fastest_first and fastest_first[0].speedup else None
             speed = f" By speed alone the fastest is {top.variant.label} ({top.speedup:.2f}x fp32)." if top else ""
+            if by == "capacity":
+                top = fastest_first[0] if fastest_first and fastest_first[0].capacity_qps else None
+                speed = f" By capacity alone the highest is {top.variant.label} ({_capacity_text(top)})." if top else ""
             out.append(Recommendation(device, model, "no-accuracy", None,
                                       "No accuracy data in this run, so no variant can be recommended: "
                                       "the accuracy and fairness conditions cannot be checked." + speed))
@@ -370,7 +408,13 @@ def recommend(variants: list[VariantSummary], *, tolerance: float,
         for summary in fastest_first:
             ref = by_variant.get(summary.reference) if summary.reference else None
             label = summary.variant.label
-            if summary.speedup is None:
+            if by == "capacity" and summary.capacity_qps is None:
+                record = summary.server_record
+                why = (record.extra_info.get("capacity_message") if record is not None else None) or \
+                    "no capacity at the SLO measured (no server cell)"
+                rejected.append((label, why))
+                continue
+            if by != "capacity" and summary.speedup is None:
                 rejected.append((label, "no speed-up over fp32 measured"))
                 continue
             flag = rules.floor_note(summary, ref)
@@ -396,9 +440,11 @@ def recommend(variants: list[VariantSummary], *, tolerance: float,
         fairness = (f"fairness within {tolerance:g} of fp32" if all(c.judged for c in chosen_checks)
                     else "fairness not judged (zero-shot at the majority floor)")
         own = [n for c in chosen_checks for n in c.notes]
+        how = (f"serves {_capacity_text(chosen)}" if by == "capacity" else
+               f"{chosen.speedup:.2f}× the fp32 {speed}")
         out.append(Recommendation(
             device, model, "ok", chosen,
-            f"use {chosen.variant.quant} on {chosen.variant.backend}: {chosen.speedup:.2f}× the fp32 {speed}, "
+            f"use {chosen.variant.quant} on {chosen.variant.backend}: {how}, "
             f"{_quality_note(chosen, budget)}, {fairness}." + (" Note: " + "; ".join(own) + "." if own else ""),
             rejected, notes))
     return out

@@ -23,6 +23,7 @@ from quantbench.reports.charts import fmt
 from quantbench.reports.model import Analysis, VariantSummary
 from quantbench.reports.quality_view import figure_text, lm_eval_names
 from quantbench.results import METRICS, ZERO_SHOT_AT_FLOOR, metric_spec
+from quantbench.reports.serving_view import NOT_A_SUBMISSION, serving_row
 
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md.j2"
 TASK = "text-classification"
@@ -205,6 +206,8 @@ def card_context(summary: VariantSummary, analysis: Analysis, *, command: str | 
         "efficiency_rows": _efficiency_rows(summary),
         "cost_unit": "output tokens" if summary.is_generation else "inferences",
         "speedup": "—" if summary.speedup is None else f"{summary.speedup:.2f}×",
+        "serving": {k: md(v) for k, v in serving_row(summary).items()} if summary.serving else None,
+        "serving_note": NOT_A_SUBMISSION,
         "accuracy_rows": accuracy_rows,
         "lm_eval_tasks": md(", ".join(sorted({n.split(".")[1] for n in lm_eval}))) if lm_eval else "",
         "lm_eval_scope": md(_lm_eval_scope(summary.quality_extra)),

@@ -43,4 +43,6 @@ RUNTIME = Runtime(
     kv_cache_bytes=2,  # llama.cpp keeps its KV cache in f16 by default
     build_info=f"{_BUILD}:build_info",
     loaded_module="llama_cpp",
+    # Served under load by llama-server (continuous batching over --parallel slots), not in process.
+    serving="quantbench.backends.llamacpp.server:ADAPTER",
 )

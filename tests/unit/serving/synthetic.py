@@ -1,0 +1,84 @@
+"""Synthetic systems under test for the serving tests: no model, known behaviour."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from quantbench.serving.inprocess import BatchedSystem
+
+
+class FixedServiceSystem(BatchedSystem):
+    """One server, FIFO, a fixed service time: an M/D/1 queue under LoadGen's Poisson arrivals.
+
+    Each query is answered at ``max(its arrival, the previous answer) + service_s``, by a clock kept
+    apart from when the thread wakes: a late wake-up (Python, a busy machine) delays one answer a
+    little but never the ones after it, so the queue is the M/D/1 queue and not Python's overhead.
+    """
+
+    kind = "synthetic fixed-service system"
+
+    def __init__(self, service_s: float, samples: int = 64):
+        super().__init__(samples, max_batch=1, max_queue_delay_s=0.0)
+        self.service_s = service_s
+        self.served = 0
+        self._free_at = 0.0
+        self.late_s: list[float] = []  # per server-side answer: how long after its queue time it came
+
+    def serve(self, queries):
+        for q in queries:
+            done = max(q.arrival, self._free_at) + self.service_s
+            self._free_at = done
+            wait = done - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            self.served += 1
+            self.complete([(q, np.asarray([q.index % 2], dtype=np.int32))])
+            if self.spec.scenario == "server":
+                self.late_s.append(time.perf_counter() - done)
+
+    def late_share(self, by_s: float) -> float:
+        """The share of Server answers that came more than ``by_s`` after their time in the queue."""
+        return sum(late > by_s for late in self.late_s) / max(len(self.late_s), 1)
+
+
+def md1_wait_cdf(t: float, lam: float, service_s: float) -> float:
+    """P(waiting time <= t) in an M/D/1 queue (Erlang's formula, exact for t a few service times)."""
+    rho = lam * service_s
+    return (1 - rho) * sum((lam * (k * service_s - t)) ** k / math.factorial(k) * math.exp(-lam * (k * service_s - t))
+                           for k in range(int(t // service_s) + 1))
+
+
+def md1_capacity(service_s: float, bound_s: float, percentile: float) -> float:
+    """The highest arrival rate whose sojourn time (wait + service) stays under ``bound_s`` at ``percentile``."""
+    lo, hi = 0.0, 1.0 / service_s
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if md1_wait_cdf(bound_s - service_s, mid, service_s) >= percentile:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def md1_simulated_capacity(service_s: float, bound_s: float, percentile: float, *, n: int = 40_000,
+                           seed: int = 0) -> float:
+    """The same capacity from a simulated queue (Lindley's recursion), to check the formula."""
+    rng = np.random.default_rng(seed)
+    gaps = rng.exponential(1.0, n)
+
+    def tail(lam: float) -> float:
+        arrivals = np.cumsum(gaps / lam)
+        free, sojourn = 0.0, np.empty(n)
+        for i, a in enumerate(arrivals):
+            free = max(a, free) + service_s
+            sojourn[i] = free - a
+        return float(np.percentile(sojourn, percentile * 100))
+
+    lo, hi = 0.0, 1.0 / service_s
+    for _ in range(18):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if tail(mid) <= bound_s else (lo, mid)
+    return lo
