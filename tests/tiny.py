@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import random
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,14 @@ def make_tiny_checkpoint(path: Path, *, seed: int = 0) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
     (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True)
+    if "vocab" in inspect.signature(BertTokenizerFast.__init__).parameters:
+        # transformers 5 takes the vocabulary itself (a vocab_file keyword is ignored: every word [UNK])
+        tokenizer = BertTokenizerFast(vocab={word: i for i, word in enumerate(vocab)}, do_lower_case=True)
+    else:
+        tokenizer = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True)
+    # Every word must be its own token, or the tiny model sees the same input for every text.
+    unknown = [w for w in WORDS if tokenizer.convert_tokens_to_ids(tokenizer.tokenize(w)) == [tokenizer.unk_token_id]]
+    assert not unknown, f"the tiny tokenizer does not know {unknown}"
     tokenizer.save_pretrained(path)
     config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=128, num_labels=2,
