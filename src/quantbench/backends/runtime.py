@@ -29,6 +29,16 @@ def load(target: str) -> Any:
     return getattr(importlib.import_module(module_name), attr)
 
 
+def method_builder(build: Callable[..., Any], method: str) -> Callable[..., Any]:
+    """The registry's ``build_<method>(source, settings)`` for a runtime whose methods share one
+    ``build(method, source, settings)``: a named function per method, so recipes stay ``"module:attr"``."""
+    def bound(source, settings):
+        return build(method, source, settings)
+
+    bound.__name__ = bound.__qualname__ = f"build_{method}"
+    return bound
+
+
 def importable(module: str) -> bool:
     """Whether ``module`` can be found; a dotted name whose parent package is missing cannot."""
     try:

@@ -27,6 +27,7 @@ from quantbench import cache
 from quantbench.backends.llamacpp import census as census_lib
 from quantbench.backends.base import BuildInfo, BuildSettings, ModelSource, require_quantized
 from quantbench.backends.llamacpp.variant import LlamaCppVariant, bindings
+from quantbench.backends.runtime import method_builder
 from quantbench.errors import QuantbenchError
 
 #: method -> (llama_ftype suffix, the ggml type its tensors must be)
@@ -160,26 +161,17 @@ def _build(method: str, source: ModelSource, settings: BuildSettings) -> LlamaCp
     return variant
 
 
-def _builder(method: str):
-    """The registry's ``build_<method>``: one builder per GGUF type, all through :func:`_build`."""
-    def build(source: ModelSource, settings: BuildSettings) -> LlamaCppVariant:
-        return _build(method, source, settings)
-
-    build.__name__ = build.__qualname__ = f"build_{method}"
-    return build
-
-
-build_fp32 = _builder("fp32")
-build_bf16 = _builder("bf16")
-build_q8_0 = _builder("q8_0")
-build_q6_k = _builder("q6_k")
-build_q5_k_m = _builder("q5_k_m")
-build_q5_0 = _builder("q5_0")
-build_q4_k_m = _builder("q4_k_m")
-build_q4_0 = _builder("q4_0")
-build_iq4_nl = _builder("iq4_nl")
+build_fp32 = method_builder(_build, "fp32")
+build_bf16 = method_builder(_build, "bf16")
+build_q8_0 = method_builder(_build, "q8_0")
+build_q6_k = method_builder(_build, "q6_k")
+build_q5_k_m = method_builder(_build, "q5_k_m")
+build_q5_0 = method_builder(_build, "q5_0")
+build_q4_k_m = method_builder(_build, "q4_k_m")
+build_q4_0 = method_builder(_build, "q4_0")
+build_iq4_nl = method_builder(_build, "iq4_nl")
 #: The source GGUF as shipped (its census cached like an artifact; the file is not copied).
-build_gguf = _builder("gguf")
+build_gguf = method_builder(_build, "gguf")
 
 
 def build_info() -> dict[str, Any]:

@@ -63,6 +63,7 @@ from quantbench.backends.base import (
     directory_size,
     require_quantized,
 )
+from quantbench.backends.runtime import method_builder
 from quantbench.errors import QuantbenchError
 
 METHODS = ("fp32", "bf16", "int8wo", "int4wo", "static_int8")
@@ -539,19 +540,11 @@ def _build(quant: str, source: ModelSource, settings: BuildSettings) -> Variant:
     return variant
 
 
-def _builder(quant: str):
-    def build(source: ModelSource, settings: BuildSettings) -> Variant:
-        return _build(quant, source, settings)
-
-    build.__name__ = build.__qualname__ = f"build_{quant}"
-    return build
-
-
-build_fp32 = _builder("fp32")
-build_bf16 = _builder("bf16")
-build_int8wo = _builder("int8wo")
-build_int4wo = _builder("int4wo")
-build_static_int8 = _builder("static_int8")
+build_fp32 = method_builder(_build, "fp32")
+build_bf16 = method_builder(_build, "bf16")
+build_int8wo = method_builder(_build, "int8wo")
+build_int4wo = method_builder(_build, "int4wo")
+build_static_int8 = method_builder(_build, "static_int8")
 
 
 def build_info() -> dict[str, Any]:
