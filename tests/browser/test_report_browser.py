@@ -43,6 +43,17 @@ def load_in_chromium(page: Path) -> tuple[dict | None, list[str]]:
     return (json.loads(html.unescape(match.group(1))) if match else None), console
 
 
+def rendered_charts(data: dict, folder: Path) -> dict[str, dict]:
+    """Write ``data`` as a run, render its report and load it: the self-check's charts by id, after
+    asserting that the page ran without a console message or a caught error."""
+    run = folder / "run.json"
+    run.write_text(json.dumps(data))
+    page = write_reports(run, folder / "report", model_cards=False)["index.html"]
+    check, console = load_in_chromium(page)
+    assert console == [] and check is not None and check["errors"] == []
+    return {c["id"]: c for c in check["charts"]}
+
+
 @pytest.fixture(scope="module")
 def report_page(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("browser")
@@ -92,12 +103,7 @@ def test_generation_and_roofline_charts_render_with_every_mark(tmp_path):
         elif bench["name"].startswith("test_latency"):
             extra.update(arithmetic_intensity=5.0, achieved_gflops=40.0, compute_share=0.1)
             cells += 1
-    run = tmp_path / "run.json"
-    run.write_text(json.dumps(data))
-    page = write_reports(run, tmp_path / "report", model_cards=False)["index.html"]
-    check, console = load_in_chromium(page)
-    assert console == [] and check is not None and check["errors"] == []
-    charts = {c["id"]: c for c in check["charts"]}
+    charts = rendered_charts(data, tmp_path)
     assert {"ttft-0", "decode-0", "generation-pareto", "roofline-cpu"} <= set(charts)
     assert charts["roofline-cpu"]["marks"] == cells
     for chart in charts.values():

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
-from quantbench.reports import write_reports
-from tests.browser.test_report_browser import CHROMIUM, load_in_chromium
+from tests.browser.test_report_browser import CHROMIUM, rendered_charts
 from tests.unit.serving.factory import serving_run
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (apt-get install -y chromium)")
@@ -16,12 +14,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed
 def test_serving_charts_render_with_every_point(tmp_path):
     data = serving_run({("fp32", "pytorch"): 40.0, ("dynamic_int8", "onnxruntime"): None},
                        accuracy={"fp32": 0.9, "dynamic_int8": 0.9})
-    run = tmp_path / "run.json"
-    run.write_text(json.dumps(data))
-    page = write_reports(run, tmp_path / "report", model_cards=False)["index.html"]
-    check, console = load_in_chromium(page)
-    assert console == [] and check is not None and check["errors"] == []
-    charts = {c["id"]: c for c in check["charts"]}
+    charts = rendered_charts(data, tmp_path)
     assert {"load-0", "load-1"} <= set(charts)
     for chart_id in ("load-0", "load-1"):
         chart = charts[chart_id]
