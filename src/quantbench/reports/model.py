@@ -36,7 +36,7 @@ from quantbench.results import (
 #: Metric kinds that make a record a per-batch "performance" record.
 PERF_KINDS = frozenset({"timing", "throughput"})
 DEFAULT_FAIRNESS_TOLERANCE = 0.02
-#: The recommendation's rule for generation models when a run names none (suite.py has the same).
+#: The recommendation's rule for generation models when a run names none (quantbench.suite has the same).
 DEFAULT_QUALITY_BUDGET = {"kl_divergence": 0.05, "perplexity_delta_pct": 3.0}
 REFERENCE_QUANT = "fp32"
 REFERENCE_BACKEND = "pytorch"

@@ -1,5 +1,8 @@
 """Suite files: a YAML sweep definition, validated into frozen dataclasses.
 
+``reader.py`` reads one YAML mapping and names the file and key in every error; ``serving.py``
+holds the ``serving:`` section (MLPerf LoadGen scenarios and the SLO).
+
 Every validation error names the file, the key (as a dotted path) and what is allowed, so a
 typo costs one line of output, not a traceback. See ``suites/default.yaml`` for every key.
 """
@@ -14,9 +17,11 @@ from typing import Any
 from quantbench import registry, task_kinds
 from quantbench.errors import SuiteError, UnknownNameError
 from quantbench.results import lm_eval_budget
+from quantbench.suite.reader import Reader as _Reader
+from quantbench.suite.serving import ServingSettings, read_serving
 from quantbench.yaml_text import parse_yaml
 
-SUITES_DIR = Path(__file__).resolve().parents[2] / "suites"
+SUITES_DIR = Path(__file__).resolve().parents[3] / "suites"
 MODEL_SOURCES = ("embedded", "path", "hub")
 DATASET_SOURCES = ("embedded", "csv", "jsonl", "hf")
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
@@ -135,61 +140,7 @@ class QualitySettings:
     lm_eval: LmEvalSettings | None = None  # off unless the suite has a quality.lm_eval section
 
 
-#: Serving under load (MLPerf LoadGen): the scenarios a `serving:` section may list, in run order.
-SERVING_SCENARIOS = ("single_stream", "offline", "server")
-#: The SLO keys: ``<figure>_p<percentile>_ms``; latency for classifiers, TTFT and TPOT for generation.
-SLO_FIGURES = {"latency": "text-classification", "ttft": "text-generation", "tpot": "text-generation"}
-SLO_PERCENTILES = (50, 90, 95, 99)
 RECOMMEND_BY = ("speed", "capacity")
-
-
-def early_stopping_queries(percentile: float) -> int:
-    """The fewest queries LoadGen's early stopping needs to call a ``percentile`` bound met, with
-    not one query over it: (percentile)^n <= 1 - 0.99 (its confidence). 459 at p99, 44 at p90."""
-    import math
-
-    return math.ceil(math.log(0.01) / math.log(percentile))
-
-
-@dataclass(frozen=True)
-class ServingSettings:
-    """Serving under load: each variant x scenario is one ``test_serving`` cell (bench/test_serving.py).
-
-    Durations are seconds per LoadGen point (MLPerf's own runs last 600 s: these results are not a
-    submission). ``min_queries`` None is the early-stopping minimum of the SLO's percentile.
-    """
-
-    scenarios: tuple[str, ...] = ()
-    slo: dict[str, float] = field(default_factory=dict)  # e.g. {"latency_p99_ms": 100.0}
-    min_duration_s: float = 2.0
-    max_duration_s: float = 10.0
-    min_queries: int | None = None
-    samples: int = 256  # the query sample library: test texts (classifier) or prompts (generation)
-    precision: float = 0.05  # the capacity search stops when its bracket is this narrow (relative)
-    max_points: int = 8  # server points per batcher setting, at most
-    max_queue_delay_ms: float = 5.0  # the dynamic batcher's wait for a fuller batch (Triton semantics)
-    compare_tokens: int = 0  # generation: prompts whose served tokens are compared with the bindings'
-
-    def bounds(self, task: str) -> dict[str, float]:
-        """The SLO limits of ``task``'s cells: ``{"latency": ms}`` or ``{"ttft": ms, "tpot": ms}``."""
-        return {key.split("_p")[0]: value for key, value in self.slo.items() if SLO_FIGURES[key.split("_p")[0]] == task}
-
-    def percentile(self, task: str) -> float | None:
-        """The SLO percentile of ``task`` as a fraction (0.99), None when the suite sets no bound for it."""
-        found = {int(key.split("_p")[1].removesuffix("_ms")) for key in self.slo
-                 if SLO_FIGURES[key.split("_p")[0]] == task}
-        return found.pop() / 100 if found else None
-
-    def queries(self, task: str) -> int:
-        """Minimum queries per point for ``task``: the suite's, or LoadGen's early-stopping minimum."""
-        percentile = self.percentile(task) or 0.9
-        return self.min_queries if self.min_queries is not None else early_stopping_queries(percentile)
-
-    def summary(self) -> dict[str, Any]:
-        return {"scenarios": list(self.scenarios), "slo": dict(self.slo), "min_duration_s": self.min_duration_s,
-                "max_duration_s": self.max_duration_s, "min_queries": self.min_queries, "samples": self.samples,
-                "precision": self.precision, "max_points": self.max_points,
-                "max_queue_delay_ms": self.max_queue_delay_ms, "compare_tokens": self.compare_tokens}
 
 
 #: The recommendation's rule for generation models: every listed figure within its budget.
@@ -246,76 +197,6 @@ class Suite:
                 "fairness_tolerance": self.fairness.get("tolerance", 0.02),
                 **({"serving": self.serving.summary()} if self.serving.scenarios else {}),
                 "recommend_by": self.recommend_by}
-
-
-class _Reader:
-    """Reads one mapping of the YAML, naming ``file: key.path`` in every error."""
-
-    def __init__(self, where: str, data: Any, prefix: str = ""):
-        self.where, self.prefix = where, prefix
-        if not isinstance(data, dict):
-            raise SuiteError(f"{where}: {prefix or 'top level'} must be a mapping, got {type(data).__name__}")
-        self.data = data
-
-    def key(self, name: str) -> str:
-        return f"{self.prefix}{name}"
-
-    def fail(self, name: str, message: str) -> SuiteError:
-        return SuiteError(f"{self.where}: {self.key(name)}: {message}")
-
-    def check_keys(self, allowed: tuple[str, ...]) -> None:
-        unknown = sorted(set(self.data) - set(allowed))
-        if unknown:
-            raise self.fail(unknown[0], f"unknown key; allowed keys: {', '.join(allowed)}")
-
-    def get(self, name: str, kind: type | tuple[type, ...], default: Any = None, *, required: bool = False) -> Any:
-        if name not in self.data or self.data[name] is None:
-            if required:
-                raise self.fail(name, "is required")
-            return default
-        value = self.data[name]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if isinstance(value, bool) and bool not in kinds:
-            raise self.fail(name, f"expected {'/'.join(k.__name__ for k in kinds)}, got {value!r}")
-        if not isinstance(value, kinds):
-            raise self.fail(name, f"expected {'/'.join(k.__name__ for k in kinds)}, got {value!r}")
-        return value
-
-    def positive_int(self, name: str, default: int) -> int:
-        value = self.get(name, int, default)
-        if value < 1:
-            raise self.fail(name, f"must be a positive integer, got {value!r}")
-        return value
-
-    def choice(self, name: str, allowed: tuple[str, ...], default: str | None = None, *, required: bool = False) -> str:
-        value = self.get(name, str, default, required=required)
-        if value not in allowed:
-            raise self.fail(name, f"{value!r} is not allowed; allowed values: {', '.join(allowed)}")
-        return value
-
-    def choices(self, name: str, allowed: tuple[str, ...], default: tuple[str, ...]) -> tuple[str, ...]:
-        values = self.list_of(name, str, default)
-        for i, value in enumerate(values):
-            if value not in allowed:
-                raise self.fail(f"{name}[{i}]", f"{value!r} is not allowed; allowed values: {', '.join(allowed)}")
-        return values
-
-    def list_of(self, name: str, kind: type, default: tuple) -> tuple:
-        value = self.get(name, (list, kind), list(default))
-        values = value if isinstance(value, list) else [value]
-        if not values:
-            raise self.fail(name, "must not be empty")
-        for i, item in enumerate(values):
-            if not isinstance(item, kind) or isinstance(item, bool):
-                raise self.fail(f"{name}[{i}]", f"expected {kind.__name__}, got {item!r}")
-            if kind is int and item < 1:
-                raise self.fail(f"{name}[{i}]", f"must be a positive integer, got {item!r}")
-        if len(set(values)) != len(values):
-            raise self.fail(name, f"has duplicates: {values}")
-        return tuple(values)
-
-    def section(self, name: str) -> _Reader:
-        return _Reader(self.where, self.data.get(name) or {}, f"{self.prefix}{name}.")
 
 
 def _read_model(reader: _Reader) -> ModelSpec:
@@ -511,77 +392,6 @@ def _read_quality_budget(reader: _Reader) -> dict[str, float]:
     return budget
 
 
-def _read_serving(reader: _Reader, tasks_in_suite: set[str]) -> ServingSettings:
-    reader.check_keys(("scenarios", "slo", "min_duration_s", "max_duration_s", "min_queries", "samples", "precision",
-                       "max_points", "max_queue_delay_ms", "compare_tokens"))
-    if not reader.data:
-        return ServingSettings()
-    scenarios = reader.choices("scenarios", SERVING_SCENARIOS, SERVING_SCENARIOS)
-    scenarios = tuple(s for s in SERVING_SCENARIOS if s in scenarios)  # run order: the offline bound first
-    slo = _read_slo(reader.section("slo"), tasks_in_suite)
-    if "server" in scenarios and not slo:
-        raise reader.fail("slo", "is required with the server scenario: a capacity is the highest rate meeting it")
-
-    def positive(name: str, default: float) -> float:
-        value = reader.get(name, (int, float), default)
-        if not value > 0:
-            raise reader.fail(name, f"must be a positive number, got {value!r}")
-        return float(value)
-
-    min_duration, max_duration = positive("min_duration_s", 2.0), positive("max_duration_s", 10.0)
-    if max_duration < min_duration:
-        raise reader.fail("max_duration_s", f"{max_duration:g} is below min_duration_s ({min_duration:g})")
-    precision = positive("precision", 0.05)
-    if precision >= 0.5:
-        raise reader.fail("precision", f"must be below 0.5 (a share of the capacity, e.g. 0.05), got {precision:g}")
-    min_queries = reader.get("min_queries", int)
-    settings = ServingSettings(
-        scenarios=scenarios, slo=slo, min_duration_s=min_duration, max_duration_s=max_duration,
-        min_queries=min_queries, samples=reader.positive_int("samples", 256), precision=precision,
-        max_points=reader.positive_int("max_points", 8), max_queue_delay_ms=float(
-            reader.get("max_queue_delay_ms", (int, float), 5.0)), compare_tokens=reader.get("compare_tokens", int, 0))
-    if settings.max_queue_delay_ms < 0:
-        raise reader.fail("max_queue_delay_ms", f"must be 0 or more, got {settings.max_queue_delay_ms:g}")
-    if settings.compare_tokens < 0:
-        raise reader.fail("compare_tokens", f"must be 0 or more, got {settings.compare_tokens}")
-    for task in sorted(tasks_in_suite):
-        percentile = settings.percentile(task)
-        needed = early_stopping_queries(percentile) if percentile else 0
-        if min_queries is not None and min_queries < needed:
-            raise reader.fail("min_queries", f"{min_queries} is below the {needed} queries LoadGen's early stopping "
-                                             f"needs to call a p{percentile * 100:g} bound met; use at least {needed} "
-                                             "(or leave it out: that minimum is the default)")
-    return settings
-
-
-def _read_slo(reader: _Reader, tasks_in_suite: set[str]) -> dict[str, float]:
-    import re
-
-    slo, percentiles = {}, {}
-    for key in reader.data:
-        match = re.fullmatch(r"(latency|ttft|tpot)_p(\d+)_ms", str(key))
-        if not match or int(match.group(2)) not in SLO_PERCENTILES:
-            raise reader.fail(str(key), "unknown SLO; use latency_pNN_ms (classification), ttft_pNN_ms and "
-                                        f"tpot_pNN_ms (generation), NN one of {', '.join(map(str, SLO_PERCENTILES))}")
-        value = reader.get(key, (int, float))
-        if value is None or not value > 0:
-            raise reader.fail(str(key), f"must be a positive number of milliseconds, got {value!r}")
-        task = SLO_FIGURES[match.group(1)]
-        if task not in tasks_in_suite:
-            raise reader.fail(str(key), f"is a {task} SLO, and the suite has no {task} model")
-        if percentiles.setdefault(task, match.group(2)) != match.group(2):
-            raise reader.fail(str(key), f"{task} SLOs must share one percentile (LoadGen has one per run), "
-                                        f"got p{percentiles[task]} and p{match.group(2)}")
-        slo[str(key)] = float(value)
-    if "text-generation" in percentiles:
-        missing = sorted({"ttft", "tpot"} - {k.split("_p")[0] for k in slo})
-        if missing:
-            name = f"{missing[0]}_p{percentiles['text-generation']}_ms"
-            raise reader.fail(name, "is required: a generation SLO bounds both the time to first token and the time "
-                                    "per output token")
-    return slo
-
-
 def parse_suite(data: Any, *, where: str, path: Path | None = None, digest: str = "") -> Suite:
     top = _Reader(where, data)
     top.check_keys(("name", "description", "models", "dataset", "quantization", "backends", "devices",
@@ -618,7 +428,7 @@ def parse_suite(data: Any, *, where: str, path: Path | None = None, digest: str 
                 raise SuiteError(f"{where}: {reason}")
     axes = {"model": names, "quant": quantization, "backend": backends, "device": devices,
             "batch_size": (), "seq_len": (), "prompt_len": (), "new_tokens": (), "task": (), "scenario": ()}
-    serving = _read_serving(top.section("serving"), {m.task for m in models})
+    serving = read_serving(top.section("serving"), {m.task for m in models})
     recommend_by = top.choice("recommend_by", RECOMMEND_BY, "speed")
     if recommend_by == "capacity" and "server" not in serving.scenarios:
         raise top.fail("recommend_by", "capacity needs a serving section with the server scenario")

@@ -6,7 +6,8 @@ import pytest
 
 from quantbench import cells
 from quantbench.errors import SuiteError
-from quantbench.suite import early_stopping_queries, load_suite, parse_suite
+from quantbench.suite import load_suite, parse_suite
+from quantbench.suite.serving import early_stopping_queries
 
 CLASSIFIER = {"models": [{"name": "m"}], "quantization": ["fp32", "dynamic_int8"], "batch_sizes": [1, 8]}
 BOTH = {"models": [{"name": "m"}, {"name": "lm", "task": "text-generation"}], "batch_sizes": [1, 4]}
