@@ -8,9 +8,9 @@ import json
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("machine", help="measure (once, then cached) and print this machine's limits",
-                                   description="Peak throughput of each compute kernel family the cells run "
-                                               "(float GEMM, fbgemm and torch int8, ONNX Runtime and OpenVINO int8) "
-                                               "and STREAM memory bandwidth, each measured with that kernel.")
+                                   description="Peak throughput of each compute kernel family the cells run (each "
+                                               "runtime's float and quantized GEMM paths, as its Runtime object lists "
+                                               "them) and STREAM memory bandwidth, each measured with that kernel.")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "mps"))
     parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: torch's)")
     parser.add_argument("--kernels", default=None, metavar="A,B",

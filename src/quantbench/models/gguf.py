@@ -78,7 +78,7 @@ def _drop_gguf_quantizer(model) -> None:
         return
     if not getattr(quantizer.quantization_config, "dequantize", False):
         raise QuantbenchError("transformers kept the GGUF weights in quantized blocks; quantbench needs them "
-                              "dequantized to float32 for the PyTorch and ONNX Runtime variants")
+                              "dequantized to float32 for the variants built from the float checkpoint")
     model.hf_quantizer = None
     if getattr(model.config, "quantization_config", None) is not None:
         del model.config.quantization_config

@@ -16,6 +16,7 @@ Model calls run under ``torch.inference_mode`` in the batcher's thread (it is th
 
 from __future__ import annotations
 
+import abc
 import contextlib
 from typing import Any
 
@@ -65,8 +66,9 @@ class BatchedSystem(ServedSystem):
         with _inference_mode():
             self.serve(queries)
 
+    @abc.abstractmethod
     def serve(self, queries: list[Query]) -> None:
-        raise NotImplementedError
+        """Run one batch the batcher formed and answer each of its queries."""
 
     def describe(self) -> dict[str, Any]:
         return {"system": self.kind, "batcher": self.batcher.settings()}

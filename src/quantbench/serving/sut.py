@@ -19,6 +19,7 @@ reported to LoadGen then.
 
 from __future__ import annotations
 
+import abc
 import threading
 import time
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ class Query:
     token_times: list[float] = field(default_factory=list)  # every output token (generation)
 
 
-class ServedSystem:
+class ServedSystem(abc.ABC):
     """Base of every SUT: LoadGen's callbacks, the query log, answers, abort and failure."""
 
     token_latencies = False  # generation SUTs report first tokens and token counts
@@ -172,8 +173,9 @@ class ServedSystem:
 
     # --- serving -------------------------------------------------------------------------------------
 
+    @abc.abstractmethod
     def submit(self, queries: list[Query]) -> None:
-        raise NotImplementedError
+        """Start serving ``queries`` (LoadGen's issue callback: return at once, answer through ``answer``)."""
 
     def direct(self, indexes: list[int], *, timeout_s: float = 600.0) -> float:
         """Serve ``indexes`` at once, outside LoadGen (warm-up, a throughput estimate); seconds taken."""
