@@ -152,9 +152,11 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule(metrics=(), patterns=(f"{LM_EVAL_PREFIX}*perplexity*", f"{LM_EVAL_PREFIX}*bits_per_byte*"), threshold=0.05,
          mode=RELATIVE, significance=True),
     Rule(metrics=(), patterns=(f"{LM_EVAL_PREFIX}*_delta",), skip=True),
-    # Serving: the capacity at the SLO is bigger-is-better, drift-corrected; 15 % because the search
-    # itself stops within 5 % (suite serving.precision) and LoadGen's verdict near the knee is noisy.
-    _rule("capacity_qps", 0.15, RELATIVE),
+    # Serving: the capacity at the SLO is bigger-is-better, drift-corrected. One search gives one
+    # figure, no interval, so the threshold is the spread measured between two runs of
+    # suites/serving.yaml on one 2-core VM with nothing changed in the served path: drift-corrected
+    # changes from -22.9 % to +28.5 % (15 % failed that pair). 30 % still fails a halved capacity.
+    _rule("capacity_qps", 0.30, RELATIVE),
 )
 
 
