@@ -1,15 +1,21 @@
 """The capacity search against queueing theory: an M/D/1 queue under a p99 bound, through real LoadGen.
 
-A fixed 2 ms service time and one server under Poisson arrivals is an M/D/1 queue; its p99 sojourn
-time stays under 10 ms up to a rate Erlang's formula gives (about 280 QPS). The search, with
+A fixed 5 ms service time and one server under Poisson arrivals is an M/D/1 queue; its p99 sojourn
+time stays under 25 ms up to a rate Erlang's formula gives (about 112 QPS). The search, with
 LoadGen's Server scenario, its p99 verdict and early stopping, must land within 10 % of it, and
 LoadGen's completed QPS must agree with the system's own count at every point.
 
-The search's upper bound is the queue's service rate, 1 / 2 ms: what an ideal Offline run of this
+The search's upper bound is the queue's service rate, 1 / 5 ms: what an ideal Offline run of this
 system gives. LoadGen's Offline run of it is checked not to beat that, but it is not the bound
-here: on a busy 2-core machine Python serves a saturated queue slower than 2 ms a query, while the
+here: on a busy 2-core machine Python serves a saturated queue slower than 5 ms a query, while the
 server points (well below saturation) are unaffected, since each answer's time comes from the
 queue's own clock.
+
+Why 5 ms and not 2 ms: LoadGen counts latency from a query's scheduled time, so a query issued or
+answered a millisecond late (Python's GIL, another process on one of the 2 cores) counts against the
+queue. At a 10 ms bound that millisecond was 10 % of it, and a CI run found 250 QPS against 280
+with under 1 % of the answers late; at 25 ms it is 4 %. The theory check is skipped, with the
+figures, only when the machine itself was measurably late: the consistency checks before it always run.
 """
 
 from __future__ import annotations
@@ -25,13 +31,33 @@ from tests.unit.serving.synthetic import FixedServiceSystem, md1_capacity, md1_s
 
 pytest.importorskip("mlperf_loadgen")
 
-SERVICE_S, BOUND_MS, P99 = 0.002, 10.0, 0.99
+SERVICE_S, BOUND_MS, P99 = 0.005, 25.0, 0.99
+# A late answer or a late issue matters to the p99 verdict from a tenth of the bound on.
+LATE_S = BOUND_MS / 1000 / 10
+LATE_SHARE = 0.005  # half the 1 % of queries p99 lets over the bound
 
 
 def test_the_formula_and_a_simulated_queue_agree():
     exact = md1_capacity(SERVICE_S, BOUND_MS / 1000, P99)
-    assert 270 < exact < 290  # rho about 0.56: the knee of an M/D/1 queue at 5 service times
+    assert 105 < exact < 120  # rho about 0.56: the knee of an M/D/1 queue at 5 service times
     assert md1_simulated_capacity(SERVICE_S, BOUND_MS / 1000, P99) == pytest.approx(exact, rel=0.05)
+
+
+def machine_lateness(system: FixedServiceSystem, points) -> str | None:
+    """Why the machine, not the queue, may have decided a verdict; None when it served on time.
+
+    Two ways: answers that came more than LATE_S after their time in the queue (the serving thread
+    got a core late), and LoadGen's p99 above the system's own (LoadGen's clock starts at the
+    scheduled time, the system's when the query reached it: a gap is a late issue).
+    """
+    late = system.late_share(LATE_S)
+    gaps = [p.latency_ms["p99"] - p.client["latency_ms"]["p99"] for p in points]
+    if late > LATE_SHARE:
+        return f"{late:.2%} of the answers came more than {LATE_S * 1000:g} ms after their time in the queue"
+    if max(gaps) > LATE_S * 1000:
+        return (f"LoadGen's p99 was up to {max(gaps):.1f} ms above the system's own: queries reached the system "
+                "late")
+    return None
 
 
 def test_the_search_finds_the_md1_capacity_within_10_percent(tmp_path):
@@ -40,10 +66,11 @@ def test_the_search_finds_the_md1_capacity_within_10_percent(tmp_path):
     try:
         offline = run_point(system, PointSpec("offline", 1.0, 10.0, 600, expected_qps=0.8 / SERVICE_S), tmp_path / "off",
                             bounds_ms={})
+        system.late_s.clear()  # lateness is judged on the Server points
         points = []
 
         def measure(rate):
-            spec = PointSpec("server", 1.0, 10.0, 600, target_qps=rate, latency_ms=BOUND_MS, percentile=P99)
+            spec = PointSpec("server", 1.0, 20.0, 600, target_qps=rate, latency_ms=BOUND_MS, percentile=P99)
             point = run_point(system, spec, tmp_path / f"server-{len(points)}", bounds_ms=bounds)
             points.append(point)
             return point
@@ -52,25 +79,33 @@ def test_the_search_finds_the_md1_capacity_within_10_percent(tmp_path):
                                bounds_ms=bounds, percentile=P99)
     finally:
         system.close()
-    # The queue is M/D/1 only if the system answers on time. On a machine busy with other work its
-    # threads get the cores late and it serves a slower queue: then this check says so and stops.
-    late = system.late_share(0.001)
-    if late > 0.01:
-        pytest.skip(f"the machine was too busy for a queueing-theory check: {late:.1%} of the answers came more "
-                    "than 1 ms after their time in the queue")
-    expected = md1_capacity(SERVICE_S, BOUND_MS / 1000, P99)
+    # What holds on any machine: LoadGen's counts against the system's own, and the verdicts.
     assert 0 < offline.completed_qps <= 1.02 / SERVICE_S  # no system beats its own service rate
-    print(f"\nM/D/1 capacity {expected:.1f} QPS; the search found {result.capacity_qps:.1f} QPS "
-          f"({result.capacity_qps / expected - 1:+.1%}) in {len(points)} points; {system.late_share(0.001):.2%} of "
-          "the answers more than 1 ms late")
-    assert result.capacity_qps == pytest.approx(expected, rel=0.10), [(p.target_qps, p.verdict) for p in points]
     for point in [offline, *points]:
-        # LoadGen's completed rate against the system's own count over its own span.
         assert point.client["completed"] == point.query_count or point.scenario == "offline"
         assert point.completed_qps == pytest.approx(point.client["completed_qps"], rel=0.03)
         assert (Path(point.log_dir) / "mlperf_log_summary.txt").is_file()
         assert (Path(point.log_dir) / "mlperf_log_detail.txt").is_file()
+        # LoadGen's clock starts before the system's: its p99 is never below the system's.
+        if point.scenario == "server":
+            assert point.latency_ms["p99"] >= point.client["latency_ms"]["p99"] - 0.05
     valid = [p for p in points if p.valid]
     assert valid and all(p.latency_ms["p99"] <= BOUND_MS for p in valid)
+    assert any(not p.valid for p in points)  # the search bracketed the capacity from above too
     # Goodput: every query of a VALID point met the bound except at most the 1 % LoadGen allows.
     assert all(p.client["goodput_qps"] >= 0.98 * p.client["completed_qps"] for p in valid)
+
+    expected = md1_capacity(SERVICE_S, BOUND_MS / 1000, P99)
+    trail = [(round(p.target_qps, 1), p.verdict, p.latency_ms["p99"], p.client["latency_ms"]["p99"]) for p in points]
+    print(f"\nM/D/1 capacity {expected:.1f} QPS; the search found {result.capacity_qps:.1f} QPS "
+          f"({result.capacity_qps / expected - 1:+.1%}) in {len(points)} points; "
+          f"{system.late_share(LATE_S):.2%} of the answers more than {LATE_S * 1000:g} ms late; "
+          f"(rate, verdict, LoadGen p99, own p99): {trail}")
+    # The queue is M/D/1 only if the machine issues and answers on time: when it did not, this
+    # says so and stops (the checks above still ran).
+    if result.capacity_qps != pytest.approx(expected, rel=0.10):
+        why = machine_lateness(system, points)
+        if why:
+            pytest.skip(f"the machine was too busy for a queueing-theory check ({why}); "
+                        f"found {result.capacity_qps:.1f} QPS against {expected:.1f}: {trail}")
+    assert result.capacity_qps == pytest.approx(expected, rel=0.10), trail
