@@ -30,10 +30,11 @@ class WorkerDied(QuantbenchError):
 def _measure(builder_name: tuple[str, str], source, settings, encodings: dict, passes: int,
              variant_id: str, new_tokens: dict[str, int], verified: dict[str, tuple]) -> dict[str, Any]:
     from quantbench import registry
-    from quantbench.measures.memory import PeakRSS, release_memory, rss_bytes
+    from quantbench.measures.memory import PeakRSS, fix_malloc_thresholds, release_memory, rss_bytes
 
     if os.environ.get(CRASH_ENV) == variant_id:
         os._exit(13)
+    allocator = fix_malloc_thresholds()  # before the build allocates: see its docstring
     import gc
 
     # What the forkserver imported lives as long as this worker: freezing it out of the collector
@@ -72,7 +73,7 @@ def _measure(builder_name: tuple[str, str], source, settings, encodings: dict, p
                     variant.synchronize()
             peaks[shape] = round((peak.peak - baseline) / MB, 2)
     return {"baseline_mb": round(baseline / MB, 2), "build_peak_mb": round((build_peak.peak - baseline) / MB, 2),
-            "peak_mb": peaks, "pid": os.getpid()}
+            "peak_mb": peaks, "pid": os.getpid(), "allocator": allocator}
 
 
 def _worker(conn, *args) -> None:

@@ -49,4 +49,5 @@ class MemoryWorkers:
                                                    named, new_tokens=new_tokens, preload=preload)
         result = self._results[key]
         return {"peak_rss_mb": result["peak_mb"][shape], "build_peak_rss_mb": result["build_peak_mb"],
-                "rss_baseline_mb": result["baseline_mb"], "memory_isolation": "worker"}
+                "rss_baseline_mb": result["baseline_mb"], "memory_isolation": "worker",
+                **({"memory_allocator": result["allocator"]} if result.get("allocator") else {})}
