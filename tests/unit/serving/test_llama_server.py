@@ -122,10 +122,15 @@ def test_client_ttft_and_tpot_agree_with_the_server_s_own_timings(variant, promp
     print(f"\nTTFT p50 client {client['ttft_ms']['p50']:.2f} ms, server {own['ttft_ms']['p50']:.2f} ms, "
           f"LoadGen {point.ttft_ms['p50']:.2f} ms; TPOT p50 client {client['tpot_ms']['p50']:.3f} ms, "
           f"server {own['tpot_ms']['p50']:.3f} ms, LoadGen {point.tpot_ms['p50']:.3f} ms")
-    # The client's clock adds HTTP and the server's queueing of the request: a few percent at low load.
-    assert client["ttft_ms"]["p50"] == pytest.approx(own["ttft_ms"]["p50"], rel=0.08, abs=2.0)
+    # The client's TTFT holds the server's prompt time plus a constant: HTTP, the server loop taking the
+    # request, sampling and streaming the first token, the client getting a core (1.9 to 2.5 ms here,
+    # 3.8 ms in one CI run, where a relative bound of 8 % failed). It is never below the server's, and a
+    # clock one token late would be a whole TPOT over it.
+    overhead = client["ttft_ms"]["p50"] - own["ttft_ms"]["p50"]
+    assert -0.5 <= overhead < 0.75 * own["tpot_ms"]["p50"], (overhead, own)
     assert client["tpot_ms"]["p50"] == pytest.approx(own["tpot_ms"]["p50"], rel=0.05)
-    assert point.ttft_ms["p50"] == pytest.approx(client["ttft_ms"]["p50"], rel=0.05, abs=1.0)
+    # LoadGen's clock starts at the issue, a little before the client's.
+    assert -0.05 <= point.ttft_ms["p50"] - client["ttft_ms"]["p50"] <= max(1.0, 0.05 * client["ttft_ms"]["p50"])
     assert client["itl_ms"]["gaps"] > 0
 
 
