@@ -109,6 +109,24 @@ def _pct(value: float) -> str:
     return "unbounded" if not math.isfinite(value) else f"{value:+.1%}"
 
 
+#: How a resident-memory figure was measured: the process it came from and the allocator's settings.
+MEMORY_METHOD = ("memory_isolation", "memory_allocator")
+
+
+def _memory_method_change(metric: str, base: BenchmarkRecord, cur: BenchmarkRecord) -> str:
+    """Why two RSS figures cannot be compared ("" when they can): measured another way, they differ
+    by what the method keeps (with glibc's adaptive thresholds PyTorch cells read 20-30 MB higher)."""
+    if "rss" not in metric:
+        return ""
+    before = {k: base.extra_info.get(k) for k in MEMORY_METHOD}
+    after = {k: cur.extra_info.get(k) for k in MEMORY_METHOD}
+    if before == after:
+        return ""
+    moved = "; ".join(f"{k}: {before[k] or 'not recorded'} -> {after[k] or 'not recorded'}"
+                      for k in MEMORY_METHOD if before[k] != after[k])
+    return f"memory was measured another way ({moved}): record a new baseline to judge it"
+
+
 def judge_metric(*, metric: str, rule: Rule, base: BenchmarkRecord, cur: BenchmarkRecord,
                  policy: Policy, evidence: Evidence | None, cell: str,
                  drift: Correction | None = None, floor: float = 0.0) -> R.Row:
@@ -119,6 +137,12 @@ def judge_metric(*, metric: str, rule: Rule, base: BenchmarkRecord, cur: Benchma
     the raw change. A timing ``floor`` (the noise of this pair of runs) raises the threshold.
     """
     b, c = base.metrics[metric], cur.metrics[metric]
+    changed = _memory_method_change(metric, base, cur)
+    if changed:
+        outcome = R.FAIL if policy.on_unresolved == "fail" else R.WARN
+        return R.Row(cell=cell, key=base.key, metric=metric, verdict=R.UNRESOLVED, outcome=outcome, baseline=b,
+                     current=c, change=_change(b, c, rule.mode), mode=rule.mode, threshold=rule.threshold,
+                     better=rule.better(metric), note=changed)
     judged = drift.corrected(metric, c) if drift else c
     better = rule.better(metric)
     # The floor is a relative change: it raises relative thresholds only.

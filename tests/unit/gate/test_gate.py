@@ -268,3 +268,29 @@ def test_json_is_machine_readable():
     assert data["counts"]["regression"] == 3
     row = next(r for r in data["rows"] if r["verdict"] == "regression" and r["metric"] == "latency_p50_ms")
     assert row["p_value"] < 0.01 and len(row["ci"]) == 2 and row["threshold"] == 0.10
+
+
+def test_memory_measured_another_way_is_not_judged_but_said():
+    """A baseline from before the memory worker pinned glibc's thresholds read PyTorch cells 20-30 MB higher:
+    against it, memory is unresolved with the reason, not an improvement or a regression."""
+    base = make_run(seed=1, **SMALL)
+    cur = make_run(seed=2, **SMALL)
+    pinned = "glibc, mmap and trim thresholds fixed at 128 KiB"
+    for run in (base, cur):
+        for bench in run["benchmarks"]:
+            bench["extra_info"]["memory_isolation"] = "worker"
+    for bench in cur["benchmarks"]:
+        bench["extra_info"]["memory_allocator"] = pinned
+        if bench["params"]["quant"] == "nf4" and "peak_rss_mb" in bench["extra_info"]:
+            bench["extra_info"]["peak_rss_mb"] *= 1.5  # would be a regression if judged
+    result = gate(base, cur)
+    memory = rows(result, metric="peak_rss_mb")
+    assert memory and all(r.verdict == UNRESOLVED and r.outcome == WARN for r in memory)
+    assert f"memory_allocator: not recorded -> {pinned}" in memory[0].note
+    assert result.exit_code == 0 and not rows(result, verdict=REGRESSION)
+    # Measured the same way on both sides, the planted growth fails.
+    for bench in base["benchmarks"]:
+        bench["extra_info"]["memory_allocator"] = pinned
+    judged = gate(base, cur)
+    assert {r.key[2] for r in rows(judged, verdict=REGRESSION, metric="peak_rss_mb")} == {"nf4"}
+    assert judged.exit_code == 1
