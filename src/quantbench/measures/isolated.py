@@ -5,6 +5,8 @@ would shift every later figure. A spawned worker starts clean: it imports the li
 takes its baseline, builds the variant (artifacts come from the cache) and runs each batch
 shape, on inputs the parent tokenized, under an RSS poller. The parent polls the pipe *and* the process,
 so a worker that dies (import error, OOM kill, segfault) becomes a failed cell, never a hang.
+Before it builds, the worker pins glibc's mmap and trim thresholds (``fix_malloc_thresholds``),
+so its peaks count the tensors that were alive, not what glibc's adaptive heap kept.
 """
 
 from __future__ import annotations
