@@ -137,12 +137,6 @@ def judge_metric(*, metric: str, rule: Rule, base: BenchmarkRecord, cur: Benchma
     the raw change. A timing ``floor`` (the noise of this pair of runs) raises the threshold.
     """
     b, c = base.metrics[metric], cur.metrics[metric]
-    changed = _memory_method_change(metric, base, cur)
-    if changed:
-        outcome = R.FAIL if policy.on_unresolved == "fail" else R.WARN
-        return R.Row(cell=cell, key=base.key, metric=metric, verdict=R.UNRESOLVED, outcome=outcome, baseline=b,
-                     current=c, change=_change(b, c, rule.mode), mode=rule.mode, threshold=rule.threshold,
-                     better=rule.better(metric), note=changed)
     judged = drift.corrected(metric, c) if drift else c
     better = rule.better(metric)
     # The floor is a relative change: it raises relative thresholds only.
@@ -159,6 +153,10 @@ def judge_metric(*, metric: str, rule: Rule, base: BenchmarkRecord, cur: Benchma
     raised = (f"threshold raised from {rule.threshold:.0%} to this pair's noise floor"
               if threshold > rule.threshold + _EPS else "")
     common["note"] = raised
+    changed = _memory_method_change(metric, base, cur)
+    if changed:  # not judged: the two figures were measured another way
+        outcome = R.FAIL if policy.on_unresolved == "fail" else R.WARN
+        return R.Row(verdict=R.UNRESOLVED, outcome=outcome, **{**common, "note": changed})
     if evidence is None and rule.significance and metric_spec(metric).kind in QUALITY_KINDS:
         return _judge_quality(difference(base, cur, metric), worse=worse, improved=improved, common=common)
     if evidence is None:  # a single figure (accuracy, memory, size...): the threshold decides

@@ -20,6 +20,7 @@ LoadGen's summary and detail logs go under ``<log root>/<cell id>/<setting>/<poi
 from __future__ import annotations
 
 import contextlib
+import itertools
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,7 +156,7 @@ class ServingRun:
 
     def server(self, system, setting: int, upper: PointResult, log_dir: Path) -> SearchResult:
         self.warm_up(system, setting)
-        counter = iter(range(1, 10_000))
+        counter = itertools.count(1)
 
         def measure(rate: float) -> PointResult:
             return self.point(system, self.spec("server", target_qps=rate), log_dir / f"{next(counter):02d}-server")

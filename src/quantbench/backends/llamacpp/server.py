@@ -192,7 +192,7 @@ class LlamaServerSystem(ServedSystem):
         super().__init__(len(prompts))
         self.server, self.prompts, self.version = server, prompts, version
         self.pool = ThreadPoolExecutor(max_workers=MAX_STREAMS, thread_name_prefix="quantbench-llama-client")
-        self.timings: dict[int, dict[str, Any]] = {}  # query index in the run -> the server's own timings
+        self.timings: dict[int, dict[str, Any]] = {}  # LoadGen's query id -> the server's own timings
         self._conns: set[http.client.HTTPConnection] = set()
 
     def begin(self, spec) -> None:
