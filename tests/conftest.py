@@ -1,4 +1,5 @@
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,13 @@ def embedded_gguf() -> Path | None:
         return gguf_path()
     except QuantbenchError:
         return None
+
+
+@pytest.fixture
+def bench_dir(pytester):
+    """The project's bench/ modules, copied into the pytester folder the sweep runs in."""
+    shutil.copytree(REPO / "bench", pytester.path / "bench")
+    return pytester.path / "bench"
 
 
 @pytest.fixture(scope="session")

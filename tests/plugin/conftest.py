@@ -1,12 +1,1 @@
-import shutil
-
-import pytest
-
-from tests.conftest import REPO
-
-
-@pytest.fixture
-def bench_dir(pytester):
-    """The project's bench/ modules, copied into the pytester folder the sweep runs in."""
-    shutil.copytree(REPO / "bench", pytester.path / "bench")
-    return pytester.path / "bench"
+# The plugin tests' fixtures (bench_dir, the tiny models) live in tests/conftest.py.

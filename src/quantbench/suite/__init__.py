@@ -21,7 +21,8 @@ from quantbench.suite.reader import Reader as _Reader
 from quantbench.suite.serving import ServingSettings, read_serving
 from quantbench.yaml_text import parse_yaml
 
-SUITES_DIR = Path(__file__).resolve().parents[3] / "suites"
+#: The shipped suites, inside the package so an installed quantbench has them (suites/ in a checkout links here).
+SUITES_DIR = Path(__file__).resolve().parents[1] / "suites"
 MODEL_SOURCES = ("embedded", "path", "hub")
 DATASET_SOURCES = ("embedded", "csv", "jsonl", "hf")
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")

@@ -1,4 +1,5 @@
-# Benchmarks get their cells from the quantbench plugin (src/quantbench/plugin/).
+# The overhead checks (not test_*.py: run each by path, as its docstring says). Their cells come from
+# the quantbench plugin (src/quantbench/plugin/), as the benchmarks in bench/ do.
 import pytest
 
 

@@ -2,7 +2,7 @@
 
 Not part of the default sweep (the name does not match ``test_*.py``); run it explicitly::
 
-    pytest bench/check_overhead.py --quant fp32 --backend pytorch --batch-size 8
+    pytest tests/overhead/check_overhead.py --quant fp32 --backend pytorch --batch-size 8
 
 Every harness round (the exact timed call of ``test_latency``, timed into pytest-benchmark's
 stats) is preceded, untimed by pytest-benchmark, by one bare ``time.perf_counter`` round

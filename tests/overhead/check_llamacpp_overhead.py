@@ -2,7 +2,7 @@
 
 Not part of the sweeps (the name does not match ``test_*.py``); run it explicitly::
 
-    pytest bench/check_llamacpp_overhead.py --suite llm --backend llamacpp --quant q8_0 --batch-size 1
+    pytest tests/overhead/check_llamacpp_overhead.py --suite llm --backend llamacpp --quant q8_0 --batch-size 1
 
 Each harness round (the exact timed call of ``test_generation``: the variant's ``generate``
 with the step-timing processor) is preceded, untimed by pytest-benchmark, by one bare round

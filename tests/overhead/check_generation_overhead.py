@@ -2,7 +2,7 @@
 
 Not part of the sweeps (the name does not match ``test_*.py``); run it explicitly::
 
-    pytest bench/check_generation_overhead.py --suite llm --quant fp32 --backend pytorch --batch-size 1
+    pytest tests/overhead/check_generation_overhead.py --suite llm --quant fp32 --backend pytorch --batch-size 1
 
 Each harness round (the exact timed call of ``test_generation``: generate with the step-timing
 logits processor) is preceded, untimed by pytest-benchmark, by two bare rounds on a separately
