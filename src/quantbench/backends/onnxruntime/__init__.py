@@ -6,11 +6,17 @@ onnxruntime.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Literal
 
 from quantbench.backends.options import PER_TENSOR_DYNAMIC
 from quantbench.backends.runtime import Kernel, Method, Runtime
+
+# ONNX Runtime 1.31 on Linux has 1DS telemetry (events to Microsoft's OneCollector) and keeps a device
+# store in ~/.cache/Microsoft/DeveloperTools; this switch turns both off (no store is written with it).
+# Set before any session is made, and inherited by the worker processes.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 _BUILD = "quantbench.backends.onnxruntime.build"
 #: optimum's modeling modules, imported lazily by the builders: memory workers preload them.

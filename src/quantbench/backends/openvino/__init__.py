@@ -7,7 +7,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from quantbench import isa
+from quantbench.backends.openvino import telemetry
 from quantbench.backends.runtime import Kernel, Method, Runtime
+
+# Every path to OpenVINO in quantbench reads this module first (the registry's line), so declining
+# here comes before NNCF or OpenVINO can build their telemetry object.
+telemetry.decline()
 
 _BUILD = "quantbench.backends.openvino.build"
 PRELOAD = ("openvino", "optimum.intel.openvino.modeling", "optimum.intel.openvino.modeling_decoder")
