@@ -22,6 +22,10 @@ TRACKED = ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnn
 #: For the harness's own tests and for what-if runs: flags listed here (comma-separated) are treated
 #: as absent, so an AVX-512 machine can exercise the AVX2-only paths (the emulated limits, the bf16 skip).
 HIDE_FLAGS_ENV = "QUANTBENCH_HIDE_CPU_FLAGS"
+#: The other direction, for the harness's own tests: flags listed here are described as present (cache
+#: keys, labels, skip reasons), so an AVX2 machine can exercise the code that reads an AVX-512 one. It
+#: changes what the code is told, never which kernels run: no sweep should be timed with it.
+SHOW_FLAGS_ENV = "QUANTBENCH_SHOW_CPU_FLAGS"
 
 #: Native bf16 matmul on x86: AVX512_BF16 (Zen 4, Cooper Lake and later) or AMX-BF16 (Sapphire Rapids).
 BF16_NATIVE = ("avx512_bf16", "amx_bf16")
@@ -36,8 +40,16 @@ _AMD = {23: ((0x00, 0x2F, "Zen / Zen+"), (0x30, 0xFF, "Zen 2")),
         26: ((0x00, 0xFF, "Zen 5"),)}
 
 
+def _listed(env: str) -> frozenset[str]:
+    return frozenset(f.strip() for f in os.environ.get(env, "").split(",") if f.strip())
+
+
 def _hidden() -> frozenset[str]:
-    return frozenset(f.strip() for f in os.environ.get(HIDE_FLAGS_ENV, "").split(",") if f.strip())
+    return _listed(HIDE_FLAGS_ENV)
+
+
+def _shown() -> frozenset[str]:
+    return _listed(SHOW_FLAGS_ENV) - _hidden()
 
 
 @functools.lru_cache(maxsize=1)
@@ -77,11 +89,11 @@ def microarchitecture(vendor: str | None, family: int | None, model: int | None)
 def describe(flags: Iterable[str], *, vendor: str | None = None, family: int | None = None,
              model: int | None = None) -> dict[str, Any]:
     """The ISA facts a run records: each tracked flag, the CPU's family and model, and one line."""
-    have = frozenset(flags) - _hidden()
+    have = (frozenset(flags) | _shown()) - _hidden()
     out: dict[str, Any] = {flag: flag in have for flag in TRACKED}
     out.update(vendor=vendor, family=family, model=model, microarchitecture=microarchitecture(vendor, family, model),
                bf16_native=any(f in have for f in BF16_NATIVE), int8_vnni=any(f in have for f in INT8_VNNI),
-               hidden=sorted(_hidden() & frozenset(TRACKED)))
+               hidden=sorted(_hidden() & frozenset(TRACKED)), shown=sorted(_shown() & frozenset(TRACKED)))
     out["label"] = label(out)
     return out
 
@@ -112,6 +124,8 @@ def label(isa: Mapping[str, Any]) -> str:
         line = f"{where}: {line}"
     if isa.get("hidden"):
         line += f" (hidden by {HIDE_FLAGS_ENV}: {', '.join(isa['hidden'])})"
+    if isa.get("shown"):
+        line += f" (shown by {SHOW_FLAGS_ENV}: {', '.join(isa['shown'])})"
     return line
 
 

@@ -178,10 +178,16 @@ def test_a_family_the_cache_lacks_is_measured_alone_and_added(isolated_cache, mo
 
 
 def test_the_cache_key_names_the_isa_so_a_zen3_never_reads_a_zen4s_limits(isolated_cache, monkeypatch):
+    # Both machines simulated from whichever this is: shown (a Zen 4's flags) and hidden (a Zen 3's).
     calls = []
     monkeypatch.setattr(limits, "measure_limits", _fake_measure(calls))
+    avx512 = "avx512f,avx512_vnni,avx512_bf16"
+    monkeypatch.setenv(isa.SHOW_FLAGS_ENV, avx512)
     limits.machine_limits(threads=1)
-    monkeypatch.setenv(isa.HIDE_FLAGS_ENV, "avx512f,avx512_vnni,avx512_bf16")
+    limits.machine_limits(threads=1)
+    assert len(calls) == 1  # the same ISA reads its cached limits
+    monkeypatch.delenv(isa.SHOW_FLAGS_ENV)
+    monkeypatch.setenv(isa.HIDE_FLAGS_ENV, avx512)
     limits.machine_limits(threads=1)
     assert len(calls) == 2
 
