@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from quantbench.backends.options import LinearOptions
 from quantbench.backends.runtime import Method, Runtime
+from quantbench.backends.torchao import quiet
+
+quiet.install()  # torchao's import-time lines on a CPU torch (quiet.py says which, and why)
 
 _BUILD = "quantbench.backends.torchao.build"
 
