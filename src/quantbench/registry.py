@@ -120,7 +120,8 @@ class Recipe:
             if not _importable(module):
                 hint = f"pip install 'quantbench[{self.extra}]'" if self.extra else f"pip install {module}"
                 return f"{self.quant} on {self.backend} needs the optional dependency {module!r}: {hint}"
-        return None
+        reason = load(self.method.available)() if self.method.available else None
+        return f"{self.quant} on {self.backend}: {reason}" if reason else None
 
     def check_dependencies(self) -> None:
         reason = self.missing_dependency()

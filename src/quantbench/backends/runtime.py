@@ -127,6 +127,9 @@ class Method:
     description: str = ""
     options: type | None = None
     requires: tuple[str, ...] = ()  # importable modules beyond the runtime's own
+    # "module:attr" of ``check() -> reason | None``: why the installed libraries cannot build it, where
+    # an importable module is not enough to say (torch without torch.ao's quantize_dynamic). "": always.
+    available: str = ""
     preload: tuple[str, ...] = ()  # heavy modules its builder imports lazily (memory workers preload them)
     tasks: tuple[str, ...] = ()  # the tasks it can build a variant for; empty: every task
     needs_gguf: bool = False  # builds from the model's GGUF file: a model without one has no such cell

@@ -15,6 +15,7 @@ import torch
 
 from quantbench.backends import hf
 from quantbench.backends.base import BuildSettings, ModelSource, Variant, require_quantized
+from quantbench.backends.pytorch import torch_ao
 
 BACKEND = "pytorch"
 
@@ -49,8 +50,6 @@ def build_bf16(source: ModelSource, settings: BuildSettings) -> Variant:
 
 
 def build_dynamic_int8(source: ModelSource, settings: BuildSettings) -> Variant:
-    import warnings
-
     from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantLinear
 
     started = time.perf_counter()
@@ -59,10 +58,8 @@ def build_dynamic_int8(source: ModelSource, settings: BuildSettings) -> Variant:
     # By name, so lm_head can stay float; for a classifier every Linear is quantized, as before.
     spec = {name: torch.ao.quantization.default_dynamic_qconfig for name, module in model.named_modules()
             if isinstance(module, torch.nn.Linear) and name not in skip}
-    with warnings.catch_warnings():
-        # Deprecated in favour of torchao, still correct in torch 2.x; kept behind the registry.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        quantized = torch.ao.quantization.quantize_dynamic(model, spec, dtype=torch.qint8)
+    # Deprecated in favour of torchao, and still the faster kernel (torch_ao.py has the figures).
+    quantized = torch_ao.quantize_dynamic(model, spec, dtype=torch.qint8)
     layers = require_quantized("dynamic_int8", sum(isinstance(m, DynamicQuantLinear) for m in quantized.modules()),
                                "dynamic int8 Linear modules")
     config = {"method": "dynamic_int8", "library": "torch.ao.quantization.quantize_dynamic",

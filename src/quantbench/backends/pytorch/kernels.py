@@ -75,13 +75,13 @@ def dynamic_linear(n: int, *, device: str, threads: int | None) -> Probe | None:
 
     if device != "cpu":
         return None
-    from torch.ao.quantization import quantize_dynamic
+    from quantbench.backends.pytorch import torch_ao
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         layer = torch.nn.Sequential(torch.nn.Linear(n, n)).eval()
         x = torch.randn(n, n)
-    quantized = quantize_dynamic(layer, {torch.nn.Linear}, dtype=torch.qint8)
+    quantized = torch_ao.quantize_dynamic(layer, {torch.nn.Linear}, dtype=torch.qint8)
 
     def call():
         with torch.inference_mode():
