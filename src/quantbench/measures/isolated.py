@@ -99,11 +99,14 @@ def _context(preload: tuple[str, ...] = ()):
     ``preload`` (the suite's modeling code and builders' libraries) only counts when the server
     starts, at the first worker of the run.
     """
+    from quantbench import registry
+
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     # Missing optional modules are skipped by the forkserver (it ignores ImportError).
-    context.set_forkserver_preload([*BASE_PRELOAD, *preload])
+    # The runtimes' descriptions first: their log filters and telemetry opt-outs precede the libraries.
+    context.set_forkserver_preload([*registry.description_modules(), *BASE_PRELOAD, *preload])
     return context
 
 

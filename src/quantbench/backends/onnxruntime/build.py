@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from quantbench import cache
-from quantbench.backends import hf
+from quantbench.backends import hf, log_filters
 from quantbench.backends.base import (BuildInfo, BuildSettings, CausalLMVariant, ModelSource, Variant,
                                       directory_size, require_quantized)
 from quantbench.errors import QuantbenchError
@@ -161,8 +161,9 @@ def _export_fp32(source: ModelSource, settings: BuildSettings) -> tuple[Path, bo
     meta = {"model": source.name, "fingerprint": source.fingerprint, "versions": _versions()}
     with cache.building(entry, meta) as out:
         extra = {"use_cache": True} if _is_causal(settings) else {}
-        model = ort_class.from_pretrained(source.path, export=True, trust_remote_code=source.trust_remote_code,
-                                            provider="CPUExecutionProvider", **extra)
+        with log_filters.export_warnings_silenced():
+            model = ort_class.from_pretrained(source.path, export=True, trust_remote_code=source.trust_remote_code,
+                                              provider="CPUExecutionProvider", **extra)
         model.save_pretrained(out)
         del model
         meta["onnx_ops"] = _ops_record(out / "model.onnx")

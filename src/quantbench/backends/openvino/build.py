@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 
 from quantbench import cache
-from quantbench.backends import hf
+from quantbench.backends import hf, log_filters
 from quantbench.backends.base import (
     BuildInfo,
     BuildSettings,
@@ -310,7 +310,7 @@ def _export_fp32(source: ModelSource, settings: BuildSettings) -> tuple[Path, bo
         # load_in_8bit=False: optimum-intel compresses models over 1B parameters to int8 on export
         # unless told not to; compile=False: nothing runs here.
         # The id as a string: optimum-intel 1.27 calls str.replace on it when files are local.
-        with _local_folder():
+        with _local_folder(), log_filters.export_warnings_silenced():
             model = _model_class(settings).from_pretrained(
                 str(source.path), export=True, compile=False, load_in_8bit=False,
                 trust_remote_code=source.trust_remote_code, local_files_only=True, **extra)
