@@ -5,8 +5,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from scipy import stats as scipy_stats
+
 from quantbench.gate import result as R
-from quantbench.gate.drift import Correction, MachineDrift, cell_ratio, machine_drift, spread_floor
+from quantbench.gate.drift import (MIN_CELLS_FOR_SPREAD, Correction, MachineDrift, between_run_sigma, cell_ratio,
+                                   machine_drift)
 from quantbench.gate.machine import machine_differences
 from quantbench.gate.policy import ABSOLUTE, DRIFT_CORRECTED_KINDS, QUALITY_KINDS, SAMPLED_KINDS, Policy, Rule
 from quantbench.gate.significance import Difference, difference
@@ -15,6 +18,8 @@ from quantbench.results import CELL_PARAMS, METRICS, BenchmarkRecord, Run, metri
 
 # Float noise guard, so a change equal to the threshold does not flip on the 16th digit.
 _EPS = 1e-12
+#: The power at which a cell's minimum detectable effect is given (the conventional 80 %).
+MDE_POWER = 0.8
 
 
 def _display(test: str, cell_id: str) -> str:
@@ -78,19 +83,44 @@ def paired_samples(base: BenchmarkRecord, cur: BenchmarkRecord, metric: str) -> 
     return "rounds", base.samples_s, cur.samples_s
 
 
-def _sample_ci(metric: str, evidence: Evidence) -> tuple[float, float] | None:
-    """The samples' ratio-of-medians CI expressed as a relative change of ``metric``."""
-    return _shift_ci(metric, evidence) if metric in MEDIAN_BASED else None
-
-
-def _shift_ci(metric: str, evidence: Evidence) -> tuple[float, float] | None:
-    """The interval of the shift of all rounds, as a relative change in ``metric``'s direction."""
-    if not evidence.ci:
+def _shift_ci(metric: str, ratio_ci: tuple[float, float] | None) -> tuple[float, float] | None:
+    """An interval of the rounds' time ratio, as a relative change in ``metric``'s direction."""
+    if not ratio_ci:
         return None
-    low, high = evidence.ci
+    low, high = ratio_ci
     if _moves_with_samples(metric):
         return (low - 1, high - 1)
     return (1 / high - 1 if high else math.inf, 1 / low - 1 if low else math.inf)
+
+
+def widened_interval(evidence: Evidence, noise: float | None, *, alpha: float
+                     ) -> tuple[tuple[float, float] | None, float | None]:
+    """The rounds' ratio interval with this pair's between-run noise added, and the minimum detectable
+    effect: the smallest slowdown of the rounds (relative) that a cell with this much uncertainty shows
+    at ``alpha`` with :data:`MDE_POWER` power.
+
+    The rounds' Hodges-Lehmann interval knows one process per side; between two runs whole processes
+    differ (gate/drift.py), so the noise (a standard deviation of log-ratios) is added in quadrature to
+    each side of the interval. Both together are what one pair of runs can tell about one cell."""
+    if not evidence.ci or not evidence.ratio:
+        return None, None
+    low, high = evidence.ci
+    if not (low > 0 and math.isfinite(high)):
+        return evidence.ci, None
+    z = float(scipy_stats.norm.ppf(1 - alpha / 2))
+    center = math.log(evidence.ratio)
+    down, up = center - math.log(low), math.log(high) - center
+    extra = z * (noise or 0.0)
+    widened = (math.exp(center - math.hypot(down, extra)), math.exp(center + math.hypot(up, extra)))
+    se = math.hypot((down + up) / 2 / z, noise or 0.0)
+    return widened, math.expm1((z + float(scipy_stats.norm.ppf(MDE_POWER))) * se)
+
+
+def _mde_of(metric: str, mde: float | None) -> float | None:
+    """The rounds' detectable slowdown as a worsening of ``metric`` (a rise of a time, a drop of a rate)."""
+    if mde is None:
+        return None
+    return mde if _moves_with_samples(metric) else 1 - 1 / (1 + mde)
 
 
 def _interval_clears(ci: tuple[float, float], *, better: str, threshold: float, worse: bool) -> bool:
@@ -129,18 +159,18 @@ def _memory_method_change(metric: str, base: BenchmarkRecord, cur: BenchmarkReco
 
 def judge_metric(*, metric: str, rule: Rule, base: BenchmarkRecord, cur: BenchmarkRecord,
                  policy: Policy, evidence: Evidence | None, cell: str,
-                 drift: Correction | None = None, floor: float = 0.0) -> R.Row:
+                 drift: Correction | None = None, noise: float | None = None) -> R.Row:
     """The verdict for one metric of one cell present on both sides.
 
-    With ``drift``, the change is judged on the current value with the machine factor divided out
-    (``evidence`` is then computed the same way); the row still shows the measured values and
-    the raw change. A timing ``floor`` (the noise of this pair of runs) raises the threshold.
+    With ``drift``, the change is judged on the current value with the cell's own machine factor divided
+    out (``evidence`` is then computed the same way); the row still shows the measured values and the
+    raw change. ``noise`` (this pair's between-run noise, gate/drift.py) widens a timing interval: the
+    threshold is the policy's, and a change the widened interval cannot settle is unresolved.
     """
     b, c = base.metrics[metric], cur.metrics[metric]
     judged = drift.corrected(metric, c) if drift else c
     better = rule.better(metric)
-    # The floor is a relative change: it raises relative thresholds only.
-    threshold = max(rule.threshold, floor) if rule.mode != ABSOLUTE else rule.threshold
+    threshold = rule.threshold
     change = _change(b, judged, rule.mode)
     worse_by = change if better == "lower" else -change
     big_enough = abs(judged - b) >= rule.min_delta
@@ -150,9 +180,6 @@ def judge_metric(*, metric: str, rule: Rule, base: BenchmarkRecord, cur: Benchma
                   mode=rule.mode, threshold=threshold, better=better)
     if drift:
         common.update(raw_change=_change(b, c, rule.mode), drift=drift.factor)
-    raised = (f"threshold raised from {rule.threshold:.0%} to this pair's noise floor"
-              if threshold > rule.threshold + _EPS else "")
-    common["note"] = raised
     changed = _memory_method_change(metric, base, cur)
     if changed:  # not judged: the two figures were measured another way
         outcome = R.FAIL if policy.on_unresolved == "fail" else R.WARN
@@ -169,41 +196,43 @@ def judge_metric(*, metric: str, rule: Rule, base: BenchmarkRecord, cur: Benchma
     if not evidence.sufficient:
         outcome = R.FAIL if policy.on_insufficient == "fail" else R.WARN
         return R.Row(verdict=R.INSUFFICIENT, outcome=outcome, **{**common, "note": evidence.reason})
-    stats = dict(p_value=evidence.p_value, ci=_sample_ci(metric, evidence))
+    widened, rounds_mde = widened_interval(evidence, noise, alpha=policy.alpha)
+    ci = _shift_ci(metric, widened)
+    common.update(mde=_mde_of(metric, rounds_mde), noise=noise)
+    stats = dict(p_value=evidence.p_value, ci=ci if metric in MEDIAN_BASED else None)
     # The samples must move the same way as the metric (a p95 rise while the rounds got
     # faster overall is not evidence of a slowdown).
     metric_up = (evidence.ratio > 1) == _moves_with_samples(metric)
     samples_worse = metric_up == (better == "lower")
     significant = evidence.significant(alpha=policy.alpha)
-    ci = _shift_ci(metric, evidence)
     if worse or improved:
         confirmed = significant and samples_worse == worse
-        # The whole interval of the shift of the rounds must clear the threshold: a shift that is
-        # real but may be smaller than the threshold is machine drift as often as a regression
-        # (back-to-back runs on this shared VM moved single cells by up to 80 %). For a tail
-        # percentile this asks that the rounds as a whole moved that far: a p95 that doubled
-        # because a burst hit a few rounds is the machine (measured here: +109 % p95, +39 % p50).
+        # The whole interval of the shift of the rounds, between-run noise included, must clear the
+        # threshold: a shift that is real in one process each may be the processes, not the code
+        # (two clean runs on the 2-core VM moved single cells by up to 70 %). For a tail percentile
+        # this asks that the rounds as a whole moved that far: a p95 that doubled because a burst
+        # hit a few rounds is the machine (measured here: +109 % p95, +39 % p50).
         clears = ci is None or _interval_clears(ci, better=better, threshold=threshold, worse=worse)
         if confirmed and clears:
             verdict = R.REGRESSION if worse else R.IMPROVEMENT
             return R.Row(verdict=verdict, outcome=R.FAIL if worse else R.OK, **common, **stats)
     if ci is not None and _interval_reaches_worse(ci, better=better, threshold=threshold):
-        # Not shown, and not ruled out: a planted 50 % slowdown on a bimodal 10-round cell had
-        # [+2.6 %, +119 %] here. That is no pass: the cell needs rounds that resolve its threshold.
-        note = (f"the {1 - policy.alpha:.0%} interval of the shift of the rounds, [{_pct(ci[0])}, {_pct(ci[1])}], "
-                f"reaches past the {threshold:.0%} threshold without clearing it: the rounds cannot tell "
-                "(measure.precision sets how far rounds go to resolve it)")
+        # Not shown, and not ruled out. That is no pass: the cell needs more rounds or processes.
+        mde = common["mde"]
+        noise_text = f" with this pair's between-run noise ({noise:.0%} per cell)" if noise else ""
+        note = (f"the {1 - policy.alpha:.0%} interval of the shift of the rounds{noise_text}, "
+                f"[{_pct(ci[0])}, {_pct(ci[1])}], reaches past the {threshold:.0%} threshold without clearing it"
+                + (f"; this cell detects a change of {mde:.0%} or more (alpha {policy.alpha:g}, "
+                   f"{MDE_POWER:.0%} power)" if mde is not None else ""))
         outcome = R.FAIL if policy.on_unresolved == "fail" else R.WARN
-        return R.Row(verdict=R.UNRESOLVED, outcome=outcome,
-                     **{**common, "note": "; ".join(filter(None, (note, raised)))}, **stats)
+        return R.Row(verdict=R.UNRESOLVED, outcome=outcome, **{**common, "note": note}, **stats)
     if worse or improved:
         why = (f"p={evidence.p_value:.3g} >= alpha {policy.alpha:g}" if not significant
                else "the rounds moved the other way" if not confirmed
                else f"the {1 - policy.alpha:.0%} interval does not clear the threshold" if metric in MEDIAN_BASED
                else f"the rounds as a whole did not move past the threshold (the {1 - policy.alpha:.0%} "
                     "interval of their shift does not clear it): a tail-only change")
-        return R.Row(verdict=R.NOISE, outcome=R.OK, **{**common, "note": "; ".join(filter(None, (why, raised)))},
-                     **stats)
+        return R.Row(verdict=R.NOISE, outcome=R.OK, **{**common, "note": why}, **stats)
     return R.Row(verdict=R.PASS, outcome=R.OK, **common, **stats)
 
 
@@ -244,12 +273,13 @@ def _machine_drift(base_index: dict, cur_index: dict, policy: Policy
     return machine_drift(ratios), left_out
 
 
-def timing_floors(base_index: dict, cur_index: dict, drift: MachineDrift | None, policy: Policy
-                  ) -> dict[str, float]:
-    """Per timing metric, the noise floor of this pair of runs (a relative change; see gate/drift.py)."""
+def timing_noise(base_index: dict, cur_index: dict, drift: MachineDrift | None, policy: Policy
+                 ) -> dict[str, float | None]:
+    """Per timing metric, this pair's between-run noise (a standard deviation of log-ratios; None
+    where too few cells hold it to tell; see gate/drift.py)."""
     if not policy.noise_floor:
         return {}
-    floors: dict[str, float] = {}
+    noise: dict[str, float | None] = {}
     gated = {m for rule in policy.rules if not rule.skip for m in rule.metrics}
     for metric in (m for m, spec in METRICS.items() if spec.kind in SAMPLED_KINDS and m in gated):
         ratios = []
@@ -261,19 +291,23 @@ def timing_floors(base_index: dict, cur_index: dict, drift: MachineDrift | None,
             current = correction.corrected(metric, cur.metrics[metric]) if correction else cur.metrics[metric]
             if current > 0 and base.metrics[metric] > 0:
                 ratios.append(current / base.metrics[metric])
-        found = [f for f in (spread_floor(ratios), drift.floor if drift else None) if f is not None]
-        if found:
-            floors[metric] = max(found)
-    return floors
+        if ratios:
+            noise[metric] = between_run_sigma(ratios)
+    return noise
 
 
 def drift_warnings(drift: MachineDrift | None, left_out: dict[str, list[str]],
-                   floors: dict[str, float]) -> list[str]:
-    """What the machine did, the timing noise floors, and why any timing was judged raw."""
+                   noise: dict[str, float | None]) -> list[str]:
+    """What the machine did, this pair's between-run noise, and why any timing was judged raw."""
     lines = [drift.describe()] if drift else []
-    if floors:
-        lines.append("timing noise floors of this pair of runs (a timing change must beat them and the "
-                     "threshold): " + ", ".join(f"{m} {f:.0%}" for m, f in floors.items()))
+    known = {m: n for m, n in noise.items() if n is not None}
+    if known:
+        lines.append("between-run noise of this pair (how far one cell moves with nothing changed, a standard "
+                     "deviation; it widens every timing interval): " + ", ".join(f"{m} {n:.0%}" for m, n in known.items()))
+    unknown = [m for m, n in noise.items() if n is None]
+    if unknown:
+        lines.append(f"between-run noise not estimated for {', '.join(unknown)} (fewer than {MIN_CELLS_FOR_SPREAD} "
+                     "cells): those intervals know only the rounds of one process per run")
     for reason, cells in left_out.items():
         example = cells[0] + (f" and {len(cells) - 1} more" if len(cells) > 1 else "")
         lines.append(f"timing judged on raw rounds, without drift correction ({reason}): {example}")
@@ -296,7 +330,7 @@ def gate_runs(baseline: Run, current: Run, *, policy: Policy, strict_machine: bo
     missing_outcome = R.WARN if allow_missing or policy.on_missing == "warn" else R.FAIL
     rows: list[R.Row] = []
     drift, left_out = _machine_drift(base_index, cur_index, policy)
-    floors = timing_floors(base_index, cur_index, drift, policy)
+    noise = timing_noise(base_index, cur_index, drift, policy)
 
     for key, base in base_index.items():
         cell = _display(base.test, base.cell_id)
@@ -341,7 +375,7 @@ def gate_runs(baseline: Run, current: Run, *, policy: Policy, strict_machine: bo
                                      evidence=evidence if sampled else None, cell=cell,
                                      drift=cell_drift if sampled or metric_spec(metric).kind in DRIFT_CORRECTED_KINDS
                                      else None,
-                                     floor=floors.get(metric, 0.0) if sampled else 0.0))
+                                     noise=noise.get(metric) if sampled else None))
 
     for key, cur in cur_index.items():
         if key not in base_index:
@@ -352,8 +386,8 @@ def gate_runs(baseline: Run, current: Run, *, policy: Policy, strict_machine: bo
             cell = _display(key[0], str(entry.get("cell_id") or "-".join(map(str, key[1:]))))
             rows.append(R.Row(cell=cell, key=key, metric=None, verdict=R.FAILED, outcome=R.WARN,
                               note=f"new cell failed: {entry.get('reason') or 'no reason given'}"))
-    warnings += drift_warnings(drift, left_out, floors)
+    warnings += drift_warnings(drift, left_out, noise)
     return R.GateResult(rows=rows, policy=policy, baseline_label=str(baseline.path or "baseline"),
                         current_label=str(current.path or "current"), machine_differences=diffs,
                         machine_failed=machine_failed, warnings=warnings,
-                        machine_drift=drift.to_dict() if drift else None, noise_floors=floors)
+                        machine_drift=drift.to_dict() if drift else None, between_run_noise=noise)

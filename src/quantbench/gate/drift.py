@@ -2,22 +2,21 @@
 
 Each latency cell records the reference's time next to its rounds (``extra_info.reference_s``,
 one per round, and ``extra_info.reference``, what the reference was). Per cell, the reference's
-median current / baseline is what the machine did around that cell. Across cells:
+median current / baseline is what the machine did around that cell, and **that cell's timing is
+judged with its own factor divided out**. The machine does not slow every cell alike: on the 2-core
+Zen 3 VM two clean runs of one commit moved the reference x0.80 to x1.62 from cell to cell, and
+dividing each cell by its own reference tightened the cells' ratios from 0.81-1.72 to 0.79-1.32
+(one median factor for the whole run left them wide). The median over cells remains, as a summary.
+A change in the code under test does not move a cell's factor: the reference runs none of that code.
 
-* the **machine factor** is the median of those ratios: how much slower (or faster) the machine
-  ran as a whole. Timing is judged with it divided out. A change in the code under test does not
-  move it: the reference runs none of that code.
-* the **reference floor** is the largest distance of any cell's ratio from the machine factor:
-  how much the machine wandered locally.
-
-The cells themselves show how noisy a cell's timing is between these two runs: most cells do not
-change, so the spread of their current / baseline ratios (median absolute deviation, robust to
-the few that did) is the noise of one cell. A change counts only if it stands out from that
-spread as an outlier, with a modified z-score over 3.5 (Iglewicz and Hoaglin's cut-off): the
-**spread floor**, per timing metric. A timing change must beat the larger floor as well as the
-policy threshold, and the gate prints both floors. Where cells move a few percent between runs they are
-that small and the threshold rules; on the shared 2-core CI VM they were 40 to 135 % (p50, six back-to-back pairs), and the gate says so
-instead of failing on noise.
+The cells then show how much one cell's timing moves between these two runs with nothing changed:
+most cells do not change, so the spread of their corrected current / baseline ratios (a robust
+standard deviation of the log-ratios, 1.4826 x their median absolute deviation, which the few cells
+that did change do not move) is this pair's **between-run noise**. It is added to each cell's own
+interval (the rounds' Hodges-Lehmann interval only knows the rounds of one process each), so a
+change the pair cannot resolve is *unresolved*, with the smallest change the cell could detect,
+never a pass (gate/compare.py). Fewer than :data:`MIN_CELLS_FOR_SPREAD` cells and it is not
+estimated: the rounds' interval is all there is, and the gate says so.
 
 Only cells whose two references are the same workload under the same runtime version, threads
 and device take part; for the others (or when the policy turns this off) timing is judged on
@@ -33,19 +32,17 @@ import numpy as np
 
 from quantbench.results import METRICS, BenchmarkRecord
 
-#: Fewer cells with references than this and the reference floor is not estimated.
-MIN_CELLS_FOR_FLOOR = 3
-#: Fewer cells than this and the spread floor is not estimated (a MAD of four values says little).
+#: Fewer cells than this and the between-run noise is not estimated (a MAD of four values says little).
 MIN_CELLS_FOR_SPREAD = 5
-#: Iglewicz and Hoaglin's outlier cut-off for the modified z-score 0.6745 * (x - median) / MAD.
-MODIFIED_Z = 3.5
+#: A normal distribution's standard deviation over its median absolute deviation.
+MAD_TO_SIGMA = 1.4826
 
 
 @dataclass(frozen=True)
 class Correction:
-    """The machine's change, to divide out of one cell's timing."""
+    """The machine's change around one cell, to divide out of that cell's timing."""
 
-    factor: float  # the machine factor: reference time, current / baseline, median over cells
+    factor: float  # the cell's own reference time, current / baseline
 
     def current_samples(self, samples: list[float]) -> np.ndarray:
         return np.asarray(samples, float) / self.factor
@@ -93,43 +90,37 @@ def cell_ratio(base: BenchmarkRecord, cur: BenchmarkRecord) -> float | str | Non
 
 @dataclass(frozen=True)
 class MachineDrift:
-    factor: float
-    floor: float | None  # None: too few cells to estimate it
-    ratios: dict[tuple, float]  # cell key -> its reference ratio
+    factor: float  # the median of the cells' factors: a summary, not what any cell is divided by
+    ratios: dict[tuple, float]  # cell key -> its reference ratio, the factor its timing is divided by
 
     def correction(self, key: tuple) -> Correction | None:
         if key not in self.ratios:
             return None
-        return Correction(factor=self.factor)
+        return Correction(factor=self.ratios[key])
 
     def to_dict(self) -> dict[str, float | int | None]:
-        return {"factor": self.factor, "reference_floor": self.floor, "cells": len(self.ratios)}
+        values = self.ratios.values()
+        return {"factor": self.factor, "per_cell": True, "low": min(values), "high": max(values),
+                "cells": len(self.ratios)}
 
     def describe(self) -> str:
         low, high = min(self.ratios.values()), max(self.ratios.values())
-        floor = (f"reference floor {self.floor:.0%}" if self.floor is not None
-                 else f"reference floor not estimated (fewer than {MIN_CELLS_FOR_FLOOR} cells)")
-        return (f"machine drift: the reference ran x{self.factor:.2f} the baseline's time (median of "
-                f"{len(self.ratios)} cells, range x{low:.2f} to x{high:.2f}); timing is judged with "
-                f"x{self.factor:.2f} divided out; {floor}")
+        return (f"machine drift: each cell's timing is judged with its own reference's change divided out "
+                f"(median x{self.factor:.2f} over {len(self.ratios)} cells, range x{low:.2f} to x{high:.2f}; "
+                "the table's 'machine xN' is the cell's own)")
 
 
 def machine_drift(ratios: dict[tuple, float]) -> MachineDrift | None:
-    """The machine factor and noise floor from the cells' reference ratios."""
+    """The cells' own factors, and their median as the summary."""
     if not ratios:
         return None
-    factor = float(np.median(list(ratios.values())))
-    floor = None
-    if len(ratios) >= MIN_CELLS_FOR_FLOOR:
-        floor = float(max(max(r / factor, factor / r) for r in ratios.values()) - 1)
-    return MachineDrift(factor=factor, floor=floor, ratios=dict(ratios))
+    return MachineDrift(factor=float(np.median(list(ratios.values()))), ratios=dict(ratios))
 
 
-def spread_floor(ratios: list[float]) -> float | None:
-    """The smallest change (relative) that is an outlier among these cells' current / baseline
-    ratios: modified z-score over :data:`MODIFIED_Z`. None with too few cells to tell."""
+def between_run_sigma(ratios: list[float]) -> float | None:
+    """The robust standard deviation of these cells' log current / baseline ratios: how far one cell's
+    timing moves between the two runs with nothing changed. None with too few cells to tell."""
     if len(ratios) < MIN_CELLS_FOR_SPREAD:
         return None
     logs = np.log(np.asarray(ratios, float))
-    mad = float(np.median(np.abs(logs - np.median(logs))))
-    return math.exp(MODIFIED_Z * mad / 0.6745) - 1
+    return MAD_TO_SIGMA * float(np.median(np.abs(logs - np.median(logs))))

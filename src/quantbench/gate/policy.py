@@ -8,8 +8,9 @@ A policy is a mapping (a YAML file, or the ``gates:`` key of a suite file)::
     on_unresolved: warn    # warn | fail (the rounds' interval straddles the threshold: neither shown nor ruled out)
     on_missing: fail       # warn | fail (a baseline cell or metric absent from the current run)
     machine: warn          # warn | fail (baseline taken on a different machine)
-    drift_correction: true # divide timings by the in-run drift reference (measures/drift.py)
-    noise_floor: true      # timing changes must also beat this pair of runs' noise floor (gate/drift.py)
+    drift_correction: true # divide each cell's timing by its own drift reference's change (measures/drift.py)
+    noise_floor: true      # widen timing intervals by this pair's between-run noise (gate/drift.py); a change
+                           # the pair cannot resolve is unresolved, with the cell's minimum detectable effect
     defaults: true         # start from DEFAULT_RULES; false starts from no rules at all
     rules:                 # later rules win over earlier ones (and over the defaults)
       - metric: latency_p50_ms     # a name from results.METRICS, a glob ("latency_*"), or a glob

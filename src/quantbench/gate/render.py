@@ -13,7 +13,7 @@ from quantbench.results import metric_spec
 if TYPE_CHECKING:  # the result object calls these; they read its rows
     from quantbench.gate.result import GateResult
 
-COLUMNS = ("cell", "metric", "baseline", "current", "change", "threshold", "p-value", "verdict")
+COLUMNS = ("cell", "metric", "baseline", "current", "change", "threshold", "mde", "p-value", "verdict")
 JSON_SCHEMA_VERSION = 1
 _ICONS = {R.FAIL: "❌", R.WARN: "⚠️", R.OK: "✅"}
 
@@ -73,6 +73,13 @@ def fmt_threshold(row: R.Row) -> str:
     return f"{sign}{round(row.threshold * 100, 1):g}%"
 
 
+def fmt_mde(row: R.Row) -> str:
+    """The smallest worsening the cell detects, signed like the threshold ("+34%" for a time)."""
+    if row.mde is None:
+        return "-"
+    return f"{'+' if row.better == 'lower' else '-'}{round(row.mde * 100, 1):g}%"
+
+
 def fmt_p(p_value: float | None) -> str:
     if p_value is None:
         return "-"
@@ -89,7 +96,7 @@ def table_rows(result: GateResult, *, only_problems: bool = False) -> list[tuple
     if only_problems:
         rows = [r for r in rows if r.outcome != R.OK or r.verdict == R.IMPROVEMENT]
     return [(r.cell, r.metric or "-", fmt_value(r.baseline, r.metric), fmt_value(r.current, r.metric),
-             fmt_change(r), fmt_threshold(r), fmt_p(r.p_value), _verdict(r)) for r in rows]
+             fmt_change(r), fmt_threshold(r), fmt_mde(r), fmt_p(r.p_value), _verdict(r)) for r in rows]
 
 
 def _grid(rows: list[tuple[str, ...]]) -> str:
@@ -105,7 +112,7 @@ def render_table(result: GateResult, *, only_problems: bool = False) -> str:
              f"min_rounds {result.policy.min_rounds})", ""]
     rows = table_rows(result, only_problems=only_problems)
     parts.append(_grid(rows) if rows else "(nothing to compare)")
-    parts += [""] + [f"WARNING: {w}" for w in result.warnings] + [result.headline()]
+    parts += [""] + [f"WARNING: {w}" for w in result.warnings] + [result.summary(), result.headline()]
     return "\n".join(parts)
 
 
@@ -133,6 +140,7 @@ def to_markdown(result: GateResult) -> str:
         lines.append("")
     other = [w for w in result.warnings if not w.startswith("baseline was measured")]
     lines += [f"- {_ICONS[R.WARN]} {_md_cell(w)}" for w in other] + ([""] if other else [])
+    lines += [_md_cell(result.summary()), ""]
     notable = table_rows(result, only_problems=True)
     if notable:
         lines += ["### Changes", ""] + _md_table(notable) + [""]
@@ -163,7 +171,9 @@ def to_dict(result: GateResult) -> dict[str, Any]:
         "machine_differences": [{"field": d.field, "baseline": d.baseline, "current": d.current}
                                 for d in result.machine_differences],
         "machine_failed": result.machine_failed,
-        "machine_drift": result.machine_drift, "noise_floors": dict(result.noise_floors),
+        "machine_drift": result.machine_drift, "between_run_noise": dict(result.between_run_noise),
+        "past_threshold": [{"cell": r.cell, "metric": r.metric, "verdict": r.verdict, "change": r.change, "mde": r.mde}
+                           for r in result.past_threshold()],
         "policy": result.policy.describe(),
         "rows": [row.to_dict() for row in result.rows],
     })

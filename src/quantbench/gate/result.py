@@ -36,10 +36,10 @@ class GateResult:
     machine_differences: list[MachineDifference] = field(default_factory=list)
     machine_failed: bool = False
     warnings: list[str] = field(default_factory=list)
-    # What the drift reference says the machine did ({"factor", "reference_floor", "cells"}), and
-    # each timing metric's noise floor for this pair of runs (see gate/drift.py).
+    # What the drift reference says the machine did ({"factor", "per_cell", "low", "high", "cells"}), and
+    # each timing metric's between-run noise for this pair of runs (None: not estimated; gate/drift.py).
     machine_drift: dict[str, Any] | None = None
-    noise_floors: dict[str, float] = field(default_factory=dict)
+    between_run_noise: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def failures(self) -> list[Row]:
@@ -53,6 +53,21 @@ class GateResult:
     def exit_code(self) -> int:
         """0 pass, 1 regression (or anything the policy makes a failure)."""
         return 0 if self.passed else 1
+
+    def past_threshold(self) -> list[Row]:
+        """The rows whose measured change is worse than the policy threshold, resolved or not."""
+        return [row for row in self.rows if row.past_threshold and row.verdict not in (PASS, IMPROVEMENT)]
+
+    def summary(self) -> str:
+        """One line naming the cells whose change is past the threshold, and what the gate made of each."""
+        rows = self.past_threshold()
+        if not rows:
+            return "no cell's change is past its threshold"
+        shown = "; ".join(f"{row.cell} {row.metric} {row.verdict}"
+                          + (f" (detects {row.mde:.0%})" if row.verdict == UNRESOLVED and row.mde is not None else "")
+                          for row in rows[:8])
+        more = f"; and {len(rows) - 8} more" if len(rows) > 8 else ""
+        return f"{len(rows)} change(s) past the threshold: {shown}{more}"
 
     def counts(self) -> Counter:
         return Counter(row.verdict for row in self.rows)

@@ -44,6 +44,18 @@ class Row:
     # ``raw_change`` is current vs baseline as measured, ``drift`` the reference's factor.
     raw_change: float | None = None
     drift: float | None = None
+    # Timing rows: the smallest worsening of this metric the cell can detect (alpha, 80 % power), and
+    # the pair's between-run noise that widened its interval (gate/compare.py, gate/drift.py).
+    mde: float | None = None
+    noise: float | None = None
+
+    @property
+    def past_threshold(self) -> bool:
+        """Is the measured change (drift divided out) worse than the threshold, whatever the verdict?"""
+        if self.change is None or self.threshold is None or self.better is None:
+            return False
+        worse_by = self.change if self.better == "lower" else -self.change
+        return worse_by > self.threshold + 1e-12
 
     def sort_key(self, order: int) -> tuple:
         return (_OUTCOME_RANK[self.outcome], VERDICTS.index(self.verdict), order)
@@ -54,4 +66,4 @@ class Row:
                 "change": self.change, "mode": self.mode, "threshold": self.threshold,
                 "better": self.better, "p_value": self.p_value,
                 "ci": list(self.ci) if self.ci else None, "note": self.note,
-                "raw_change": self.raw_change, "drift": self.drift}
+                "raw_change": self.raw_change, "drift": self.drift, "mde": self.mde, "noise": self.noise}

@@ -36,7 +36,11 @@ def set_extra(run: dict, *, quant: str, test: str = "test_accuracy", **values) -
 def test_same_variant_different_seeds_passes():
     result = gate(make_run(seed=1, **SMALL), make_run(seed=2, **SMALL))
     assert result.exit_code == 0, result.render_table()
-    assert not result.failures and not result.warnings
+    assert not result.failures
+    # Three cells are too few to tell how far one cell moves between runs: said, not assumed.
+    assert result.warnings == ["between-run noise not estimated for latency_p50_ms, latency_p95_ms, "
+                               "throughput_samples_per_s (fewer than 5 cells): those intervals know only the "
+                               "rounds of one process per run"]
     # Timing rows carry the evidence even when they pass.
     assert all(r.p_value is not None for r in rows(result, metric="latency_p50_ms"))
 
@@ -95,7 +99,11 @@ def test_past_threshold_on_rounds_too_noisy_to_tell_is_unresolved_not_passed():
     result = gate(base, cur, {"rules": [{"metric": "latency_*", "threshold": "5%"}]})
     unresolved = rows(result, verdict=UNRESOLVED)
     assert unresolved, result.render_table()
-    assert all(r.outcome == WARN and "cannot tell" in r.note for r in unresolved)
+    assert all(r.outcome == WARN and f"reaches past the {r.threshold:.0%} threshold without clearing it" in r.note
+               for r in unresolved)
+    # Each says the smallest change the cell could have shown, and it is larger than the threshold.
+    assert all(r.mde is not None and r.mde > r.threshold and f"detects a change of {r.mde:.0%}" in r.note
+               for r in unresolved)
     assert not [r for r in result.failures if r.metric and r.metric.startswith("latency")]
 
 
@@ -256,7 +264,7 @@ def test_markdown_has_table_header_separator_and_headline():
     result = gate(make_run(seed=1, **SMALL), make_run(seed=2, latency_scale={"nf4": 1.4}, **SMALL))
     lines = result.to_markdown().splitlines()
     assert lines[0].startswith("## ") and "FAIL" in lines[0]
-    header = lines.index("| cell | metric | baseline | current | change | threshold | p-value | verdict |")
+    header = lines.index("| cell | metric | baseline | current | change | threshold | mde | p-value | verdict |")
     assert set(lines[header + 1].replace("|", "")) == {"-"}
     assert any(l.startswith("| test_latency[") and "REGRESSION" in l for l in lines)
 
