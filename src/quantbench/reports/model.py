@@ -11,8 +11,9 @@ row is one performance record joined with its variant's quality figures.
 
 A generation model's speed-up is its decode speed (TPOT p50) against fp32's, and its
 recommendation uses the suite's quality budget (KL, ΔPPL) instead of the 99 %-accuracy rule.
-Every rule treats a difference inside a figure's 95 % interval as no difference
-(:mod:`quantbench.reports.rules` states each one).
+Every rule is judged on the measured figure, and its interval says how sure the verdict is
+(:mod:`quantbench.reports.rules` states each one). A speed-up carries an interval from the rounds'
+own 99 % intervals; variants whose speed-up intervals overlap are a tie, and a tie goes to quality.
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ class Row:
     speedup: float | None = None
     reference: str | None = None  # cell_id of the fp32 row the speed-up divides by
     new_tokens: Any = None  # generation cells only
+    rounds_precision: float | None = None  # relative half-width of the timed figure's 99 % interval
+    speedup_ci: tuple[float, float] | None = None  # 99 %, from both rows' rounds
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)  # 95 %, of quality figures
     std_errors: dict[str, float] = field(default_factory=dict)  # the ones the records state (``M_se``)
 
@@ -99,6 +102,7 @@ class VariantSummary:
     scoring: dict[str, str] = field(default_factory=dict)  # quality test -> how its texts were scored
     perf_extra: dict[str, Any] = field(default_factory=dict)  # extra_info of the first perf record
     speedup: float | None = None  # geometric mean over the variant's cells
+    speedup_ci: tuple[float, float] | None = None  # 99 %, from the rounds of this run (not between runs)
     accuracy_delta_pts: float | None = None
     reference: Variant | None = None
     on_pareto_front: bool = False
@@ -240,8 +244,10 @@ def _latency(metrics: dict[str, float]) -> float | None:
 
 def _row(variant: Variant, record: BenchmarkRecord, metrics: dict[str, float]) -> Row:
     p = record.params
+    precision = record.extra_info.get("rounds_precision")
     return Row(variant, record.test, record.cell_id, p.get("batch_size"), p.get("seq_len", p.get("prompt_len")),
-               record.extra_info.get("dataset"), metrics, new_tokens=p.get("new_tokens"))
+               record.extra_info.get("dataset"), metrics, new_tokens=p.get("new_tokens"),
+               rounds_precision=float(precision) if isinstance(precision, (int, float)) and precision >= 0 else None)
 
 
 def analyse(run: Run) -> Analysis:
@@ -302,14 +308,22 @@ def _speedups(summaries: dict[Variant, VariantSummary]) -> None:
         if ref_variant is None:
             continue
         ref_rows = {r.shape: r for r in summaries[ref_variant].rows}
-        ratios = []
+        ratios, half_widths = [], []
         for row in summary.rows:
             ref = ref_rows.get(row.shape)
             mine, theirs = _latency(row.metrics), _latency(ref.metrics) if ref else None
             if mine and theirs:
                 row.speedup, row.reference = theirs / mine, ref.cell_id
                 ratios.append(row.speedup)
+                if row.rounds_precision is not None and ref.rounds_precision is not None:
+                    # log-scale half-widths of two independent medians add in quadrature
+                    half = math.hypot(math.log1p(row.rounds_precision), math.log1p(ref.rounds_precision))
+                    row.speedup_ci = (row.speedup * math.exp(-half), row.speedup * math.exp(half))
+                    half_widths.append(half)
         summary.speedup = _geomean(ratios)
+        if summary.speedup and half_widths and len(half_widths) == len(ratios):
+            half = math.sqrt(sum(h * h for h in half_widths)) / len(half_widths)  # of the mean of the logs
+            summary.speedup_ci = (summary.speedup * math.exp(-half), summary.speedup * math.exp(half))
 
 
 def _accuracy_deltas(summaries: dict[Variant, VariantSummary]) -> None:
@@ -404,7 +418,7 @@ def recommend(variants: list[VariantSummary], *, tolerance: float,
                                       "No accuracy data in this run, so no variant can be recommended: "
                                       "the accuracy and fairness conditions cannot be checked." + speed))
             continue
-        rejected, notes, chosen, chosen_checks = [], [], None, []
+        rejected, notes, eligible = [], [], []
         for summary in fastest_first:
             ref = by_variant.get(summary.reference) if summary.reference else None
             label = summary.variant.label
@@ -428,26 +442,81 @@ def recommend(variants: list[VariantSummary], *, tolerance: float,
                 rejected.append((label, failed.why))
                 continue
             notes += [(label, n) for c in checks for n in c.notes]
-            if chosen is None:
-                chosen, chosen_checks = summary, checks + ([rules.Check(True, notes=(flag,))] if flag else [])
+            eligible.append((summary, checks + ([rules.Check(True, notes=(flag,))] if flag else [])))
         rule = ("stays within the quality budget (" + ", ".join(f"{k} {v:g}" for k, v in budget.items()) + ")"
                 if generation else "keeps 99% of fp32 accuracy")
-        if chosen is None:
+        if not eligible:
             out.append(Recommendation(device, model, "none", None,
                                       f"No variant {rule} without worsening fairness.", rejected, notes))
             continue
+        chosen, chosen_checks, decided = _choose(eligible, generation=generation, by=by)
         speed = "decode speed" if generation else "speed"
         fairness = (f"fairness within {tolerance:g} of fp32" if all(c.judged for c in chosen_checks)
                     else "fairness not judged (zero-shot at the majority floor)")
         own = [n for c in chosen_checks for n in c.notes]
+        interval = (f" [{chosen.speedup_ci[0]:.2f}, {chosen.speedup_ci[1]:.2f}]" if chosen.speedup_ci else "")
         how = (f"serves {_capacity_text(chosen)}" if by == "capacity" else
-               f"{chosen.speedup:.2f}× the fp32 {speed}")
+               f"{chosen.speedup:.2f}×{interval} the fp32 {speed}")
         out.append(Recommendation(
             device, model, "ok", chosen,
             f"use {chosen.variant.quant} on {chosen.variant.backend}: {how}, "
-            f"{_quality_note(chosen, budget)}, {fairness}." + (" Note: " + "; ".join(own) + "." if own else ""),
+            f"{_quality_note(chosen, budget)}, {fairness}. {decided}" + (" Note: " + "; ".join(own) + "." if own else ""),
             rejected, notes))
     return out
+
+
+def _tied(a: VariantSummary, b: VariantSummary) -> bool:
+    """Speed-ups whose intervals overlap cannot be told apart in this run."""
+    return bool(a.speedup_ci and b.speedup_ci and a.speedup_ci[0] <= b.speedup_ci[1] and b.speedup_ci[0] <= a.speedup_ci[1])
+
+
+def _quality_rank(summary: VariantSummary, generation: bool) -> float:
+    """Higher is better: a classifier's accuracy, a generation model's negative KL against fp32."""
+    value = summary.quality.get("kl_divergence") if generation else summary.accuracy
+    if value is None:
+        return -math.inf
+    return -value if generation else value
+
+
+def _choose(eligible: list[tuple[VariantSummary, list]], *, generation: bool, by: str
+            ) -> tuple[VariantSummary, list, str]:
+    """The recommended variant among those inside every rule on their point estimates (fastest first), and
+    the sentence that says which rule decided: variants whose intervals are inside too come before the
+    uncertain ones, and the fp32 reference itself (1.00x, inside by definition) comes last; then speed
+    (or capacity); a speed tie (overlapping speed-up intervals) goes to quality."""
+    def is_reference(summary: VariantSummary) -> bool:
+        return summary.reference is None or summary.reference == summary.variant
+
+    certain = [e for e in eligible if not is_reference(e[0]) and not any(c.uncertain for c in e[1])]
+    uncertain = [e for e in eligible if not is_reference(e[0]) and any(c.uncertain for c in e[1])]
+    pool = certain or uncertain or eligible
+    first = pool[0]
+    measure, most = ("capacity", "highest") if by == "capacity" else ("speed", "fastest")
+    if pool is certain:
+        decided = f"Decided by {measure}: the {most} variant inside every rule with its intervals inside too."
+    elif pool is uncertain:
+        decided = (f"Decided by {measure}: the {most} variant inside every rule on its point estimates; no variant "
+                   "has every interval inside too.")
+    else:
+        decided = "No quantized variant is inside every rule: the fp32 reference stands."
+    def ranked(summary: VariantSummary) -> float:
+        return (summary.capacity_qps if by == "capacity" else summary.speedup) or 0.0
+
+    passed_over = [e[0].variant.label for e in uncertain if pool is certain and ranked(e[0]) > ranked(first[0])]
+    if passed_over:
+        decided += (f" Ranked after it: {', '.join(passed_over)}, {'higher' if by == 'capacity' else 'faster'} but "
+                    "inside only on the point estimate (an interval reaches past a limit).")
+    tie = [e for e in pool[1:] if by != "capacity" and _tied(first[0], e[0])]
+    if tie:
+        best = max([first, *tie], key=lambda e: (_quality_rank(e[0], generation), e[0].speedup or 0))
+        figure = "KL" if generation else "accuracy"
+        others = ", ".join(f"{e[0].variant.label} {e[0].speedup:.2f}× [{e[0].speedup_ci[0]:.2f}, "
+                           f"{e[0].speedup_ci[1]:.2f}]" for e in [first, *tie] if e is not best)
+        decided = (f"Tied on speed with {others} (the speed-up intervals overlap, from this run's rounds); "
+                   f"the tie goes to quality first: the best {figure}."
+                   + (decided[decided.index(" Ranked after it"):] if passed_over else ""))
+        first = best
+    return first[0], first[1], decided
 
 
 def short_labels(variants: list[Variant]) -> dict[Variant, str]:

@@ -1,21 +1,24 @@
-"""The recommendation's rules, one check each, with the rule that a difference inside the
-interval is no difference.
+"""The recommendation's rules, one check each: the point estimate decides, the interval says how sure.
 
-A quality record may carry ``M_ci95: [lo, hi]``, a 95 % interval of figure M. For the delta
-figures (``accuracy_delta_pts``, ``perplexity_delta_pct``, ``kl_divergence``, ``top1_agreement``...)
-it is the interval of the paired comparison against fp32 on the same texts. Each check below
-rejects a variant only when the whole interval is on the wrong side of its limit; a variant that
-passes only thanks to its interval passes with a note saying so. Without an interval a check is
-the plain comparison it always was.
+A quality record may carry ``M_ci95: [lo, hi]``, a 95 % interval of figure M. For the delta figures
+(``accuracy_delta_pts``, ``perplexity_delta_pct``, ``kl_divergence``, ``top1_agreement``...) it is the
+interval of the paired comparison against fp32 on the same texts. As in MLPerf's accuracy rule (at
+least 99 % of the reference, on the measured figure), **a variant whose point estimate breaks a rule is
+never recommended**, whatever its interval: an interval that reaches back inside says the shortfall is
+not significant, and the reason says so, but it does not rescue the figure. A variant whose point
+estimate is inside but whose interval reaches past the limit passes *uncertain*: it is flagged, and
+ranked after every variant whose intervals are inside too. Without an interval a check is the plain
+comparison it always was.
 
-* **Accuracy (classifiers).** Kept: accuracy >= 99 % of fp32's. Below that line the variant is
-  still kept when the upper bound of its ``accuracy_delta_pts_ci95`` reaches the line, i.e.
-  hi >= -(1 - 0.99) x fp32 accuracy x 100 pts: the shortfall is not significant.
+* **Accuracy (classifiers).** Kept: accuracy >= 99 % of fp32's. Uncertain when the lower bound of its
+  ``accuracy_delta_pts_ci95`` falls below the 99 % line (-(1 - 0.99) x fp32 accuracy x 100 pts).
 * **Fairness guards** (dp_difference, eo_difference, flip_rate). Rejected when the figure exceeds
-  fp32's + tolerance and, where it has an interval, the interval's lower bound does too.
-* **Quality budget (generation).** A budget figure is out of budget only when its interval lies
-  wholly beyond the limit: lo > limit for an upper limit (KL, ΔPPL), hi < limit for a lower one
-  (top-1 agreement, Δ accuracy).
+  fp32's + tolerance. Their intervals are of the variant's own figure, not of a paired difference, and
+  fp32's figure has the same sampling noise on the same texts: on the Zen 3 runs every variant's
+  interval, fp32's own among them, reached past fp32 + tolerance. So they explain a rejection but do
+  not flag a variant as uncertain; only paired intervals (Δ accuracy, KL, ΔPPL, top-1, lm-eval deltas) do.
+* **Quality budget (generation).** Rejected when a budget figure is beyond its limit (above for KL,
+  ΔPPL; below for top-1 agreement, Δ accuracy); uncertain when only its interval reaches beyond.
   A budget may also name an lm-eval figure's change against fp32 (``lm_eval.<task>.<metric>_delta_min``
   or ``_delta_max``), judged the same way on its paired interval.
 * **Zero-shot floor.** A generation variant (or its fp32 reference) whose record says
@@ -44,6 +47,8 @@ BUDGET_RULES = {"kl_divergence": ("kl_divergence", True), "perplexity_delta_pct"
                 "accuracy_delta_pts_min": ("accuracy_delta_pts", False)}
 #: Budget figures that come from zero-shot label-word scores on a generation model.
 ZERO_SHOT_BUDGET = frozenset({"accuracy_delta_pts"})
+#: Why an interval that reaches back inside does not rescue a figure that is out.
+ON_THE_POINT = "not a significant difference, but the rule is on the measured figure"
 _FLOOR_NOTE = ("flagged: zero-shot at the majority floor{whose}, so its zero-shot accuracy and fairness figures "
                "(flip_rate, dp/eo) say nothing about the variant and are not used to reject or rank it")
 
@@ -52,8 +57,9 @@ _FLOOR_NOTE = ("flagged: zero-shot at the majority floor{whose}, so its zero-sho
 class Check:
     ok: bool
     why: str = ""  # the reason, when not ok
-    notes: tuple[str, ...] = ()  # passed only thanks to an interval, or a check set aside
+    notes: tuple[str, ...] = ()  # an interval that reaches past a limit, or a check set aside
     judged: bool = True  # False: the check was set aside (zero-shot floor)
+    uncertain: bool = False  # inside on the point estimate, but an interval reaches past the limit
 
 
 def fmt_interval(ci: tuple[float, float], spec: str) -> str:
@@ -78,7 +84,7 @@ def floor_note(summary: VariantSummary, ref: VariantSummary | None) -> str | Non
 
 
 def check_accuracy(summary: VariantSummary, ref: VariantSummary | None) -> Check:
-    """The 99 %-of-fp32 rule, where a shortfall inside the interval is no shortfall."""
+    """The 99 %-of-fp32 rule on the measured accuracy; its interval says how sure the verdict is."""
     acc = summary.accuracy
     if acc is None:
         return Check(False, "no accuracy measured")
@@ -88,43 +94,47 @@ def check_accuracy(summary: VariantSummary, ref: VariantSummary | None) -> Check
             return Check(flag, "" if flag else "sweep reports < 99% of fp32 accuracy")
         return Check(False, "no fp32 accuracy to compare with")
     fp32 = ref.accuracy
-    if acc >= ACCURACY_KEEP * fp32:
-        return Check(True)
-    head = f"accuracy {acc:.4f} < {ACCURACY_KEEP:.0%} of fp32 {fp32:.4f}"
     ci = summary.quality_ci.get("accuracy_delta_pts")
-    if ci is None:
-        return Check(False, head)
     line = (ACCURACY_KEEP - 1) * fp32 * 100  # the 99 % line as a change in points (negative)
     delta = summary.accuracy_delta_pts if summary.accuracy_delta_pts is not None else (acc - fp32) * 100
     where = f"{delta:+.2f} pts against the {ACCURACY_KEEP:.0%} line at {line:+.2f} pts"
+    if acc >= ACCURACY_KEEP * fp32:
+        if ci is not None and ci[0] < line:
+            return Check(True, uncertain=True, notes=(
+                f"uncertain: accuracy {acc:.4f} keeps {ACCURACY_KEEP:.0%} of fp32 {fp32:.4f} ({where}), but its "
+                f"interval {fmt_interval(ci, '+.2f')} pts reaches below the line",))
+        return Check(True)
+    head = f"accuracy {acc:.4f} < {ACCURACY_KEEP:.0%} of fp32 {fp32:.4f} ({where})"
+    if ci is None:
+        return Check(False, head)
     if ci[1] >= line:
-        note = (f"accuracy {acc:.4f} vs fp32 {fp32:.4f} ({where}) is inside the interval "
-                f"{fmt_interval(ci, '+.2f')} pts: no significant difference")
-        return Check(True, notes=(note,))
-    return Check(False, f"{head} ({where}), and significantly: the interval {fmt_interval(ci, '+.2f')} pts "
+        return Check(False, f"{head}; its interval {fmt_interval(ci, '+.2f')} pts reaches back above the line: "
+                            f"{ON_THE_POINT}")
+    return Check(False, f"{head}, and significantly: the interval {fmt_interval(ci, '+.2f')} pts "
                         "lies wholly below the line")
 
 
 def check_fairness(summary: VariantSummary, ref: VariantSummary | None, tolerance: float) -> Check:
-    """No guard figure worse than fp32's + tolerance, unless its interval reaches back within it."""
+    """No guard figure worse than fp32's + tolerance on its measured value (its unpaired interval only
+    explains a rejection; see the module docstring)."""
     if ref is None:
         return Check(True)
     if at_zero_shot_floor(summary, ref) is not None:
         return Check(True, judged=False)  # the caller flags the variant (floor_note)
-    notes = []
     for name in FAIRNESS_GUARDS:
         mine, theirs = summary.quality.get(name), ref.quality.get(name)
-        if mine is None or theirs is None or mine <= theirs + tolerance:
+        if mine is None or theirs is None:
+            continue
+        limit, ci = theirs + tolerance, summary.quality_ci.get(name)
+        if mine <= limit:
             continue
         head = f"{name} {mine:.4f} > fp32 {theirs:.4f} + tolerance {tolerance:g}"
-        ci = summary.quality_ci.get(name)
         if ci is None:
             return Check(False, head)
-        if ci[0] > theirs + tolerance:
+        if ci[0] > limit:
             return Check(False, f"{head}, and significantly: its interval {fmt_interval(ci, '.4f')} lies wholly above")
-        notes.append(f"{head}, but its interval {fmt_interval(ci, '.4f')} reaches back within it: "
-                     "no significant difference")
-    return Check(True, notes=tuple(notes))
+        return Check(False, f"{head}; its interval {fmt_interval(ci, '.4f')} reaches back within it: {ON_THE_POINT}")
+    return Check(True)
 
 
 def check_budget(summary: VariantSummary, budget: dict[str, float], ref: VariantSummary | None = None) -> Check:
@@ -140,16 +150,19 @@ def check_budget(summary: VariantSummary, budget: dict[str, float], ref: Variant
         value = summary.quality.get(metric)
         if value is None:
             return Check(False, f"no {metric} measured")
-        if not ((value > limit) if at_most else (value < limit)):
-            continue
         unit = " %" if metric == "perplexity_delta_pct" else ""
-        head = f"{metric} {value:+.4g}{unit} {'>' if at_most else '<'} budget {limit:g}{unit}"
         ci = summary.quality_ci.get(metric)
+        beyond = (lambda x: x > limit) if at_most else (lambda x: x < limit)
+        if not beyond(value):
+            if ci is not None and beyond(ci[1] if at_most else ci[0]):
+                notes.append(f"uncertain: {metric} {value:+.4g}{unit} is within budget {limit:g}{unit}, but its "
+                             f"interval {fmt_interval(ci, '+.4g')}{unit} reaches beyond it")
+            continue
+        head = f"{metric} {value:+.4g}{unit} {'>' if at_most else '<'} budget {limit:g}{unit}"
         if ci is None:
             return Check(False, head)
-        if (ci[0] > limit) if at_most else (ci[1] < limit):
+        if beyond(ci[0] if at_most else ci[1]):
             return Check(False, f"{head}, and significantly: the interval {fmt_interval(ci, '+.4g')}{unit} "
                                 "lies wholly beyond it")
-        notes.append(f"{head}, but within budget thanks to its interval {fmt_interval(ci, '+.4g')}{unit}, "
-                     "which reaches the limit")
-    return Check(True, notes=tuple(notes))
+        return Check(False, f"{head}; its interval {fmt_interval(ci, '+.4g')}{unit} reaches the limit: {ON_THE_POINT}")
+    return Check(True, notes=tuple(notes), uncertain=bool(notes))

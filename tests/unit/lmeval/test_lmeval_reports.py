@@ -83,17 +83,20 @@ def recommendation(run: dict):
     return rec
 
 
-def test_the_budget_rejects_an_lm_eval_drop_only_when_its_interval_lies_wholly_below():
+def test_the_budget_rejects_an_lm_eval_drop_on_its_measured_figure_and_its_interval_says_how_sure():
     budget = {"kl_divergence": 0.05, "perplexity_delta_pct": 3.0, f"{ACC}_delta_min": -0.02}
-    kept = recommendation(llm_run(delta=-0.04, delta_ci=(-0.07, 0.0), budget=budget))
-    assert kept.variant.variant.quant == "dynamic_int8"
-    assert dict(kept.notes)[INT8].startswith(f"{ACC}_delta -0.04 < budget -0.02, but within budget thanks to its "
-                                             "interval")
-    assert f"{ACC}_delta -0.040" in kept.message
+    reaches = recommendation(llm_run(delta=-0.04, delta_ci=(-0.07, 0.0), budget=budget))
+    assert reaches.variant.variant.quant == "fp32"
+    assert dict(reaches.rejected)[INT8] == (f"{ACC}_delta -0.04 < budget -0.02; its interval [-0.07, +0] reaches the "
+                                            "limit: not a significant difference, but the rule is on the measured figure")
     rejected = recommendation(llm_run(delta=-0.04, delta_ci=(-0.07, -0.025), budget=budget))
     assert rejected.variant.variant.quant == "fp32"
     assert dict(rejected.rejected)[INT8] == (f"{ACC}_delta -0.04 < budget -0.02, and significantly: the interval "
                                              "[-0.07, -0.025] lies wholly beyond it")
+    flagged = recommendation(llm_run(delta=-0.01, delta_ci=(-0.03, 0.01), budget=budget))
+    assert flagged.variant.variant.quant == "dynamic_int8"
+    assert dict(flagged.notes)[INT8].startswith(f"uncertain: {ACC}_delta -0.01 is within budget -0.02")
+    assert f"{ACC}_delta -0.010" in flagged.message
     # Without the key in the budget the same drop does not count.
     assert recommendation(llm_run(delta=-0.04, delta_ci=(-0.07, -0.025))).variant.variant.quant == "dynamic_int8"
 
