@@ -53,6 +53,7 @@ import numpy as np
 
 from quantbench import cache
 from quantbench.backends import hf, log_filters
+from quantbench.backends.openvino import compile_guard
 from quantbench.backends.base import (
     BuildInfo,
     BuildSettings,
@@ -490,6 +491,11 @@ def _build(quant: str, source: ModelSource, settings: BuildSettings) -> Variant:
         recipe: dict[str, Any] = {"method": quant, "weights": "float32 IR"}
     else:
         entry, cached, seconds, recipe = _quantized_ir(quant, source, settings)
+    if wanted["INFERENCE_PRECISION_HINT"] == "bf16":
+        crash = compile_guard.crash_reason(entry, wanted)
+        if crash:  # the plugin's AMX bf16 kernels can kill the process (compile_guard.py): not here
+            raise QuantbenchError(f"{quant}: OpenVINO's CPU plugin cannot compile this model in bf16 on this CPU "
+                                  f"({crash}); the cell is not run, so the sweep goes on")
     try:
         model = _load_ir(entry, settings, ov_config=dict(wanted), compile=True)
     except Exception as exc:  # the plugin's reason (a property value it does not take) in one line

@@ -74,8 +74,17 @@ def bert(tiny_model):
     return ModelSource("tiny", tiny_model, fingerprint="tiny-bert-ov-test")
 
 
+#: How the harness declines a bf16 compile that kills a child process on this CPU (compile_guard.py).
+BF16_CRASHES_HERE = "OpenVINO's CPU plugin cannot compile this model in bf16 on this CPU"
+
+
 def build(quant, source, task="text-generation", **options):
-    return registry.recipe(quant, "openvino").load()(source, settings(task, **options))
+    try:
+        return registry.recipe(quant, "openvino").load()(source, settings(task, **options))
+    except QuantbenchError as exc:
+        if BF16_CRASHES_HERE in str(exc):  # said by the harness, as a sweep records it: a skip here
+            pytest.skip(str(exc))
+        raise
 
 
 def llama_inputs(variant, batch=2):
