@@ -22,6 +22,7 @@ import pytest
 
 from quantbench import offline
 from tests.conftest import embedded_gguf
+from quantbench.backends.runtime import importable
 from tests.tiny import tiny_suite, write_suite
 
 HERE = Path(__file__).parent
@@ -85,7 +86,7 @@ def test_the_audit_sees_lookups_and_connects(audited):
 def test_a_sweep_of_every_classifier_runtime_stays_on_the_machine(pytester, bench_dir, tiny_model, tiny_data,
                                                                    isolated_cache, audited):
     for module, extra in (("optimum.onnxruntime", "onnx"), ("optimum.intel", "openvino"), ("torchao", "torchao")):
-        if importlib.util.find_spec(module) is None:
+        if not importable(module):  # a dotted name whose parent is missing is not importable
             pytest.skip(f"this sweep covers every runtime: {module} is missing (the {extra} extra)")
     # The default suite's methods on each runtime it sweeps; static int8 on OpenVINO runs NNCF.
     suite = tiny_suite(tiny_model, tiny_data, quantization=["fp32", "dynamic_int8", "static_int8", "int8dq"],
