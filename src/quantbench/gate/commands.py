@@ -1,9 +1,12 @@
-"""``quantbench gate`` and ``quantbench baseline save|list``."""
+"""``quantbench gate``, ``quantbench ab`` and ``quantbench baseline save|list``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
+from pathlib import Path
 
 from quantbench.errors import QuantbenchError
 from quantbench.gate import gate_paths
@@ -13,6 +16,13 @@ GATE_EPILOG = """exit codes: 0 pass, 1 regression (or a failure the policy asks 
 examples:
   quantbench gate baseline.json results.json --policy suites/gates.yaml --markdown gate.md
   quantbench gate --baseline-name main results.json --json gate.json
+"""
+
+
+AB_EPILOG = """examples:
+  quantbench ab --suite ci --baseline-ref origin/main --unresolved fail
+  quantbench ab --suite ci --baseline-suite suites/ci-previous.yaml --blocks 6
+  quantbench ab --suite ci --baseline-python ../env-torch-2.12/bin/python -- -k onnxruntime
 """
 
 
@@ -41,6 +51,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gate.add_argument("--only-problems", action="store_true",
                       help="print only failures, warnings and improvements in the terminal table")
     gate.set_defaults(func=run_gate)
+
+    ab = subparsers.add_parser(
+        "ab", help="time a baseline and this checkout in one job, interleaved A B B A; gate them pairwise",
+        description="Run the suite's timed cells for the baseline and the candidate (this checkout and "
+                    "environment) alternately in fresh pytest processes, in blocks A B, B A, ...; pool each "
+                    "side's runs and gate the candidate against the baseline block by block. Exit codes as gate.",
+        epilog=AB_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ab.add_argument("--suite", required=True, help="the candidate's suite (a name in suites/ or a YAML path)")
+    which = ab.add_mutually_exclusive_group()
+    which.add_argument("--baseline-suite", metavar="SUITE", help="the baseline is another suite (model, checkpoint, options)")
+    which.add_argument("--baseline-ref", metavar="REF", help="the baseline is another commit, checked out as a worktree")
+    ab.add_argument("--baseline-python", metavar="PYTHON",
+                    help="the baseline's interpreter (a second environment; with --baseline-ref, that commit's)")
+    ab.add_argument("--repo", metavar="DIR", default=".", help="the git repository of --baseline-ref (default: .)")
+    ab.add_argument("--blocks", type=int, default=4, help="blocks of one run per side (default 4: A B B A A B B A)")
+    ab.add_argument("--out", metavar="DIR", default="reports/ab", help="where runs, pooled files and the verdict go")
+    ab.add_argument("--policy", metavar="YAML", help="gate policy (default: the suite's gates: block, else built-in)")
+    ab.add_argument("--unresolved", choices=("warn", "fail"), default=None, help="as for gate")
+    ab.add_argument("--markdown", metavar="FILE", help="write a Markdown summary (e.g. $GITHUB_STEP_SUMMARY)")
+    ab.add_argument("--only-problems", action="store_true", help="as for gate")
+    ab.add_argument("pytest_args", nargs="*", metavar="PYTEST_ARG",
+                    help="passed to every run after --, e.g. -- -k 'onnxruntime and bs8'")
+    ab.set_defaults(func=run_ab)
 
     baseline = subparsers.add_parser("baseline", help="save and list named baselines")
     actions = baseline.add_subparsers(dest="baseline_command", required=True, metavar="ACTION")
@@ -103,3 +136,64 @@ def run_baseline_list(args: argparse.Namespace) -> int:
     for row in [header, *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
     return 0
+
+
+def run_ab(args: argparse.Namespace) -> int:
+    from quantbench.gate import interleave
+    from quantbench.gate.pooled import pool_runs
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    python = sys.executable
+    candidate = interleave.Side(interleave.CANDIDATE, python, args.suite, describe=f"this checkout, suite {args.suite}")
+    worktree = None
+    if args.baseline_ref:
+        repo = Path(args.repo).resolve()
+        worktree = out / "baseline-checkout"
+        where, env = interleave.checkout(args.baseline_ref, repo, worktree.resolve(), python=args.baseline_python)
+        baseline = interleave.Side(interleave.BASELINE, args.baseline_python or python, args.suite, env=env,
+                                   describe=f"{args.baseline_ref} (worktree {where}), suite {args.suite}")
+    elif args.baseline_suite or args.baseline_python:
+        baseline = interleave.Side(interleave.BASELINE, args.baseline_python or python, args.baseline_suite or args.suite,
+                                   describe=f"suite {args.baseline_suite or args.suite}"
+                                            + (f", environment {args.baseline_python}" if args.baseline_python else ""))
+    else:
+        raise QuantbenchError("give the baseline: --baseline-ref REF, --baseline-suite SUITE or --baseline-python PYTHON")
+    started = time.perf_counter()
+    try:
+        logs = interleave.run_interleaved(baseline, candidate, blocks=args.blocks, out_dir=out,
+                                          pytest_args=tuple(args.pytest_args))
+    finally:
+        if worktree is not None:
+            interleave.remove_checkout(Path(args.repo).resolve(), worktree.resolve())
+    pooled = {}
+    for label in (interleave.BASELINE, interleave.CANDIDATE):
+        mine = [log for log in logs if log.side == label]
+        pooled[label] = out / f"{label}.json"
+        pooled[label].write_text(json.dumps(pool_runs([log.json for log in mine], [log.block for log in mine])),
+                                 encoding="utf-8")
+    minutes = (time.perf_counter() - started) / 60
+    policy = args.policy or _suite_policy(args.suite)
+    result = gate_paths(pooled[interleave.BASELINE], pooled[interleave.CANDIDATE], policy,
+                        unresolved=args.unresolved)
+    (out / "ab.json").write_text(json.dumps({
+        "baseline": baseline.describe, "candidate": candidate.describe, "blocks": args.blocks,
+        "minutes": round(minutes, 2), "runs": [log.to_dict() for log in logs],
+        "verdict": json.loads(result.to_json())}, indent=1), encoding="utf-8")
+    print(f"quantbench ab: baseline {baseline.describe}; candidate {candidate.describe}; {args.blocks} blocks, "
+          f"{len(logs)} runs in {minutes:.1f} min; pooled runs in {out}")
+    print(result.render_table(only_problems=args.only_problems))
+    for warning in result.warnings:
+        print(f"quantbench ab: warning: {warning}", file=sys.stderr)
+    if args.markdown:
+        _write(args.markdown, result.to_markdown(), what="markdown")
+    return result.exit_code
+
+
+def _suite_policy(suite: str):
+    """The suite's own ``gates:`` block (None: the built-in defaults)."""
+    from quantbench.gate.policy import load_policy
+    from quantbench.suite import load_suite
+
+    loaded = load_suite(suite)
+    return load_policy(loaded.gates, where=f"{suite}: gates") if loaded.gates else None

@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 from scipy import stats as scipy_stats
 
 from quantbench.gate import result as R
 from quantbench.gate.drift import (MIN_CELLS_FOR_SPREAD, Correction, MachineDrift, between_run_sigma, cell_ratio,
                                    machine_drift)
 from quantbench.gate.machine import machine_differences
+from quantbench.gate.processes import process_evidence
 from quantbench.gate.policy import ABSOLUTE, DRIFT_CORRECTED_KINDS, QUALITY_KINDS, SAMPLED_KINDS, Policy, Rule
 from quantbench.gate.significance import Difference, difference
 from quantbench.gate.stats import Evidence, compare_samples
@@ -95,20 +97,26 @@ def _shift_ci(metric: str, ratio_ci: tuple[float, float] | None) -> tuple[float,
 
 def widened_interval(evidence: Evidence, noise: float | None, *, alpha: float
                      ) -> tuple[tuple[float, float] | None, float | None]:
-    """The rounds' ratio interval with this pair's between-run noise added, and the minimum detectable
-    effect: the smallest slowdown of the rounds (relative) that a cell with this much uncertainty shows
-    at ``alpha`` with :data:`MDE_POWER` power.
+    """The evidence's ratio interval with this pair's between-run noise added, and the minimum detectable
+    effect: the smallest slowdown (relative) that a cell with this much uncertainty shows at ``alpha``
+    with :data:`MDE_POWER` power.
 
     The rounds' Hodges-Lehmann interval knows one process per side; between two runs whole processes
     differ (gate/drift.py), so the noise (a standard deviation of log-ratios) is added in quadrature to
-    each side of the interval. Both together are what one pair of runs can tell about one cell."""
+    each side of the interval. A process-level interval (gate/processes.py) knows the processes; what
+    is added to it is only the noise its processes do not explain (``gate_runs``), with its t quantiles."""
     if not evidence.ci or not evidence.ratio:
         return None, None
+    center = math.log(evidence.ratio)
+    if evidence.level == "processes" and evidence.se_log is not None and evidence.df:
+        se = math.hypot(evidence.se_log, noise or 0.0)
+        quantile = float(scipy_stats.t.ppf(1 - alpha / 2, evidence.df))
+        widened = (math.exp(center - quantile * se), math.exp(center + quantile * se))
+        return widened, math.expm1((quantile + float(scipy_stats.t.ppf(MDE_POWER, evidence.df))) * se)
     low, high = evidence.ci
     if not (low > 0 and math.isfinite(high)):
         return evidence.ci, None
     z = float(scipy_stats.norm.ppf(1 - alpha / 2))
-    center = math.log(evidence.ratio)
     down, up = center - math.log(low), math.log(high) - center
     extra = z * (noise or 0.0)
     widened = (math.exp(center - math.hypot(down, extra)), math.exp(center + math.hypot(up, extra)))
@@ -169,6 +177,9 @@ def judge_metric(*, metric: str, rule: Rule, base: BenchmarkRecord, cur: Benchma
     """
     b, c = base.metrics[metric], cur.metrics[metric]
     judged = drift.corrected(metric, c) if drift else c
+    by_processes = evidence is not None and evidence.level == "processes" and evidence.ratio is not None
+    if by_processes:  # the processes' estimate, each process divided by its own reference
+        judged = b * evidence.ratio if _moves_with_samples(metric) else b / evidence.ratio
     better = rule.better(metric)
     threshold = rule.threshold
     change = _change(b, judged, rule.mode)
@@ -205,13 +216,21 @@ def judge_metric(*, metric: str, rule: Rule, base: BenchmarkRecord, cur: Benchma
     metric_up = (evidence.ratio > 1) == _moves_with_samples(metric)
     samples_worse = metric_up == (better == "lower")
     significant = evidence.significant(alpha=policy.alpha)
-    if worse or improved:
+    if (worse or improved) and by_processes:
+        # Process-level samples carry the noise between processes, and the pair's remaining noise is added
+        # to their interval: a change past the threshold whose interval excludes no change at all is a
+        # regression (asv's rule: large by the threshold, real by the test).
+        if samples_worse == worse and ci is not None and _interval_clears(ci, better=better, threshold=0.0,
+                                                                            worse=worse):
+            verdict = R.REGRESSION if worse else R.IMPROVEMENT
+            return R.Row(verdict=verdict, outcome=R.FAIL if worse else R.OK, **common, **stats)
+    elif worse or improved:
         confirmed = significant and samples_worse == worse
-        # The whole interval of the shift of the rounds, between-run noise included, must clear the
-        # threshold: a shift that is real in one process each may be the processes, not the code
-        # (two clean runs on the 2-core VM moved single cells by up to 70 %). For a tail percentile
-        # this asks that the rounds as a whole moved that far: a p95 that doubled because a burst
-        # hit a few rounds is the machine (measured here: +109 % p95, +39 % p50).
+        # Rounds alone know one process per side: the whole interval of their shift, between-run noise
+        # included, must clear the threshold, as a shift that is real in one process each may be the
+        # processes, not the code (two clean runs on the 2-core VM moved single cells by up to 70 %). For
+        # a tail percentile this asks that the rounds as a whole moved that far: a p95 that doubled
+        # because a burst hit a few rounds is the machine (measured here: +109 % p95, +39 % p50).
         clears = ci is None or _interval_clears(ci, better=better, threshold=threshold, worse=worse)
         if confirmed and clears:
             verdict = R.REGRESSION if worse else R.IMPROVEMENT
@@ -220,12 +239,18 @@ def judge_metric(*, metric: str, rule: Rule, base: BenchmarkRecord, cur: Benchma
         # Not shown, and not ruled out. That is no pass: the cell needs more rounds or processes.
         mde = common["mde"]
         noise_text = f" with this pair's between-run noise ({noise:.0%} per cell)" if noise else ""
-        note = (f"the {1 - policy.alpha:.0%} interval of the shift of the rounds{noise_text}, "
+        of_what = (f"of the {evidence.n_baseline} vs {evidence.n_current} processes' ratio ({evidence.method})"
+                   if by_processes else "of the shift of the rounds")
+        note = (f"the {1 - policy.alpha:.0%} interval {of_what}{noise_text}, "
                 f"[{_pct(ci[0])}, {_pct(ci[1])}], reaches past the {threshold:.0%} threshold without clearing it"
                 + (f"; this cell detects a change of {mde:.0%} or more (alpha {policy.alpha:g}, "
                    f"{MDE_POWER:.0%} power)" if mde is not None else ""))
         outcome = R.FAIL if policy.on_unresolved == "fail" else R.WARN
         return R.Row(verdict=R.UNRESOLVED, outcome=outcome, **{**common, "note": note}, **stats)
+    if (worse or improved) and by_processes:
+        why = ("the processes moved the other way" if samples_worse != worse
+               else f"the {1 - policy.alpha:.0%} interval of the processes' ratio includes no change")
+        return R.Row(verdict=R.NOISE, outcome=R.OK, **{**common, "note": why}, **stats)
     if worse or improved:
         why = (f"p={evidence.p_value:.3g} >= alpha {policy.alpha:g}" if not significant
                else "the rounds moved the other way" if not confirmed
@@ -296,6 +321,21 @@ def timing_noise(base_index: dict, cur_index: dict, drift: MachineDrift | None, 
     return noise
 
 
+def residual_noise(noise: dict[str, float | None], evidence) -> dict[str, float]:
+    """The between-run noise that stored-baseline process samples do not already carry.
+
+    ``noise`` is how far one cell's figure moved between the two runs (over cells); a process-level
+    interval already holds the processes' own spread (its standard error). What is left, in quadrature,
+    is the noise of the runs themselves (the machine's state over minutes), added to each unpaired
+    process interval. A paired (interleaved) comparison needs none: each block is its own pair of runs.
+    """
+    unpaired = [e.se_log for e in evidence if e.method.startswith("unpaired") and e.se_log is not None]
+    if not unpaired:
+        return {}
+    typical = float(np.median(np.square(unpaired)))
+    return {m: math.sqrt(max(0.0, n * n - typical)) for m, n in noise.items() if n is not None}
+
+
 def drift_warnings(drift: MachineDrift | None, left_out: dict[str, list[str]],
                    noise: dict[str, float | None]) -> list[str]:
     """What the machine did, this pair's between-run noise, and why any timing was judged raw."""
@@ -331,6 +371,9 @@ def gate_runs(baseline: Run, current: Run, *, policy: Policy, strict_machine: bo
     rows: list[R.Row] = []
     drift, left_out = _machine_drift(base_index, cur_index, policy)
     noise = timing_noise(base_index, cur_index, drift, policy)
+    by_process = {key: found for key, base in base_index.items() if key in cur_index and (found := process_evidence(
+        base, cur_index[key], alpha=policy.alpha, references_match=isinstance(cell_ratio(base, cur_index[key]), float)))}
+    residual = residual_noise(noise, by_process.values())
 
     for key, base in base_index.items():
         cell = _display(base.test, base.cell_id)
@@ -364,8 +407,14 @@ def gate_runs(baseline: Run, current: Run, *, policy: Policy, strict_machine: bo
                 continue
             sampled = metric_spec(metric).kind in SAMPLED_KINDS
             evidence = None
+            metric_noise = noise.get(metric) if sampled else None
             if sampled:  # one test per cell and source of rounds: p50, p95, throughput share it
                 source, base_samples, cur_samples = paired_samples(base, cur, metric)
+                if source == "rounds" and metric in MEDIAN_BASED and key in by_process:
+                    # The median, from whole processes on both sides (gate/processes.py); a tail stays on rounds.
+                    source = "processes"
+                    evidence_by_source[source] = by_process[key]
+                    metric_noise = residual.get(metric) if by_process[key].method.startswith("unpaired") else None
                 if source not in evidence_by_source:
                     cur_samples = cell_drift.current_samples(cur_samples) if cell_drift else cur_samples
                     evidence_by_source[source] = compare_samples(base_samples, cur_samples, alpha=policy.alpha,
@@ -375,7 +424,7 @@ def gate_runs(baseline: Run, current: Run, *, policy: Policy, strict_machine: bo
                                      evidence=evidence if sampled else None, cell=cell,
                                      drift=cell_drift if sampled or metric_spec(metric).kind in DRIFT_CORRECTED_KINDS
                                      else None,
-                                     noise=noise.get(metric) if sampled else None))
+                                     noise=metric_noise))
 
     for key, cur in cur_index.items():
         if key not in base_index:
@@ -387,6 +436,13 @@ def gate_runs(baseline: Run, current: Run, *, policy: Policy, strict_machine: bo
             rows.append(R.Row(cell=cell, key=key, metric=None, verdict=R.FAILED, outcome=R.WARN,
                               note=f"new cell failed: {entry.get('reason') or 'no reason given'}"))
     warnings += drift_warnings(drift, left_out, noise)
+    if by_process:
+        first = next(iter(by_process.values()))
+        kinds = sorted({e.method for e in by_process.values()})
+        warnings.append(f"{len(by_process)} cell(s) judged on whole processes (e.g. {first.n_baseline} vs "
+                        f"{first.n_current}; {'; '.join(kinds)}): their median's interval is a t interval over "
+                        "the processes" + ("; the runs' residual noise added to unpaired ones: "
+                                           + ", ".join(f"{m} {n:.0%}" for m, n in residual.items()) if residual else ""))
     return R.GateResult(rows=rows, policy=policy, baseline_label=str(baseline.path or "baseline"),
                         current_label=str(current.path or "current"), machine_differences=diffs,
                         machine_failed=machine_failed, warnings=warnings,

@@ -36,6 +36,8 @@ def fmt_value(value: float | None, metric: str | None) -> str:
 
 
 def _fmt_rel(change: float) -> str:
+    if change > 10:  # past +1000 %: an interval of a few processes, not a figure to read digits off
+        return ">+1000%" if math.isfinite(change) else "+inf"
     return f"{change * 100:+.1f}%" if math.isfinite(change) else ("+inf" if change > 0 else "-inf")
 
 
@@ -77,6 +79,8 @@ def fmt_mde(row: R.Row) -> str:
     """The smallest worsening the cell detects, signed like the threshold ("+34%" for a time)."""
     if row.mde is None:
         return "-"
+    if row.mde > 10:  # two processes a side give t intervals this wide: the figure's digits mean nothing
+        return f"{'+' if row.better == 'lower' else '-'}>1000%"
     return f"{'+' if row.better == 'lower' else '-'}{round(row.mde * 100, 1):g}%"
 
 

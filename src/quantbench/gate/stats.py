@@ -32,6 +32,12 @@ class Evidence:
     ratio: float | None = None  # Hodges-Lehmann estimate of current / baseline seconds
     ci: tuple[float, float] | None = None  # for ``ratio``, at ``confidence``
     confidence: float | None = None
+    # "rounds": one process per side, the rounds are the samples; "processes": each process's median
+    # is one sample (gate/processes.py), with the t interval's log-scale standard error and its df.
+    level: str = "rounds"
+    se_log: float | None = None
+    df: float | None = None
+    method: str = ""
 
     def significant(self, *, alpha: float) -> bool:
         return self.sufficient and self.p_value is not None and self.p_value < alpha

@@ -130,11 +130,21 @@ def measure_in_worker(cell: Cell, source, settings, encodings: dict[str, dict], 
     generate (that many tokens per row) instead of running one forward pass. ``preload``: see
     ``_context``.
     """
+    return run_in_worker(_worker, ((cell.quant, cell.backend), source, settings, encodings, passes, cell.variant_id,
+                                   new_tokens or {}, cache.verified_entries()),
+                         what=f"memory worker for {cell.variant_id}", timeout_s=timeout_s, preload=preload)
+
+
+def run_in_worker(target, args: tuple, *, what: str, timeout_s: float, preload: tuple[str, ...] = ()) -> Any:
+    """Run ``target(conn, *args)`` in a fresh worker and return what it sends as ``("ok", payload)``.
+
+    The parent polls the pipe *and* the process, so a worker that dies becomes a :class:`WorkerDied`
+    naming ``what`` and its exit code, never a hang.
+    """
     context = _context(preload)
     receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_worker, args=(sender, (cell.quant, cell.backend), source, settings, encodings, passes,
-                                                      cell.variant_id, new_tokens or {}, cache.verified_entries()),
-                              name=f"quantbench-memory-{cell.variant_id}", daemon=True)
+    process = context.Process(target=target, args=(sender, *args), name=f"quantbench-{what.replace(' ', '-')}",
+                              daemon=True)
     process.start()
     sender.close()
     deadline = time.monotonic() + timeout_s
@@ -150,7 +160,7 @@ def measure_in_worker(cell: Cell, source, settings, encodings: dict[str, dict], 
                 status, payload = ("died", None) if not receiver.poll(0) else receiver.recv()
                 break
             if time.monotonic() > deadline:
-                raise WorkerDied(f"memory worker for {cell.variant_id} took over {timeout_s:.0f}s; killed")
+                raise WorkerDied(f"{what} took over {timeout_s:.0f}s; killed")
     finally:
         process.join(timeout=5)
         if process.is_alive():
@@ -158,8 +168,7 @@ def measure_in_worker(cell: Cell, source, settings, encodings: dict[str, dict], 
             process.join()
         receiver.close()
     if status == "died":
-        raise WorkerDied(f"memory worker for {cell.variant_id} died with exit code {process.exitcode} "
-                         "before reporting")
+        raise WorkerDied(f"{what} died with exit code {process.exitcode} before reporting")
     if status == "error":
-        raise WorkerDied(f"memory worker for {cell.variant_id} failed: {payload}")
+        raise WorkerDied(f"{what} failed: {payload}")
     return payload

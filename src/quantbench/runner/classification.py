@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from quantbench.cells import Cell
-from quantbench.measures import latency, rounds
+from quantbench.measures import latency, processes, rounds
 from quantbench.measures.drift import RoundPairing
 from quantbench.measures.record import cell_memory, check_finite, injected_fault
 from quantbench.runner.context import CellResources
@@ -59,6 +59,7 @@ def measure_latency(benchmark, run, pool, cell: Cell) -> dict[str, Any]:
         # ``setup`` runs before each round, outside pytest-benchmark's timed region.
         rule = rounds.StopRule.for_rounds(settings)
         outcome = rounds.run_rounds(benchmark, call, rule, setup=pairing)
+    process_figures = _more_processes(benchmark, res, cell, pairing, outcome) if settings.max_processes > 1 else {}
     samples = list(benchmark.stats.stats.data)
     source = res.source
     extra = {
@@ -67,5 +68,31 @@ def measure_latency(benchmark, run, pool, cell: Cell) -> dict[str, Any]:
         "timed_region": "end_to_end" if settings.end_to_end else "model",
         **latency.summarize(samples, batch_size=cell.batch_size, seq_len=cell.seq_len),
         **outcome.record(rule, on="rounds"),
+        **process_figures,
     }
     return finish_record(benchmark, res, cell, extra, built=built, memory_figures=memory_figures, pairing=pairing)
+
+
+def _more_processes(benchmark, res: CellResources, cell: Cell, pairing: RoundPairing | None,
+                    outcome: rounds.RoundsOutcome) -> dict[str, Any]:
+    """Rounds in fresh worker processes after the harness's own (``measure.processes``), added to the
+    cell's pytest-benchmark stats and drift pairing; returns what the cell records about its processes."""
+    import os
+
+    from quantbench.measures.process_timing import time_in_worker
+
+    settings = res.suite.measure
+    data = list(benchmark.stats.stats.data)
+    taken = [processes.ProcessRounds(seconds=tuple(data), origin="harness", pid=os.getpid(), stop=outcome.stop,
+                                     reference_s=tuple(pairing.per_round) if pairing else None)]
+    encoding = TASK.cell_inputs(res.splits, res.tokenizer, cell)
+    while not (stop := processes.should_stop(taken, minimum=settings.processes, maximum=settings.max_processes,
+                                             precision=settings.precision, confidence=settings.confidence)):
+        more = time_in_worker(cell, source=res.source, settings=res.settings, measure=settings, encoding=encoding,
+                              preload=res.preload)
+        for seconds in more.seconds:
+            benchmark.stats.update(seconds)
+        if pairing is not None:
+            pairing.per_round.extend(more.reference_s or ())
+        taken.append(more)
+    return processes.figures(taken, stop=stop, confidence=settings.confidence)

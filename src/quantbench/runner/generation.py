@@ -152,4 +152,7 @@ def measure_generation(benchmark, run, pool, cell: Cell) -> dict[str, Any]:
         **({f"ttft_{k}": v for k, v in prefill.record(rounds.StopRule.for_prefill(settings),
                                                      on="time to first token").items()} if prefill else {}),
     }
+    if settings.max_processes > 1:  # said in the record and the run's summary, never silently one process
+        extra["process_repetition"] = ("not taken: a generation cell times its rounds in the harness's process "
+                                       f"only (measure.processes {settings.processes} applies to classification cells)")
     return finish_record(benchmark, res, cell, extra, built=built, memory_figures=memory_figures, pairing=pairing)

@@ -100,6 +100,12 @@ class MeasureSettings:
     # Generation cells: prefill-only rounds continue past prefill_rounds until the time to first
     # token converges the same way, up to this many (and half of max_time_s).
     max_prefill_rounds: int = 30
+    # Classification cells: take the rounds in this many processes (the harness's, then fresh
+    # workers), more up to ``max_processes`` until the processes' interval of the median is within
+    # ± ``precision`` (measures/processes.py). Where the noise lives between processes, this is what
+    # lets a gate resolve a change between two runs; 1 keeps a first-look sweep fast.
+    processes: int = 1
+    max_processes: int = 1
 
 
 @dataclass(frozen=True)
@@ -257,7 +263,7 @@ def _read_measure(reader: _Reader) -> MeasureSettings:
     reader.check_keys(("warmup_rounds", "min_rounds", "max_rounds", "min_time_s", "max_time_s", "threads",
                        "end_to_end", "eval_batch_size", "memory", "drift_reference", "reference_every_s",
                        "efficiency", "prefill_rounds", "warmup_new_tokens", "precision", "confidence",
-                       "max_prefill_rounds"))
+                       "max_prefill_rounds", "processes", "max_processes"))
     warmup = reader.get("warmup_rounds", int, 3)
     if warmup < 1:
         raise reader.fail("warmup_rounds", f"must be at least 1 (timings need a warm-up), got {warmup}")
@@ -288,11 +294,20 @@ def _read_measure(reader: _Reader) -> MeasureSettings:
     every_s = reader.get("reference_every_s", (int, float), 0.25)
     if not every_s > 0:
         raise reader.fail("reference_every_s", f"must be a positive number of seconds, got {every_s}")
+    processes = reader.positive_int("processes", 1)
+    max_processes = reader.positive_int("max_processes", processes)
+    if max_processes < processes:
+        raise reader.fail("max_processes", f"{max_processes} is below processes ({processes})")
+    end_to_end = reader.get("end_to_end", bool, False)
+    if end_to_end and max_processes > 1:
+        raise reader.fail("processes", "end_to_end timing runs in the harness's process only (its workers get "
+                                       f"tokenized inputs); set processes to 1, got {processes}")
     return MeasureSettings(
+        processes=processes, max_processes=max_processes,
         warmup_rounds=warmup, min_rounds=min_rounds, max_rounds=max_rounds,
         min_time_s=float(reader.get("min_time_s", (int, float), 1.0)),
         max_time_s=float(reader.get("max_time_s", (int, float), 10.0)),
-        threads=threads, end_to_end=reader.get("end_to_end", bool, False),
+        threads=threads, end_to_end=end_to_end,
         eval_batch_size=reader.positive_int("eval_batch_size", 64),
         memory=reader.choice("memory", ("worker", "inprocess"), "worker"),
         drift_reference=reader.get("drift_reference", bool, True), reference_every_s=float(every_s),
