@@ -34,6 +34,9 @@ def test_defaults_fill_a_minimal_suite():
         ({**MINIMAL, "batch_sizes": [8, 8]}, "s.yaml: batch_sizes: has duplicates: [8, 8]"),
         ({**MINIMAL, "measure": {"min_rounds": 10, "max_rounds": 5}}, "s.yaml: measure.max_rounds: 5 is below min_rounds (10)"),
         ({**MINIMAL, "measure": {"threads": True}}, "s.yaml: measure.threads: expected int, got True"),
+        ({**MINIMAL, "measure": {"processes": 0}}, "s.yaml: measure.processes: must be a positive integer, got 0"),
+        ({**MINIMAL, "measure": {"processes": 4, "max_processes": 3}}, "s.yaml: measure.max_processes: 3 is below processes (4)"),
+        ({**MINIMAL, "measure": {"processes": 3, "end_to_end": True}}, "s.yaml: measure.processes: end_to_end timing runs in the harness's process only (its workers get tokenized inputs); set processes to 1, got 3"),
         ({**MINIMAL, "calibration": {"method": "kl"}}, "s.yaml: calibration.method: 'kl' is not allowed; allowed values: minmax, entropy, percentile"),
         ({**MINIMAL, "method_options": {"nf4": {"bits": 3}}}, "s.yaml: method_options.nf4.bits: unknown option; allowed: compute_dtype, double_quant"),
         ({**MINIMAL, "exclude": [{"colour": "red"}]}, "s.yaml: exclude[0].colour: unknown cell key; allowed: model, quant, backend, device, batch_size, seq_len, prompt_len, new_tokens, task, scenario"),
@@ -49,7 +52,7 @@ def test_errors_name_file_key_and_allowed_values(data, message):
 
 
 def test_bundled_suites_all_validate():
-    for name in ("default", "ci", "gpu", "full"):
+    for name in ("default", "ci", "gpu", "full", "gate-study"):
         suite = load_suite(name)
         assert suite.name == name and suite.digest
 

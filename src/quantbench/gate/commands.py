@@ -65,7 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ab.add_argument("--baseline-python", metavar="PYTHON",
                     help="the baseline's interpreter (a second environment; with --baseline-ref, that commit's)")
     ab.add_argument("--repo", metavar="DIR", default=".", help="the git repository of --baseline-ref (default: .)")
-    ab.add_argument("--blocks", type=int, default=4, help="blocks of one run per side (default 4: A B B A A B B A)")
+    ab.add_argument("--blocks", type=int, default=None,
+                    help="blocks of one run per side, A B | B A | ... (default: 4 when the suite takes each cell in "
+                         "3 or more processes, measure.processes; else 8)")
     ab.add_argument("--out", metavar="DIR", default="reports/ab", help="where runs, pooled files and the verdict go")
     ab.add_argument("--policy", metavar="YAML", help="gate policy (default: the suite's gates: block, else built-in)")
     ab.add_argument("--unresolved", choices=("warn", "fail"), default=None, help="as for gate")
@@ -159,9 +161,10 @@ def run_ab(args: argparse.Namespace) -> int:
                                             + (f", environment {args.baseline_python}" if args.baseline_python else ""))
     else:
         raise QuantbenchError("give the baseline: --baseline-ref REF, --baseline-suite SUITE or --baseline-python PYTHON")
+    blocks = args.blocks or interleave.default_blocks(args.suite)
     started = time.perf_counter()
     try:
-        logs = interleave.run_interleaved(baseline, candidate, blocks=args.blocks, out_dir=out,
+        logs = interleave.run_interleaved(baseline, candidate, blocks=blocks, out_dir=out,
                                           pytest_args=tuple(args.pytest_args))
     finally:
         if worktree is not None:
@@ -177,10 +180,10 @@ def run_ab(args: argparse.Namespace) -> int:
     result = gate_paths(pooled[interleave.BASELINE], pooled[interleave.CANDIDATE], policy,
                         unresolved=args.unresolved)
     (out / "ab.json").write_text(json.dumps({
-        "baseline": baseline.describe, "candidate": candidate.describe, "blocks": args.blocks,
+        "baseline": baseline.describe, "candidate": candidate.describe, "blocks": blocks,
         "minutes": round(minutes, 2), "runs": [log.to_dict() for log in logs],
         "verdict": json.loads(result.to_json())}, indent=1), encoding="utf-8")
-    print(f"quantbench ab: baseline {baseline.describe}; candidate {candidate.describe}; {args.blocks} blocks, "
+    print(f"quantbench ab: baseline {baseline.describe}; candidate {candidate.describe}; {blocks} blocks, "
           f"{len(logs)} runs in {minutes:.1f} min; pooled runs in {out}")
     print(result.render_table(only_problems=args.only_problems))
     for warning in result.warnings:

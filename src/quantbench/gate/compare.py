@@ -12,7 +12,7 @@ from quantbench.gate import result as R
 from quantbench.gate.drift import (MIN_CELLS_FOR_SPREAD, Correction, MachineDrift, between_run_sigma, cell_ratio,
                                    machine_drift)
 from quantbench.gate.machine import machine_differences
-from quantbench.gate.processes import process_evidence
+from quantbench.gate.processes import process_evidence, run_level_sigma, runs_of
 from quantbench.gate.policy import ABSOLUTE, DRIFT_CORRECTED_KINDS, QUALITY_KINDS, SAMPLED_KINDS, Policy, Rule
 from quantbench.gate.significance import Difference, difference
 from quantbench.gate.stats import Evidence, compare_samples
@@ -209,7 +209,9 @@ def judge_metric(*, metric: str, rule: Rule, base: BenchmarkRecord, cur: Benchma
         return R.Row(verdict=R.INSUFFICIENT, outcome=outcome, **{**common, "note": evidence.reason})
     widened, rounds_mde = widened_interval(evidence, noise, alpha=policy.alpha)
     ci = _shift_ci(metric, widened)
-    common.update(mde=_mde_of(metric, rounds_mde), noise=noise)
+    common.update(mde=_mde_of(metric, rounds_mde), noise=noise,
+                  evidence=(f"processes: {evidence.method}, {evidence.n_baseline} vs {evidence.n_current}"
+                            if by_processes else "rounds"))
     stats = dict(p_value=evidence.p_value, ci=ci if metric in MEDIAN_BASED else None)
     # The samples must move the same way as the metric (a p95 rise while the rounds got
     # faster overall is not evidence of a slowdown).
@@ -321,6 +323,18 @@ def timing_noise(base_index: dict, cur_index: dict, drift: MachineDrift | None, 
     return noise
 
 
+def _process_noise(evidence: Evidence, residual: float | None, run_sigma: float | None,
+                   base: BenchmarkRecord, cur: BenchmarkRecord) -> float | None:
+    """What a process-level interval still lacks: a stored baseline's residual between-run noise, or in
+    an interleaved job compared unpaired, the run-level noise of the mean of each side's runs (a paired
+    test's block differences already hold it)."""
+    if evidence.method.startswith("unpaired"):
+        return residual
+    if evidence.method.startswith("interleaved, unpaired") and run_sigma:
+        return run_sigma * math.sqrt(1 / runs_of(base) + 1 / runs_of(cur))
+    return None
+
+
 def residual_noise(noise: dict[str, float | None], evidence) -> dict[str, float]:
     """The between-run noise that stored-baseline process samples do not already carry.
 
@@ -347,7 +361,7 @@ def drift_warnings(drift: MachineDrift | None, left_out: dict[str, list[str]],
     unknown = [m for m, n in noise.items() if n is None]
     if unknown:
         lines.append(f"between-run noise not estimated for {', '.join(unknown)} (fewer than {MIN_CELLS_FOR_SPREAD} "
-                     "cells): those intervals know only the rounds of one process per run")
+                     "cells): a cell judged on its rounds then knows only one process per run")
     for reason, cells in left_out.items():
         example = cells[0] + (f" and {len(cells) - 1} more" if len(cells) > 1 else "")
         lines.append(f"timing judged on raw rounds, without drift correction ({reason}): {example}")
@@ -374,6 +388,7 @@ def gate_runs(baseline: Run, current: Run, *, policy: Policy, strict_machine: bo
     by_process = {key: found for key, base in base_index.items() if key in cur_index and (found := process_evidence(
         base, cur_index[key], alpha=policy.alpha, references_match=isinstance(cell_ratio(base, cur_index[key]), float)))}
     residual = residual_noise(noise, by_process.values())
+    run_sigma = run_level_sigma([*base_index.values(), *cur_index.values()]) if by_process else None
 
     for key, base in base_index.items():
         cell = _display(base.test, base.cell_id)
@@ -414,7 +429,7 @@ def gate_runs(baseline: Run, current: Run, *, policy: Policy, strict_machine: bo
                     # The median, from whole processes on both sides (gate/processes.py); a tail stays on rounds.
                     source = "processes"
                     evidence_by_source[source] = by_process[key]
-                    metric_noise = residual.get(metric) if by_process[key].method.startswith("unpaired") else None
+                    metric_noise = _process_noise(by_process[key], residual.get(metric), run_sigma, base, cur)
                 if source not in evidence_by_source:
                     cur_samples = cell_drift.current_samples(cur_samples) if cell_drift else cur_samples
                     evidence_by_source[source] = compare_samples(base_samples, cur_samples, alpha=policy.alpha,
@@ -442,7 +457,9 @@ def gate_runs(baseline: Run, current: Run, *, policy: Policy, strict_machine: bo
         warnings.append(f"{len(by_process)} cell(s) judged on whole processes (e.g. {first.n_baseline} vs "
                         f"{first.n_current}; {'; '.join(kinds)}): their median's interval is a t interval over "
                         "the processes" + ("; the runs' residual noise added to unpaired ones: "
-                                           + ", ".join(f"{m} {n:.0%}" for m, n in residual.items()) if residual else ""))
+                                           + ", ".join(f"{m} {n:.0%}" for m, n in residual.items()) if residual else "")
+                        + (f"; run-level noise of an interleaved job's runs {run_sigma:.1%}, added to the mean of "
+                           "each side's runs" if run_sigma else ""))
     return R.GateResult(rows=rows, policy=policy, baseline_label=str(baseline.path or "baseline"),
                         current_label=str(current.path or "current"), machine_differences=diffs,
                         machine_failed=machine_failed, warnings=warnings,

@@ -48,6 +48,8 @@ class Row:
     # the pair's between-run noise that widened its interval (gate/compare.py, gate/drift.py).
     mde: float | None = None
     noise: float | None = None
+    # What the timing was judged on: "rounds", or "processes: <how>, N vs M" (gate/processes.py).
+    evidence: str | None = None
 
     @property
     def past_threshold(self) -> bool:
@@ -66,4 +68,5 @@ class Row:
                 "change": self.change, "mode": self.mode, "threshold": self.threshold,
                 "better": self.better, "p_value": self.p_value,
                 "ci": list(self.ci) if self.ci else None, "note": self.note,
-                "raw_change": self.raw_change, "drift": self.drift, "mde": self.mde, "noise": self.noise}
+                "raw_change": self.raw_change, "drift": self.drift, "mde": self.mde, "noise": self.noise,
+                "evidence": self.evidence}

@@ -56,7 +56,28 @@ def render_rounds(records: list[dict[str, Any]]) -> list[str]:
             line += f"; {stops[stop]} stopped at the {stop}"
     if capped:
         line += f" (their medians to ±{max(capped):.0%} at worst: raise measure.max_time_s to resolve them)"
-    return ["", line]
+    return ["", line, *render_processes(timed)]
+
+
+def render_processes(timed: list[dict[str, Any]]) -> list[str]:
+    """Where the timing variance lay (measure.processes): between processes, or within one's rounds."""
+    split = [e["process_variance"] for e in timed if e.get("process_variance")]
+    counts = sorted({len(e["processes"]) for e in timed if e.get("processes")})
+    lines = []
+    if split:
+        def median(values: list[float]) -> float:
+            return sorted(values)[len(values) // 2]
+
+        shown = "-".join(str(c) for c in (counts[0], counts[-1]) if c) if counts[0] != counts[-1] else str(counts[0])
+        lines.append(f"processes: {len(split)} cell(s) timed in {shown} processes; of the log rounds' variance a "
+                     f"median {median([s['between_share'] for s in split]):.0%} lies between processes "
+                     f"(sd {median([s['between_sd'] for s in split]):.1%}) and the rest within one "
+                     f"(sd {median([s['within_sd'] for s in split]):.1%})")
+    one = sum(1 for e in timed if e.get("process_repetition"))
+    if one:
+        lines.append(f"processes: {one} generation cell(s) timed in the harness's process only "
+                     "(measure.processes applies to classification cells)")
+    return lines
 
 
 def _generation_key(params: dict[str, Any], *, quant: str | None = None, backend: str | None = None) -> tuple:

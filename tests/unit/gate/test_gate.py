@@ -39,8 +39,8 @@ def test_same_variant_different_seeds_passes():
     assert not result.failures
     # Three cells are too few to tell how far one cell moves between runs: said, not assumed.
     assert result.warnings == ["between-run noise not estimated for latency_p50_ms, latency_p95_ms, "
-                               "throughput_samples_per_s (fewer than 5 cells): those intervals know only the "
-                               "rounds of one process per run"]
+                               "throughput_samples_per_s (fewer than 5 cells): a cell judged on its rounds then "
+                               "knows only one process per run"]
     # Timing rows carry the evidence even when they pass.
     assert all(r.p_value is not None for r in rows(result, metric="latency_p50_ms"))
 
