@@ -14,8 +14,9 @@ def test_each_process_is_recorded_and_its_rounds_join_the_cell(pytester, bench_d
     # harness's must not, and the variance must then lie between processes.
     monkeypatch.setenv(SLOW_ENV, "tiny-toy-dynamic_int8-pytorch-cpu=0.03")
     suite = tiny_suite(tiny_model, tiny_data, batch_sizes=[2])
-    suite["measure"].update(processes=3, max_processes=3, max_rounds=6)
-    result, data = run_sweep(pytester, suite, "-k", "test_latency")
+    suite["measure"].update(max_rounds=6)
+    # --processes sets the count without editing the suite.
+    result, data = run_sweep(pytester, suite, "-k", "test_latency", "--processes", "3")
     assert result.ret == 0, result.stdout.str()[-2000:]
     cells = {b["param"]: b for b in data["benchmarks"] if b["name"].startswith("test_latency")}
     assert set(cells) == {"tiny-toy-fp32-pytorch-cpu-bs2-seq16", "tiny-toy-dynamic_int8-pytorch-cpu-bs2-seq16"}

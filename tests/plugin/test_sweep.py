@@ -101,6 +101,7 @@ def test_k_selects_by_readable_id(pytester, bench_dir, tiny_model, tiny_data, is
         ({"colour": "red"}, (), "*suite.yaml: colour: unknown key; allowed keys: name, *"),
         ({}, ("--quant", "int3"), "*--quant int3: unknown quant; known: bf16, bnb_int8, dynamic_int8*"),
         ({}, ("--batch-size", "x"), "*--batch-size: 'x' is not a valid int*"),
+        ({}, ("--processes", "0"), "*--processes: must be a positive integer, got 0*"),
         ({"models": [{"name": "m", "source": "path", "path": "/nonexistent/model"}]}, (),
          "*models[m].path: not a directory: /nonexistent/model*"),
     ],

@@ -153,6 +153,11 @@ def run_ab(args: argparse.Namespace) -> int:
         repo = Path(args.repo).resolve()
         worktree = out / "baseline-checkout"
         where, env = interleave.checkout(args.baseline_ref, repo, worktree.resolve(), python=args.baseline_python)
+        try:
+            interleave.check_imports_from(args.baseline_python or python, env, where)
+        except QuantbenchError:
+            interleave.remove_checkout(repo, where)
+            raise
         baseline = interleave.Side(interleave.BASELINE, args.baseline_python or python, args.suite, env=env,
                                    describe=f"{args.baseline_ref} (worktree {where}), suite {args.suite}")
     elif args.baseline_suite or args.baseline_python:

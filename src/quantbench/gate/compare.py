@@ -240,7 +240,8 @@ def judge_metric(*, metric: str, rule: Rule, base: BenchmarkRecord, cur: Benchma
     if ci is not None and _interval_reaches_worse(ci, better=better, threshold=threshold):
         # Not shown, and not ruled out. That is no pass: the cell needs more rounds or processes.
         mde = common["mde"]
-        noise_text = f" with this pair's between-run noise ({noise:.0%} per cell)" if noise else ""
+        noise_text = ("" if not noise else f" with the runs' noise its processes do not carry ({noise:.0%})"
+                      if by_processes else f" with this pair's between-run noise ({noise:.0%} per cell)")
         of_what = (f"of the {evidence.n_baseline} vs {evidence.n_current} processes' ratio ({evidence.method})"
                    if by_processes else "of the shift of the rounds")
         note = (f"the {1 - policy.alpha:.0%} interval {of_what}{noise_text}, "

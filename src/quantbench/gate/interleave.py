@@ -93,6 +93,16 @@ def checkout(ref: str, repo: Path, where: Path, *, python: str | None) -> tuple[
     return where, {"PYTHONPATH": os.pathsep.join([str(source), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
 
 
+def check_imports_from(python: str, env: dict[str, str], where: Path) -> None:
+    """The baseline must run the checked-out commit's quantbench, not this checkout's: said, never assumed."""
+    done = subprocess.run([python, "-c", "import quantbench; print(quantbench.__file__)"], capture_output=True,
+                          text=True, env={**os.environ, **env})
+    found = done.stdout.strip()
+    if done.returncode != 0 or not Path(found).resolve().is_relative_to(where.resolve()):
+        raise QuantbenchError(f"the baseline's interpreter {python} imports quantbench from "
+                              f"{found or 'nowhere'} (exit {done.returncode}), not from the worktree {where}")
+
+
 def remove_checkout(repo: Path, where: Path) -> None:
     subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(where)], capture_output=True)
 

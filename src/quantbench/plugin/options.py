@@ -56,6 +56,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(env QUANTBENCH_PRICE_PER_HOUR; default: the suite's cost.price_per_hour)")
     group.addoption("--threads", dest="quantbench_threads", default=None, metavar="N",
                     help="intra-op threads of every runtime (env QUANTBENCH_THREADS; default: the suite's)")
+    group.addoption("--processes", dest="quantbench_processes", default=None, metavar="N",
+                    help="time each classification cell in N processes, the harness's and N-1 fresh workers "
+                         "(env QUANTBENCH_PROCESSES; default: the suite's measure.processes, 1 unless set)")
     group.addoption("--results-jsonl", dest="quantbench_results_jsonl", default=None, metavar="PATH",
                     help="journal every finished cell here as it ends (default: next to --benchmark-json, "
                          "results.jsonl; env QUANTBENCH_RESULTS_JSONL)")

@@ -39,6 +39,16 @@ class QuantbenchState:
             if threads:
                 n = parse_list("threads", threads, int)[0]
                 suite = dataclasses.replace(suite, measure=dataclasses.replace(suite.measure, threads=n))
+            processes = option(self.config, "processes")
+            if processes:
+                n = parse_list("processes", processes, int)[0]
+                if n < 1:
+                    raise pytest.UsageError(f"--processes: must be a positive integer, got {n}")
+                if suite.measure.end_to_end and n > 1:
+                    raise pytest.UsageError(f"--processes {n}: the suite times end to end, which runs in the "
+                                            "harness's process only")
+                suite = dataclasses.replace(suite, measure=dataclasses.replace(suite.measure, processes=n,
+                                                                               max_processes=n))
             price = option(self.config, "price_per_hour")
             if price:
                 from quantbench.efficiency.cost import parse_price

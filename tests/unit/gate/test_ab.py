@@ -136,6 +136,12 @@ def test_a_baseline_commit_runs_from_its_own_worktree_only_with_the_same_depende
     where, env = interleave.checkout("HEAD", repo, tmp_path / "wt", python=None)
     assert (where / "src" / "quantbench" / "marker.py").read_text() == "OLD = True\n"
     assert env["PYTHONPATH"].split(":")[0] == str(where / "src")
+    # This interpreter then imports the worktree's quantbench (PYTHONPATH precedes the editable install)...
+    (where / "src" / "quantbench" / "__init__.py").write_text("")
+    interleave.check_imports_from(sys.executable, env, where)
+    # ...and one that imports another copy is refused, naming where it imported from.
+    with pytest.raises(QuantbenchError, match="imports quantbench from .* not from the worktree"):
+        interleave.check_imports_from(sys.executable, {}, where)
     interleave.remove_checkout(repo, where)
     assert not where.exists()
     (repo / "pyproject.toml").write_text("[project]\nname = 'x'\ndependencies = ['torch==9']\n")
