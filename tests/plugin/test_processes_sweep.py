@@ -1,9 +1,9 @@
 """``measure.processes``: a cell's rounds in the harness's process and fresh workers, end to end on a
-tiny model (measures/process_timing.py, measures/processes.py)."""
+tiny model (runner/process_timing.py, measures/processes.py)."""
 
 from __future__ import annotations
 
-from quantbench.measures.process_timing import SLOW_ENV
+from quantbench.runner.process_timing import SLOW_ENV
 from tests.plugin.test_sweep import run_sweep
 from tests.tiny import tiny_suite
 

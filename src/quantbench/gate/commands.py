@@ -22,7 +22,7 @@ examples:
 AB_EPILOG = """examples:
   quantbench ab --suite ci --baseline-ref origin/main --unresolved fail
   quantbench ab --suite ci --baseline-suite suites/ci-previous.yaml --blocks 6
-  quantbench ab --suite ci --baseline-python ../env-torch-2.12/bin/python -- -k onnxruntime
+  quantbench ab --suite ci --baseline-python ../env-torch-2.12/bin/python -- -k bs8
 """
 
 
@@ -74,7 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ab.add_argument("--markdown", metavar="FILE", help="write a Markdown summary (e.g. $GITHUB_STEP_SUMMARY)")
     ab.add_argument("--only-problems", action="store_true", help="as for gate")
     ab.add_argument("pytest_args", nargs="*", metavar="PYTEST_ARG",
-                    help="passed to every run after --, e.g. -- -k 'onnxruntime and bs8'")
+                    help="passed to every run after --, e.g. -- -k 'fp32 and bs8'")
     ab.set_defaults(func=run_ab)
 
     baseline = subparsers.add_parser("baseline", help="save and list named baselines")

@@ -4,7 +4,7 @@ On the 2-core VMs rounds inside one process are tight and whole processes differ
 back to back on the Zen 3 VM gave the same cell's median with a 10-16 % coefficient of variation
 across processes against 4-10 % within one (issue 34). An interval built from one process's rounds
 is then far too narrow. With ``measure.processes: k`` a cell's rounds are taken in ``k`` processes
-(the harness's own, then fresh workers, measures/process_timing.py); each process gives one sample,
+(the harness's own, then fresh workers, runner/process_timing.py); each process gives one sample,
 its median divided by the median of the drift reference timed beside its rounds, and the interval
 of the cell is a t interval over those samples on the log scale. For a balanced two-level design
 (processes, rounds inside them) that is the mixed model's interval for the mean: the rounds only

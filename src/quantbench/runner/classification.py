@@ -79,7 +79,7 @@ def _more_processes(benchmark, res: CellResources, cell: Cell, pairing: RoundPai
     cell's pytest-benchmark stats and drift pairing; returns what the cell records about its processes."""
     import os
 
-    from quantbench.measures.process_timing import time_in_worker
+    from quantbench.runner.process_timing import time_in_worker
 
     settings = res.suite.measure
     data = list(benchmark.stats.stats.data)
