@@ -48,6 +48,9 @@ def test_a_serving_sweep_records_capacity_points_logs_report_and_cards(pytester,
         assert [s["setting"] for s in block["settings"]] == [1, 2]
         assert server["task"] == task
         assert server.get("capacity_qps", 0) > 0 or server["capacity_message"].startswith("setting 1: no rate meets")
+        # The label names what is judged, never a bare "p90".
+        assert server["slo"] == block["slo"] and "upper bound" in block["slo"] and "LoadGen early stopping" in block["slo"]
+        assert block["slo_as_written"].startswith("p90 ≤ 250 ms" if task == "text-classification" else "TTFT p90 ≤")
         for setting in block["settings"]:
             assert setting["system"]["batcher"]["max_batch"] == setting["setting"]
             assert setting["offline_bound_from"] == "this run's offline cell"  # the offline cell ran first
@@ -60,6 +63,14 @@ def test_a_serving_sweep_records_capacity_points_logs_report_and_cards(pytester,
                 assert (report / point["logs"] / "mlperf_log_detail.txt").is_file()
                 if task == "text-generation":
                     assert {"ttft_ms", "tpot_ms"} <= set(point) and point["client"]["itl_ms"]["gaps"] > 0
+                elif point["scenario"] == "server":
+                    # What the verdict judged: the share over the bound, with LoadGen's 99 % upper bound.
+                    assert point["judged"] == "p90 upper bound (LoadGen early stopping, 99% confidence)"
+                    share = point["overlatency_queries"] / point["query_count"]
+                    assert point["over_bound_share"] == pytest.approx(share, abs=1e-5)
+                    assert point["over_bound_share_upper"] >= share and point["over_bound_allowed"] == 0.1
+                    # A VALID point's upper bound is within what p90 allows (LoadGen's own condition).
+                    assert point["verdict"] == "INVALID" or point["over_bound_share_upper"] <= 0.1 + 1e-3
         if task == "text-generation":
             tokens = block["served_tokens"]
             assert tokens["prompts"] == 2 and tokens["differ"] + tokens["identical"] == 2
@@ -74,6 +85,7 @@ def test_a_serving_sweep_records_capacity_points_logs_report_and_cards(pytester,
     assert '<section id="serving">' in html and 'data-chart="load-0"' in html and 'data-chart="load-1"' in html
     cards = {p.name: p.read_text() for p in (report / "model_cards").glob("*.md")}
     assert all("Serving under load (MLPerf LoadGen)" in text for text in cards.values()) and len(cards) == 2
+    assert all("upper bound" in text for text in cards.values()) and "p90 upper bound ≤ 250 ms" in html
     result.stdout.fnmatch_lines(["*serving cell*not an MLPerf result*", "*tiny-toy-fp32-pytorch-cpu-server*"])
 
 

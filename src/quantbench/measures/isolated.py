@@ -78,9 +78,10 @@ def _measure(builder_name: tuple[str, str], source, settings, encodings: dict, p
             "peak_mb": peaks, "pid": os.getpid(), "allocator": allocator}
 
 
-def _worker(conn, *args) -> None:
+def _worker(conn, function, *args) -> None:
+    """A worker's whole life: ``function(*args)`` sent back as ``("ok", result)``, or its failure as a reason."""
     try:
-        conn.send(("ok", _measure(*args)))
+        conn.send(("ok", function(*args)))
     except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent as a reason
         conn.send(("error", f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"))
     finally:
@@ -130,20 +131,20 @@ def measure_in_worker(cell: Cell, source, settings, encodings: dict[str, dict], 
     generate (that many tokens per row) instead of running one forward pass. ``preload``: see
     ``_context``.
     """
-    return run_in_worker(_worker, ((cell.quant, cell.backend), source, settings, encodings, passes, cell.variant_id,
+    return run_in_worker(_measure, ((cell.quant, cell.backend), source, settings, encodings, passes, cell.variant_id,
                                    new_tokens or {}, cache.verified_entries()),
                          what=f"memory worker for {cell.variant_id}", timeout_s=timeout_s, preload=preload)
 
 
-def run_in_worker(target, args: tuple, *, what: str, timeout_s: float, preload: tuple[str, ...] = ()) -> Any:
-    """Run ``target(conn, *args)`` in a fresh worker and return what it sends as ``("ok", payload)``.
+def run_in_worker(function, args: tuple, *, what: str, timeout_s: float, preload: tuple[str, ...] = ()) -> Any:
+    """Run ``function(*args)`` (a module-level function) in a fresh worker and return its result.
 
     The parent polls the pipe *and* the process, so a worker that dies becomes a :class:`WorkerDied`
     naming ``what`` and its exit code, never a hang.
     """
     context = _context(preload)
     receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=target, args=(sender, *args), name=f"quantbench-{what.replace(' ', '-')}",
+    process = context.Process(target=_worker, args=(sender, function, *args), name=f"quantbench-{what.replace(' ', '-')}",
                               daemon=True)
     process.start()
     sender.close()

@@ -78,21 +78,12 @@ def _time(builder_name: tuple[str, str], source, settings, measure, encoding: di
             "stop": stop}
 
 
-def _worker(conn, *args) -> None:
-    try:
-        conn.send(("ok", _time(*args)))
-    except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent as a reason
-        conn.send(("error", f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"))
-    finally:
-        conn.close()
-
-
 def time_in_worker(cell: Cell, *, source, settings, measure, encoding: dict, preload: tuple[str, ...] = (),
                    timeout_s: float = 900.0) -> ProcessRounds:
     """One more process's rounds for ``cell`` (its variant built afresh in a worker)."""
     from quantbench.measures.isolated import run_in_worker
 
-    payload = run_in_worker(_worker, ((cell.quant, cell.backend), source, settings, measure, encoding, cell,
+    payload = run_in_worker(_time, ((cell.quant, cell.backend), source, settings, measure, encoding, cell,
                                       cache.verified_entries()),
                             what=f"timing worker for {cell.id}", timeout_s=timeout_s, preload=preload)
     reference = payload["reference_s"]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from quantbench.errors import QuantbenchError
+from quantbench.serving.early_stopping import point_figures
 
 SUMMARY, DETAIL, ACCURACY = "mlperf_log_summary.txt", "mlperf_log_detail.txt", "mlperf_log_accuracy.json"
 #: LoadGen's percentile labels -> the record's keys.
@@ -92,6 +93,7 @@ class PointResult:
     overlatency_queries: int | None = None
     early_stopping: str = ""
     target_qps: float | None = None
+    percentile: float | None = None  # the Server bound's percentile, as LoadGen applied it
     client: dict[str, Any] = field(default_factory=dict)
     wall_s: float | None = None
     log_dir: str | None = None
@@ -105,6 +107,10 @@ class PointResult:
                "scheduled_qps": self.scheduled_qps, "verdict": self.verdict, "reasons": self.reasons,
                "latency_ms": self.latency_ms, "query_count": self.query_count,
                "overlatency_queries": self.overlatency_queries, "early_stopping": self.early_stopping,
+               # What the verdict judged: the share of queries over the bound, and its 99 % upper bound
+               # against the share the percentile allows (serving/early_stopping.py).
+               **(point_figures(self.query_count, self.overlatency_queries, self.percentile)
+                  if self.scenario == "server" and self.percentile and not self.ttft_ms else {}),
                "client": self.client, "wall_s": None if self.wall_s is None else round(self.wall_s, 3),
                "logs": self.log_dir}
         if self.ttft_ms or self.tpot_ms:
@@ -144,7 +150,8 @@ def read_point(log_dir: Path, *, scenario: str, target_qps: float | None = None,
         tokens_per_s=None if tokens is None else round(float(tokens), 3),
         scheduled_qps=facts.get("result_scheduled_samples_per_sec"), query_count=facts.get("result_query_count"),
         overlatency_queries=facts.get("result_overlatency_query_count"), early_stopping=early,
-        target_qps=target_qps, client=client or {}, wall_s=wall_s, log_dir=str(where))
+        target_qps=target_qps, client=client or {}, wall_s=wall_s, log_dir=str(where),
+        percentile=facts.get("effective_target_latency_percentile") if scenario == "server" else None)
 
 
 _HEX = re.compile(r"^[0-9A-Fa-f]*$")

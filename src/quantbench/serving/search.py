@@ -49,6 +49,17 @@ def slo_text(bounds_ms: dict[str, float], percentile: float) -> str:
     return " and ".join(f"{LABELS[name].format(p=p)} ≤ {limit:g} ms" for name, limit in bounds_ms.items())
 
 
+def judged_slo_text(bounds_ms: dict[str, float], percentile: float) -> str:
+    """The SLO as a Server verdict judges it: ``p99 upper bound ≤ 80 ms (LoadGen early stopping, 99 %
+    confidence)``. Not the empirical p99: with few queries the bound passes only if no query is over
+    (serving/early_stopping.py)."""
+    from quantbench.serving.early_stopping import CONFIDENCE
+
+    p = f"{percentile * 100:g}"
+    bounds = " and ".join(f"{LABELS[name].format(p=p)} upper bound ≤ {limit:g} ms" for name, limit in bounds_ms.items())
+    return f"{bounds} (LoadGen early stopping, {CONFIDENCE:.0%} confidence)"
+
+
 def no_rate_line(bounds_ms: dict[str, float], percentile: float, lowest: PointResult) -> str:
     """The one line when no rate meets the SLO, from the lowest rate tried."""
     p = f"{percentile * 100:g}"
