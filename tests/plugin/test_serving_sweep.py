@@ -58,6 +58,9 @@ def test_a_serving_sweep_records_capacity_points_logs_report_and_cards(pytester,
             for point in setting["points"]:
                 assert point["verdict"] in ("VALID", "INVALID") and point["target_qps"] > 0
                 assert point["achieved_qps"] > 0 and "goodput_qps" in point["client"]
+                # What the load generator's process took from the 2 cores, beside the figures it measured.
+                cpu = point["client"]["cpu"]
+                assert cpu["harness_cpu_s"] >= 0 and cpu["harness_is"].endswith("in-process model")
                 assert point["verdict"] == "VALID" or point["reasons"]
                 assert (report / point["logs"] / "mlperf_log_summary.txt").is_file()
                 assert (report / point["logs"] / "mlperf_log_detail.txt").is_file()

@@ -124,7 +124,11 @@ class ServingRun:
                          percentile=self.percentile, token_latencies=self.cell.is_generation, **bounds, **kw)
 
     def point(self, system, spec: PointSpec, log_dir: Path) -> PointResult:
+        from quantbench.serving.cpu_use import CpuUse
+
+        cpu = CpuUse(system.server_pid()).start()
         result = run_point(system, spec, log_dir, bounds_ms=self.bounds, relative_to=self.relative_to)
+        result.client["cpu"] = cpu.figures(result.wall_s)
         own = system.own_timings()
         if own:
             result.client["system_own_ms"] = own

@@ -122,6 +122,10 @@ class ServedSystem(abc.ABC):
         """The serving side's own timings of the last test (a server's per-request timings), if it has any."""
         return None
 
+    def server_pid(self) -> int | None:
+        """The process that serves, when it is not this one (its CPU time is recorded per point)."""
+        return None
+
     def describe(self) -> dict[str, Any]:
         return {"system": self.kind}
 

@@ -118,6 +118,9 @@ def test_client_ttft_and_tpot_agree_with_the_server_s_own_timings(variant, promp
         point = run_point(system, PointSpec("single_stream", 1.0, 30, 16, expected_latency_ms=150,
                                             token_latencies=True), tmp_path / "ss", bounds_ms={})
         own = system.own_timings()
+        # The server runs in its own process: its CPU time is recorded per point beside the harness's.
+        assert system.server_pid() == system.server.process.pid
+    assert system.server_pid() is None  # stopped
     client = point.client
     print(f"\nTTFT p50 client {client['ttft_ms']['p50']:.2f} ms, server {own['ttft_ms']['p50']:.2f} ms, "
           f"LoadGen {point.ttft_ms['p50']:.2f} ms; TPOT p50 client {client['tpot_ms']['p50']:.3f} ms, "

@@ -247,6 +247,10 @@ class LlamaServerSystem(ServedSystem):
             self._conns.discard(conn)
             conn.close()
 
+    def server_pid(self) -> int | None:
+        process = self.server.process
+        return process.pid if process is not None and process.poll() is None else None
+
     def own_timings(self) -> dict[str, Any] | None:
         """llama-server's own view: prompt_ms (its TTFT, queue excluded) and predicted_per_token_ms (its
         TPOT: generation time / (tokens - 1)), percentiles over the last test's queries."""
