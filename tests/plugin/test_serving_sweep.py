@@ -55,6 +55,9 @@ def test_a_serving_sweep_records_capacity_points_logs_report_and_cards(pytester,
             assert setting["system"]["batcher"]["max_batch"] == setting["setting"]
             assert setting["offline_bound_from"] == "this run's offline cell"  # the offline cell ran first
             assert len(setting["points"]) <= 3 and (setting["points"] or setting["message"])
+            if setting.get("capacity_qps"):  # what set it: the SLO, or the search's ceiling (every point VALID)
+                binding = any(p["verdict"] == "INVALID" for p in setting["points"])
+                assert setting["slo_binding"] is binding and setting["capacity_bound_by"]
             for point in setting["points"]:
                 assert point["verdict"] in ("VALID", "INVALID") and point["target_qps"] > 0
                 assert point["achieved_qps"] > 0 and "goodput_qps" in point["client"]

@@ -62,6 +62,9 @@ def serving_row(summary) -> dict[str, Any]:
             row.update(capacity=fmt(e["capacity_qps"]), sort_capacity=e["capacity_qps"],
                        setting=_setting_label(e["serving"], e.get("capacity_setting")),
                        goodput=fmt(e.get("capacity_goodput_qps")))
+            if e.get("slo_binding") is False:  # the search's ceiling, not the SLO: said where the figure is shown
+                row["capacity"] += " (SLO not binding)"
+                row["note"] = e.get("capacity_bound_by", "")
         else:
             row["note"] = e.get("capacity_message", "")
         tokens = e["serving"].get("served_tokens")

@@ -58,7 +58,8 @@ def _setting_record(result) -> dict[str, Any]:
     if result.search:
         search = result.search
         out.update(upper_qps=search.upper_qps, points=[p.to_record() for p in search.points],
-                   capacity_qps=search.capacity_qps, stopped=search.stopped)
+                   capacity_qps=search.capacity_qps, stopped=search.stopped, slo_binding=search.slo_binding,
+                   capacity_bound_by=search.bound_by())
         if search.message:
             out["message"] = search.message
     return out
@@ -81,7 +82,8 @@ def _flat(cell, results: list, bounds: dict[str, float], percentile: float) -> d
         if best is not None and best.search and best.search.capacity_qps:
             capacity = best.search.capacity
             out.update(capacity_qps=round(best.search.capacity_qps, 4), capacity_setting=best.setting,
-                       capacity_goodput_qps=capacity.client.get("goodput_qps"))
+                       capacity_goodput_qps=capacity.client.get("goodput_qps"),
+                       slo_binding=best.search.slo_binding, capacity_bound_by=best.search.bound_by())
         else:
             lines = [f"setting {r.setting}: {r.search.message}" for r in results if r.search and r.search.message]
             out["capacity_message"] = "; ".join(lines) or "no capacity measured"

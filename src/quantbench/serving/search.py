@@ -36,6 +36,24 @@ class SearchResult:
     def capacity_qps(self) -> float | None:
         return None if self.capacity is None else self.capacity.target_qps
 
+    @property
+    def slo_binding(self) -> bool | None:
+        """Did the SLO bound the capacity? False when every point was VALID: the capacity is then the
+        highest rate the search tried below the offline throughput, not a rate the SLO stopped (None:
+        no capacity)."""
+        if self.capacity is None:
+            return None
+        return any(not p.valid for p in self.points)
+
+    def bound_by(self) -> str | None:
+        """What set the capacity, in words, for the record and the report."""
+        if self.slo_binding is None:
+            return None
+        if self.slo_binding:
+            return "the SLO: an INVALID point lies above it"
+        return (f"SLO not binding: every point was VALID, up to {self.capacity_qps:.4g} QPS of the "
+                f"{self.upper_qps:.4g} QPS offline throughput; the capacity is the search's ceiling, not the SLO")
+
 
 def _figure(point: PointResult, name: str, percentile: float) -> float | None:
     key = f"p{percentile * 100:g}"

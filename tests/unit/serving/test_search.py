@@ -51,6 +51,16 @@ def test_a_system_valid_up_to_the_offline_bound_says_so():
     result, _ = search(capacity=1000.0)
     assert result.capacity_qps >= 95.0
     assert "never INVALID below it" in result.stopped
+    # The capacity is the search's ceiling (15/16 of the bound after 4 points), not a rate the SLO stopped.
+    assert result.slo_binding is False
+    assert result.bound_by().startswith("SLO not binding: every point was VALID, up to 96.88 QPS of the 100 QPS")
+
+
+def test_an_slo_that_stopped_the_search_is_binding():
+    result, _ = search(capacity=63.0)
+    assert result.slo_binding is True and result.bound_by().startswith("the SLO")
+    none, _ = search(capacity=0.5, max_points=3)
+    assert none.capacity_qps is None and none.slo_binding is None and none.bound_by() is None
 
 
 def test_no_rate_meets_the_slo_gives_one_line_from_the_lowest_rate():

@@ -114,3 +114,20 @@ def test_labels_on_the_kl_vs_speed_up_chart_never_overlap():
             assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
     named = " ".join(text.replace("&amp;", "&") for *_, text in labels)
     assert all(name in named for (name, _, _), on in zip(raw, front) if on)  # every front point is named
+
+
+def test_a_capacity_the_slo_did_not_bind_is_labelled_so_in_the_report_and_cards(tmp_path):
+    from quantbench.reports.serving_view import serving_row
+
+    run = serving_run(VARIANTS, accuracy={"fp32": 0.9, "dynamic_int8": 0.9, "static_int8": 0.9})
+    for bench in run["benchmarks"]:
+        if bench["params"].get("scenario") == "server" and bench["params"]["quant"] == "static_int8":
+            bench["extra_info"].update(slo_binding=False, capacity_bound_by="SLO not binding: every point was VALID")
+    analysis = analyse(parse_run(run))
+    rows = {s.variant.quant: serving_row(s) for s in analysis.variants if s.serving}
+    assert rows["static_int8"]["capacity"] == "150 (SLO not binding)"
+    assert rows["static_int8"]["note"] == "SLO not binding: every point was VALID"
+    assert "not binding" not in rows["dynamic_int8"]["capacity"]
+    written = write_reports(parse_run(run), tmp_path)
+    card = (tmp_path / "model_cards" / "minilm-static_int8-onnxruntime-cpu.md").read_text()
+    assert "150 (SLO not binding)" in card and "150 (SLO not binding)" in written["index.html"].read_text()
