@@ -178,7 +178,7 @@ def judge_metric(*, metric: str, rule: Rule, base: BenchmarkRecord, cur: Benchma
     b, c = base.metrics[metric], cur.metrics[metric]
     judged = drift.corrected(metric, c) if drift else c
     by_processes = evidence is not None and evidence.level == "processes" and evidence.ratio is not None
-    if by_processes:  # the processes' estimate, each process divided by its own reference
+    if by_processes:  # the processes' estimate (each divided by its reference, or raw: gate/processes.py)
         judged = b * evidence.ratio if _moves_with_samples(metric) else b / evidence.ratio
     better = rule.better(metric)
     threshold = rule.threshold
