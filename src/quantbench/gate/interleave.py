@@ -50,7 +50,7 @@ class Side:
 def default_blocks(suite: str) -> int:
     """Four blocks when each run takes every cell in 3 or more processes (``measure.processes``), else
     eight. Four is the fewest a paired test may use (gate/processes.py), and on the study's Xeon VM four
-    blocks of three processes caught every 20 % plant and a natural 10.6 % one 9 times in 9, with no clean
+    blocks of three processes caught every 20 % plant and a natural 10.3 % one 9 times in 9, with no clean
     job failing (docs/gating.md, "The study"); two blocks leave each side's mean two runs."""
     from quantbench.suite import load_suite
 
