@@ -48,9 +48,10 @@ test: $(STAMP) $(if $(filter all%,$(EXTRAS)),$(LLAMACPP_STAMP))
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$status
 
 ## make test-tf5: unit and plugin tests on the newest transformers 5.x, without the onnx and openvino extras
-## (lm-eval pins no transformers and LoadGen has no dependencies, so the lmeval and serving extras go with both lines)
+## (lm-eval pins no transformers, LoadGen has no dependencies and SQLAlchemy/psycopg know nothing of models, so
+## the lmeval, serving and history extras go with both lines)
 test-tf5:
-	$(MAKE) test VENV=.venv-tf5 EXTRAS=bnb,torchao,lmeval,serving,dev TESTS="tests/unit tests/plugin"
+	$(MAKE) test VENV=.venv-tf5 EXTRAS=bnb,torchao,lmeval,serving,history,dev TESTS="tests/unit tests/plugin"
 
 setup: $(STAMP)
 

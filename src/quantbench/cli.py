@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "quantbench.efficiency.commands",
     "quantbench.distributed.commands",
     "quantbench.lmeval.commands",
+    "quantbench.history.commands",
 )
 
 

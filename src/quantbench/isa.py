@@ -147,8 +147,8 @@ def short_label(isa: Mapping[str, Any]) -> str:
     return f"{where}, {top}" if where else top
 
 
-def this_cpu() -> dict[str, Any]:
-    """This machine's ISA, read from /proc/cpuinfo (py-cpuinfo's reading where there is none)."""
+def _reading() -> tuple[list[str], str | None, int | None, int | None]:
+    """This CPU's own flags, vendor, family and model: /proc/cpuinfo, else py-cpuinfo's reading."""
     fields = _cpuinfo_fields()
     flags = (fields.get("flags") or fields.get("Features") or "").split()
     vendor, family, model = fields.get("vendor_id"), _int(fields.get("cpu family")), _int(fields.get("model"))
@@ -161,7 +161,19 @@ def this_cpu() -> dict[str, Any]:
             family, model = info.get("family"), info.get("model")
         except Exception:  # noqa: BLE001 - no reading at all: every flag reads False, and the label says so
             flags = []
+    return flags, vendor, family, model
+
+
+def this_cpu() -> dict[str, Any]:
+    """This machine's ISA, read from /proc/cpuinfo (py-cpuinfo's reading where there is none)."""
+    flags, vendor, family, model = _reading()
     return describe(flags, vendor=vendor, family=family, model=model)
+
+
+def cpu_flags() -> frozenset[str]:
+    """The tracked flags this CPU really has, before :data:`HIDE_FLAGS_ENV` and :data:`SHOW_FLAGS_ENV`
+    (what identifies the hardware, e.g. in a machine fingerprint, rather than what the code is told)."""
+    return frozenset(_reading()[0]) & frozenset(TRACKED)
 
 
 def from_machine_info(info: Mapping[str, Any]) -> dict[str, Any] | None:

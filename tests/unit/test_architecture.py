@@ -172,9 +172,18 @@ def test_the_registry_names_each_runtime_on_one_line():
     ("quantbench.reports", {"quantbench.results", "quantbench.errors", "quantbench.isa", "quantbench.yaml_text",
                             "quantbench.efficiency.cost"}),
     # (quantbench ab reads the suite for its blocks and policy, and pools runs' rounds with the harness's own
-    # summary of them, so a pooled p50 is computed as a run's is)
+    # summary of them, so a pooled p50 is computed as a run's is; named baselines can be names on runs in the
+    # history store; the gate against the history reads a run as the store does, and its change points)
     ("quantbench.gate", {"quantbench.results", "quantbench.errors", "quantbench.yaml_text", "quantbench.suite",
-                         "quantbench.measures.latency"}),
+                         "quantbench.measures.latency", "quantbench.history", "quantbench.history.ingest",
+                         "quantbench.history.changepoints"}),
+    # the history store reads runs through results.py and fingerprints machines with the harness's own
+    # readers (the ISA, the CPU's name); it sits below the gate, which keeps named baselines in it; its
+    # trend page and exports draw and write figures with the run report's helpers (charts, the page's
+    # template and JSON escaping, the uncertainty text), which sit below it and never import it
+    ("quantbench.history", {"quantbench.results", "quantbench.errors", "quantbench.isa",
+                            "quantbench.hardware.machine", "quantbench.reports.charts", "quantbench.reports.html",
+                            "quantbench.reports.uncertainty"}),
     # the suite sits below the task specs: it checks task names against task_kinds
     ("quantbench.suite", {"quantbench.errors", "quantbench.registry", "quantbench.results", "quantbench.task_kinds",
                           "quantbench.yaml_text"}),

@@ -11,11 +11,13 @@ from pathlib import Path
 from quantbench.errors import QuantbenchError
 from quantbench.gate import gate_paths
 from quantbench.gate.baseline import ENV_VAR, baseline_dir, baseline_path, list_baselines, save_baseline
+from quantbench.gate.lookback import LOOKBACK, MIN_HISTORY, Z_THRESHOLD
 
 GATE_EPILOG = """exit codes: 0 pass, 1 regression (or a failure the policy asks for), 2 bad input.
 examples:
   quantbench gate baseline.json results.json --policy suites/gates.yaml --markdown gate.md
   quantbench gate --baseline-name main results.json --json gate.json
+  quantbench gate --history reports/history.sqlite results.json --lookback 10   # against this machine's history
 """
 
 
@@ -33,12 +35,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "count only when past the threshold and significant (Mann-Whitney U).",
         epilog=GATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     gate.add_argument("runs", nargs="+", metavar="RUN",
-                      help="BASELINE.json CURRENT.json, or only CURRENT.json with --baseline-name")
+                      help="BASELINE.json CURRENT.json, or only CURRENT.json with --baseline-name or --history")
     gate.add_argument("--policy", metavar="YAML",
                       help="policy file, or a suite file with a top-level 'gates:' key (default: built-in)")
     gate.add_argument("--baseline-name", metavar="NAME", help="use a baseline saved by 'quantbench baseline save'")
     gate.add_argument("--baseline-dir", metavar="DIR",
                       help=f"where named baselines live (default: ${ENV_VAR} or .quantbench/baselines)")
+    gate.add_argument("--history", metavar="URL_OR_PATH",
+                      help="a history database. Alone: judge CURRENT.json against the last --lookback runs of "
+                           "each cell on its own machine fingerprint (docs/history.md). With --baseline-name: read "
+                           "the run of that name from it (names set by 'quantbench baseline save --history')")
+    gate.add_argument("--lookback", type=int, metavar="N",
+                      help=f"with --history alone: judge against the last N runs of each cell (default {LOOKBACK})")
+    gate.add_argument("--min-history", type=int, metavar="N",
+                      help=f"with --history alone: fewer runs of a cell on this machine are insufficient history "
+                           f"(default {MIN_HISTORY}; the policy's on_insufficient decides)")
+    gate.add_argument("--z", type=float, metavar="Z", dest="z_threshold",
+                      help=f"with --history alone: how many robust standard deviations (median and MAD of the "
+                           f"window) outside the history a change past its threshold must lie "
+                           f"(default {Z_THRESHOLD:g})")
+    gate.add_argument("--since", metavar="COMMIT",
+                      help="with --history alone: start the history at this commit's first run (a step accepted "
+                           "there is no longer judged; the runs before it are left out)")
     gate.add_argument("--strict-machine", action="store_true",
                       help="fail when the baseline was measured on a different machine or software stack")
     gate.add_argument("--allow-missing", action="store_true",
@@ -82,10 +100,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     save = actions.add_parser("save", help="store a run file under a name (a branch or a commit)")
     save.add_argument("run", metavar="RUN.json")
     save.add_argument("--name", required=True, help="baseline name, e.g. main or a commit hash")
-    save.add_argument("--dir", metavar="DIR", help=f"baseline folder (default: ${ENV_VAR} or .quantbench/baselines)")
+    where = save.add_mutually_exclusive_group()
+    where.add_argument("--dir", metavar="DIR", help=f"baseline folder (default: ${ENV_VAR} or .quantbench/baselines)")
+    where.add_argument("--history", metavar="URL_OR_PATH",
+                       help="instead of a folder: add the run to this history database (if not stored yet) "
+                            "and point the name at it")
     save.set_defaults(func=run_baseline_save)
     listing = actions.add_parser("list", help="list saved baselines")
-    listing.add_argument("--dir", metavar="DIR", help=f"baseline folder (default: ${ENV_VAR} or .quantbench/baselines)")
+    where = listing.add_mutually_exclusive_group()
+    where.add_argument("--dir", metavar="DIR", help=f"baseline folder (default: ${ENV_VAR} or .quantbench/baselines)")
+    where.add_argument("--history", metavar="URL_OR_PATH", help="list the names in this history database instead")
     listing.set_defaults(func=run_baseline_list)
 
 
@@ -97,12 +121,40 @@ def _write(path: str, text: str, *, what: str) -> None:
         raise QuantbenchError(f"--{what} {path}: cannot write ({exc.strerror or exc})") from None
 
 
+def _history_gate(args: argparse.Namespace):
+    """``gate --history DB CURRENT.json``: the run against its machine's history (gate/history.py)."""
+    if len(args.runs) != 1:
+        raise QuantbenchError(f"with --history (and no --baseline-name) give only CURRENT.json, got {len(args.runs)} "
+                              "files: " + " ".join(args.runs))
+    from quantbench.gate.history import gate_history
+
+    options = {name: getattr(args, name) for name in HISTORY_GATE_OPTIONS if getattr(args, name) is not None}
+    return gate_history(args.runs[0], args.history, args.policy, **options)
+
+
+#: ``gate`` options of the gate against the history only, as argparse names them.
+HISTORY_GATE_OPTIONS = {"lookback": "--lookback", "min_history": "--min-history", "z_threshold": "--z",
+                        "since": "--since"}
+
+
 def run_gate(args: argparse.Namespace) -> int:
+    given = [flag for name, flag in HISTORY_GATE_OPTIONS.items() if getattr(args, name) is not None]
+    if given and (args.baseline_name or not args.history):
+        raise QuantbenchError(f"{', '.join(given)}: only for the gate against the history, "
+                              "--history URL_OR_PATH CURRENT.json (without --baseline-name)")
+    if args.history and not args.baseline_name:
+        return _report(_history_gate(args), args)
     if args.baseline_name:
         if len(args.runs) != 1:
             raise QuantbenchError(f"with --baseline-name give only CURRENT.json, got {len(args.runs)} files: "
                                   + " ".join(args.runs))
-        baseline, (current,) = baseline_path(args.baseline_name, directory=args.baseline_dir), args.runs
+        if args.history:
+            from quantbench.history import open_store
+
+            with open_store(args.history) as store:
+                baseline, (current,) = store.load_run(store.named(args.baseline_name).id), args.runs
+        else:
+            baseline, (current,) = baseline_path(args.baseline_name, directory=args.baseline_dir), args.runs
     elif len(args.runs) == 2:
         baseline, current = args.runs
     else:
@@ -110,6 +162,11 @@ def run_gate(args: argparse.Namespace) -> int:
                               f"got {len(args.runs)} file(s): " + " ".join(args.runs))
     result = gate_paths(baseline, current, args.policy, strict_machine=args.strict_machine,
                         allow_missing=args.allow_missing, unresolved=args.unresolved)
+    return _report(result, args)
+
+
+def _report(result, args: argparse.Namespace) -> int:
+    """Print the table and the warnings, write the summaries; the exit code."""
     # The table first: if a summary file cannot be written (exit 2), the verdict is still in the log.
     print(result.render_table(only_problems=args.only_problems))
     for warning in result.warnings:  # repeated on stderr so they stand out in CI logs
@@ -122,21 +179,52 @@ def run_gate(args: argparse.Namespace) -> int:
 
 
 def run_baseline_save(args: argparse.Namespace) -> int:
+    if args.history:
+        from quantbench.history import open_store
+
+        with open_store(args.history) as store:
+            added = store.add(args.run, name=args.name)
+            where = store.where
+        stored = "added as" if added.added else "already stored as"
+        print(f"saved baseline {args.name!r} -> {args.run} {stored} run {added.run_id} in {where}")
+        return 0
     path = save_baseline(args.run, name=args.name, directory=args.dir)
     print(f"saved baseline {args.name!r} -> {path}")
     return 0
 
 
+def _history_baselines(target: str) -> tuple[str, list[tuple[str, ...]]]:
+    """(the database, rows of name, run, stored, branch, commit, cells) of the names in a history."""
+    from quantbench.history import open_store
+
+    with open_store(target) as store:
+        runs = {run.id: run for run in store.runs()}
+        rows = [(name, f"run {run_id}", runs[run_id].stored_at.isoformat(timespec="seconds"),
+                 runs[run_id].branch or "", (runs[run_id].commit_id or "")[:12], str(runs[run_id].cells))
+                for name, run_id in store.names().items()]
+        return store.where, rows
+
+
+def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(h), *(len(r[k]) for r in rows)) for k, h in enumerate(header)]
+    for row in [header, *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
 def run_baseline_list(args: argparse.Namespace) -> int:
+    if args.history:
+        where, rows = _history_baselines(args.history)
+        if not rows:
+            print(f"no named runs in {where}")
+            return 0
+        _print_table(("name", "run", "stored", "branch", "commit", "cells"), rows)
+        return 0
     infos = list_baselines(directory=args.dir)
     if not infos:
         print(f"no baselines in {baseline_dir(args.dir)}")
         return 0
-    header = ("name", "saved", "branch", "commit", "cells")
-    rows = [(i.name, i.saved, i.branch, i.commit, str(i.cells)) for i in infos]
-    widths = [max(len(h), *(len(r[k]) for r in rows)) for k, h in enumerate(header)]
-    for row in [header, *rows]:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    _print_table(("name", "saved", "branch", "commit", "cells"),
+                 [(i.name, i.saved, i.branch, i.commit, str(i.cells)) for i in infos])
     return 0
 
 

@@ -49,6 +49,9 @@ def pytest_configure(config: pytest.Config) -> None:
         target.mkdir(parents=True, exist_ok=True)
         config.option.benchmark_json = target / "results.json"
     _open_journal(config)
+    from quantbench.plugin import history
+
+    history.check(config)
 
 
 def _open_journal(config: pytest.Config) -> None:

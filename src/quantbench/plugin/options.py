@@ -75,6 +75,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--gate-baseline", dest="quantbench_gate_baseline", default=None, metavar="JSON",
                     help="after the run, gate the results against this baseline run file, or name:NAME for a "
                          "saved baseline; a regression makes pytest exit 1 (env QUANTBENCH_GATE_BASELINE)")
+    group.addoption("--history", dest="quantbench_history", default=None, metavar="URL_OR_PATH",
+                    help="after the run, add the run file (--benchmark-json) to this history database: a path "
+                         "(SQLite) or a URL (postgresql+psycopg://...); with it, --gate-baseline name:NAME reads "
+                         "the run named NAME there (env QUANTBENCH_HISTORY; needs the history extra)")
     group.addoption("--gate-policy", dest="quantbench_gate_policy", default=None, metavar="YAML",
                     help="gate policy file (default: the suite's `gates:` or the built-in policy; "
                          "env QUANTBENCH_GATE_POLICY)")

@@ -101,25 +101,29 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """After pytest-benchmark has written the run file: reports, then the gate."""
+    """After pytest-benchmark has written the run file: the history, reports, then the gate."""
+    from quantbench.plugin import history
+
     st = state(session.config)
-    if not st.output_path:
-        return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     write = reporter.write_line if reporter else print
+    history.add_run(session, write)
+    if not st.output_path:
+        return
     report_dir = option(session.config, "report_dir")
     if report_dir:
         from quantbench.reports import write_reports
 
-        written = write_reports(st.output_path, report_dir, command=_command(session.config))
+        trend = history.trend_page(session, report_dir, write)  # with --history: the report links to it
+        written = write_reports(st.output_path, report_dir, command=_command(session.config), trend_page=trend)
         write(f"quantbench: wrote {len(written)} report files to {report_dir} (open {report_dir}/index.html)")
     baseline = option(session.config, "gate_baseline")
     if baseline:
         from quantbench.gate import gate_paths
 
         try:
-            result = gate_paths(baseline, st.output_path, option(session.config, "gate_policy") or
-                                (st.suite.gates or None))
+            result = gate_paths(history.named_baseline(session.config, baseline), st.output_path,
+                                option(session.config, "gate_policy") or (st.suite.gates or None))
         except QuantbenchError as exc:
             write(f"quantbench gate: error: {exc}")
             session.exitstatus = pytest.ExitCode.USAGE_ERROR

@@ -363,5 +363,7 @@ def context(analysis: Analysis, *, command: str | None = None) -> dict[str, Any]
     }
 
 
-def render_html(analysis: Analysis, *, command: str | None = None) -> str:
-    return environment().get_template("report.html.j2").render(**context(analysis, command=command))
+def render_html(analysis: Analysis, *, command: str | None = None, trend_page: str | None = None) -> str:
+    """The page; ``trend_page`` (a relative link to the history's trend page) adds a link to it."""
+    return environment().get_template("report.html.j2").render(**context(analysis, command=command),
+                                                               trend_page=trend_page)

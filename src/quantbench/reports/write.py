@@ -21,12 +21,13 @@ def _write_json(path: Path, data: Any) -> Path:
 
 
 def write_reports(run_or_path: Run | str | Path, out_dir: str | Path, *, command: str | None = None,
-                  model_cards: bool = True) -> dict[str, Path]:
+                  model_cards: bool = True, trend_page: str | None = None) -> dict[str, Path]:
     """Write index.html, report.json, github-action-benchmark-{smaller,bigger}.json, model_cards/, and
     lm_eval/<variant>.json (lm-eval's own results JSON of each variant a test_lm_eval record holds).
 
     Returns ``{name: path}``; model cards appear as ``model_cards/<file>``. The pytest plugin
-    calls this at the end of ``pytest bench/ --report-dir DIR``.
+    calls this at the end of ``pytest bench/ --report-dir DIR``; with ``--history`` it passes
+    ``trend_page``, the history's trend page relative to ``out_dir``, which index.html links to.
     """
     run = run_or_path if isinstance(run_or_path, Run) else load_run(run_or_path)
     out = Path(out_dir)
@@ -37,7 +38,7 @@ def write_reports(run_or_path: Run | str | Path, out_dir: str | Path, *, command
     analysis = analyse(run)
     written: dict[str, Path] = {}
     index = out / "index.html"
-    index.write_text(render_html(analysis, command=command), encoding="utf-8")
+    index.write_text(render_html(analysis, command=command, trend_page=trend_page), encoding="utf-8")
     written["index.html"] = index
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     written["report.json"] = _write_json(out / "report.json", report_json(analysis, command=command, generated_at=now))
