@@ -144,7 +144,8 @@ METRICS: dict[str, Metric] = dict(
         _m("cost_per_million_output_tokens", "USD", "lower", "cost", "price per hour / 3600 / total tokens per second x 10^6"),
         # -- serving under load (test_serving, MLPerf LoadGen; shortened runs, not an MLPerf submission)
         _m("capacity_qps", "QPS", "higher", "serving",
-           "highest Poisson arrival rate LoadGen called VALID at the suite's SLO, best over the batcher settings"),
+           "Poisson arrival rate at which the SLO's percentile reaches its bound (fitted over the points near "
+           "the knee, with capacity_qps_ci95), best over the batcher settings"),
         _m("capacity_goodput_qps", "QPS", "higher", "serving",
            "requests per second that met every SLO limit, at the capacity point"),
         _m("offline_qps", "QPS", "higher", "serving",

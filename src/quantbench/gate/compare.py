@@ -13,7 +13,7 @@ from quantbench.gate.drift import (MIN_CELLS_FOR_SPREAD, Correction, MachineDrif
                                    machine_drift)
 from quantbench.gate.machine import machine_differences
 from quantbench.gate.processes import process_evidence, run_level_sigma, runs_of
-from quantbench.gate.policy import ABSOLUTE, DRIFT_CORRECTED_KINDS, QUALITY_KINDS, SAMPLED_KINDS, Policy, Rule
+from quantbench.gate.policy import ABSOLUTE, DRIFT_CORRECTED_KINDS, INTERVAL_KINDS, SAMPLED_KINDS, Policy, Rule
 from quantbench.gate.significance import Difference, difference
 from quantbench.gate.stats import Evidence, compare_samples
 from quantbench.results import CELL_PARAMS, METRICS, BenchmarkRecord, Run, metric_spec
@@ -195,8 +195,12 @@ def judge_metric(*, metric: str, rule: Rule, base: BenchmarkRecord, cur: Benchma
     if changed:  # not judged: the two figures were measured another way
         outcome = R.FAIL if policy.on_unresolved == "fail" else R.WARN
         return R.Row(verdict=R.UNRESOLVED, outcome=outcome, **{**common, "note": changed})
-    if evidence is None and rule.significance and metric_spec(metric).kind in QUALITY_KINDS:
-        return _judge_quality(difference(base, cur, metric), worse=worse, improved=improved, common=common)
+    if evidence is None and rule.significance and metric_spec(metric).kind in INTERVAL_KINDS:
+        diff = difference(base, cur, metric)
+        if drift:  # judged on the drift-corrected value: its se scales with it
+            diff = Difference(judged - b, diff.se_baseline,
+                              None if diff.se_current is None or not c else diff.se_current * judged / c)
+        return _judge_quality(diff, worse=worse, improved=improved, common=common)
     if evidence is None:  # a single figure (accuracy, memory, size...): the threshold decides
         if worse:
             return R.Row(verdict=R.REGRESSION, outcome=R.FAIL, **common)

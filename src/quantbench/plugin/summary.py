@@ -114,7 +114,10 @@ def render_serving_summary(records: list[dict[str, Any]]) -> list[str]:
         e = r["extra_info"]
         setting = "--parallel" if (e.get("serving") or {}).get("setting") == "parallel" else "max batch"
         if "capacity_qps" in e:
-            text = f"capacity {e['capacity_qps']:.4g} QPS at {e.get('slo')} ({setting} {e.get('capacity_setting')})"
+            ci = e.get("capacity_qps_ci95")
+            interval = f" [{ci[0]:.4g}, {ci[1]:.4g}]" if ci else ""
+            text = (f"capacity {e['capacity_qps']:.4g}{interval} QPS at {e.get('slo')} "
+                    f"({setting} {e.get('capacity_setting')})" + ("; SLO not binding" if e.get("slo_binding") is False else ""))
         elif "capacity_message" in e:
             text = e["capacity_message"]
         elif "offline_qps" in e:

@@ -119,6 +119,13 @@ class VariantSummary:
         return None if record is None else record.metrics.get("capacity_qps")
 
     @property
+    def capacity_ci(self) -> tuple[float, float] | None:
+        """The capacity's 95 % interval (the knee's fit), when the search could make one."""
+        record = self.server_record
+        value = None if record is None else record.extra_info.get("capacity_qps_ci95")
+        return (float(value[0]), float(value[1])) if value and len(value) == 2 else None
+
+    @property
     def accuracy(self) -> float | None:
         return self.quality.get("accuracy")
 
@@ -381,7 +388,8 @@ def _capacity_text(summary: VariantSummary) -> str:
     block = extra.get("serving") or {}
     setting = extra.get("capacity_setting")
     named = f"--parallel {setting}" if block.get("setting") == "parallel" else f"max batch {setting}"
-    return f"{summary.capacity_qps:.4g} QPS at {extra.get('slo', 'the SLO')} ({named})"
+    interval = f" [{summary.capacity_ci[0]:.4g}, {summary.capacity_ci[1]:.4g}]" if summary.capacity_ci else ""
+    return f"{summary.capacity_qps:.4g}{interval} QPS at {extra.get('slo', 'the SLO')} ({named})"
 
 
 def recommend(variants: list[VariantSummary], *, tolerance: float,
@@ -465,9 +473,14 @@ def recommend(variants: list[VariantSummary], *, tolerance: float,
     return out
 
 
-def _tied(a: VariantSummary, b: VariantSummary) -> bool:
-    """Speed-ups whose intervals overlap cannot be told apart in this run."""
-    return bool(a.speedup_ci and b.speedup_ci and a.speedup_ci[0] <= b.speedup_ci[1] and b.speedup_ci[0] <= a.speedup_ci[1])
+def _interval(summary: VariantSummary, by: str) -> tuple[float, float] | None:
+    return summary.capacity_ci if by == "capacity" else summary.speedup_ci
+
+
+def _tied(a: VariantSummary, b: VariantSummary, by: str = "speed") -> bool:
+    """Speed-ups (or capacities) whose intervals overlap cannot be told apart in this run."""
+    x, y = _interval(a, by), _interval(b, by)
+    return bool(x and y and x[0] <= y[1] and y[0] <= x[1])
 
 
 def _quality_rank(summary: VariantSummary, generation: bool) -> float:
@@ -506,13 +519,19 @@ def _choose(eligible: list[tuple[VariantSummary, list]], *, generation: bool, by
     if passed_over:
         decided += (f" Ranked after it: {', '.join(passed_over)}, {'higher' if by == 'capacity' else 'faster'} but "
                     "inside only on the point estimate (an interval reaches past a limit).")
-    tie = [e for e in pool[1:] if by != "capacity" and _tied(first[0], e[0])]
+    tie = [e for e in pool[1:] if _tied(first[0], e[0], by)]
     if tie:
-        best = max([first, *tie], key=lambda e: (_quality_rank(e[0], generation), e[0].speedup or 0))
+        best = max([first, *tie], key=lambda e: (_quality_rank(e[0], generation), ranked(e[0])))
         figure = "KL" if generation else "accuracy"
-        others = ", ".join(f"{e[0].variant.label} {e[0].speedup:.2f}× [{e[0].speedup_ci[0]:.2f}, "
-                           f"{e[0].speedup_ci[1]:.2f}]" for e in [first, *tie] if e is not best)
-        decided = (f"Tied on speed with {others} (the speed-up intervals overlap, from this run's rounds); "
+        if by == "capacity":
+            others = ", ".join(f"{e[0].variant.label} {e[0].capacity_qps:.4g} QPS [{e[0].capacity_ci[0]:.4g}, "
+                               f"{e[0].capacity_ci[1]:.4g}]" for e in [first, *tie] if e is not best)
+            source = "the capacity intervals overlap, from each search's fit at the knee"
+        else:
+            others = ", ".join(f"{e[0].variant.label} {e[0].speedup:.2f}× [{e[0].speedup_ci[0]:.2f}, "
+                               f"{e[0].speedup_ci[1]:.2f}]" for e in [first, *tie] if e is not best)
+            source = "the speed-up intervals overlap, from this run's rounds"
+        decided = (f"Tied on {measure} with {others} ({source}); "
                    f"the tie goes to quality first: the best {figure}."
                    + (decided[decided.index(" Ranked after it"):] if passed_over else ""))
         first = best

@@ -2,8 +2,9 @@
 
 Reads ``test_serving`` records (results.py) only. The chart puts LoadGen's latency at the SLO's
 percentile (p99, or TTFT and TPOT for generation, one panel each) against the offered rate of every
-server point, one line per batcher setting, with the SLO as a dashed line; a filled point is VALID,
-a hollow one INVALID, the ringed one the capacity. A point far past the SLO is drawn at the top edge
+server point, one line per batcher setting, with the SLO as a dashed line; a filled point met the
+percentile (its share of queries over the bound within the allowance), a hollow one missed it (LoadGen's
+stricter VALID is in the tooltip), the ringed one the highest that met it. A point far past the SLO is drawn at the top edge
 (its value in its tooltip), so the part of the curve that decides stays readable.
 """
 
@@ -59,7 +60,9 @@ def serving_row(summary) -> dict[str, Any]:
             f"{_setting_label(e['serving'], s['setting'])}: {fmt(s.get('capacity_qps')) if s.get('capacity_qps') else 'none'}"
             for s in settings)
         if e.get("capacity_qps"):
-            row.update(capacity=fmt(e["capacity_qps"]), sort_capacity=e["capacity_qps"],
+            interval = e.get("capacity_qps_ci95")
+            row.update(capacity=fmt(e["capacity_qps"]) + (f" [{fmt(interval[0])}, {fmt(interval[1])}]" if interval else ""),
+                       sort_capacity=e["capacity_qps"],
                        setting=_setting_label(e["serving"], e.get("capacity_setting")),
                        goodput=fmt(e.get("capacity_goodput_qps")))
             if e.get("slo_binding") is False:  # the search's ceiling, not the SLO: said where the figure is shown
@@ -93,7 +96,7 @@ def serving_charts(analysis, add, kind_color: dict) -> None:
         svg = load_chart(chart_id=chart_id, title=title, block=block,
                          color=kind_color.get((summary.variant.quant, summary.variant.backend)))
         add(chart_id, title, f"LoadGen Server points at the SLO ({block.get('slo', '—')}), one line per setting; filled: "
-            "VALID, hollow: INVALID, ringed: the capacity. " + NOT_A_SUBMISSION, svg,
+            "met the percentile, hollow: missed it, ringed: the highest that met it. " + NOT_A_SUBMISSION, svg,
             "" if svg else "No server points in this cell.")
 
 
@@ -105,9 +108,10 @@ def _series(block: dict[str, Any], figure: str, percentile_key: str) -> list[tup
         for p in setting.get("points") or []:
             value = (p.get(field) or {}).get(percentile_key)
             if value is not None and p.get("target_qps"):
-                pts.append((float(p["target_qps"]), float(value), p.get("verdict") == "VALID",
-                            setting.get("capacity_qps") is not None
-                            and abs(p["target_qps"] - setting["capacity_qps"]) < 1e-9))
+                met = p.get("meets_slo", p.get("verdict") == "VALID")  # records before meets_slo: LoadGen's verdict
+                pts.append((float(p["target_qps"]), float(value), met, p.get("verdict") == "VALID"))
+        met_rates = [x for x, _, met, _ in pts if met]
+        pts = [(x, y, met, valid, bool(met_rates) and x == max(met_rates)) for x, y, met, valid in pts]
         if pts:
             out.append((_setting_label(block, setting["setting"]), sorted(pts)))
     return out
@@ -147,12 +151,12 @@ def load_chart(*, chart_id: str, title: str, block: dict[str, Any], color: str |
             path = " ".join(f"{x_of(x):.1f},{y_of(min(y, yt[-1])):.1f}" for x, y, *_ in pts)
             if len(pts) > 1:
                 parts.append(f'<polyline class="mark line" points="{path}" fill="none" stroke="{c}" stroke-width="1.5"/>')
-            for x, y, valid, is_capacity in pts:
-                fill = c if valid else "white"
+            for x, y, met, valid, is_capacity in pts:
+                fill = c if met else "white"
                 clipped = y > yt[-1]
                 parts.append(f'<circle class="mark" cx="{x_of(x):.1f}" cy="{y_of(y):.1f}" r="{4.5 if clipped else 4}" '
                              f'fill="{fill}" stroke="{c}" stroke-width="1.5"><title>{escape(name)}: {fmt(x)} QPS offered, '
-                             f'{escape(FIGURES[figure][1])} {key} {fmt(y)} ms, {"VALID" if valid else "INVALID"}'
+                             f'{escape(FIGURES[figure][1])} {key} {fmt(y)} ms, {"met" if met else "missed"} the percentile, LoadGen {"VALID" if valid else "INVALID"}'
                              f'{" (above the chart)" if clipped else ""}</title></circle>')
                 if is_capacity:
                     parts.append(f'<circle cx="{x_of(x):.1f}" cy="{y_of(y):.1f}" r="8" fill="none" stroke="{c}" '

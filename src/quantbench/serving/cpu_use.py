@@ -2,7 +2,8 @@
 in-process system, the model itself) and a system serving from its own process (llama-server).
 
 On a 2-core VM the load generator shares the cores with the server it measures; these figures let a
-reader see how much it took (issue 35: LoadGen and up to 64 streaming threads beside llama-server).
+reader see how much it took (issue 35: LoadGen and the client's streaming threads, two per slot,
+beside llama-server).
 """
 
 from __future__ import annotations

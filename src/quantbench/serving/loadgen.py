@@ -58,6 +58,7 @@ class PointSpec:
     token_latencies: bool = False  # generation: the SUT reports first tokens and token counts
     accuracy: bool = False  # AccuracyOnly: every sample once, responses logged
     accuracy_samples: int | None = None  # AccuracyOnly: only this many samples
+    seed: int | None = None  # LoadGen's schedule, sample-index and QSL seeds; None: LoadGen's fixed defaults
 
     def __post_init__(self):
         if self.scenario not in SCENARIOS:
@@ -72,6 +73,13 @@ class PointSpec:
         settings.min_duration_ms = int(self.min_duration_s * 1000)
         settings.max_duration_ms = int(self.max_duration_s * 1000)
         settings.min_query_count = int(self.min_queries)
+        if self.seed is not None:
+            # A point's arrivals and samples differ from every other point's: LoadGen's defaults replay one
+            # schedule at every rate and in every run.
+            seeds = self.loadgen_seeds()
+            settings.schedule_rng_seed = seeds["schedule_rng_seed"]
+            settings.sample_index_rng_seed = seeds["sample_index_rng_seed"]
+            settings.qsl_rng_seed = seeds["qsl_rng_seed"]
         if self.accuracy and self.accuracy_samples:
             settings.accuracy_sample_count_override = int(self.accuracy_samples)
         if self.scenario == "server":
@@ -90,6 +98,14 @@ class PointSpec:
             if self.tpot_ms is not None:
                 settings.tpot_latency = int(self.tpot_ms * 1e6)
         return settings
+
+    def loadgen_seeds(self) -> dict[str, int]:
+        """LoadGen's three seeds drawn from ``seed`` (numpy's SeedSequence): independent streams, so the
+        arrival gaps and the sample choices are not one generator's draws replayed."""
+        import numpy as np
+
+        state = np.random.SeedSequence(int(self.seed)).generate_state(3, dtype=np.uint32)
+        return dict(zip(("schedule_rng_seed", "sample_index_rng_seed", "qsl_rng_seed"), map(int, state)))
 
     def describe(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v not in (None, False)}

@@ -97,13 +97,16 @@ class PointResult:
     client: dict[str, Any] = field(default_factory=dict)
     wall_s: float | None = None
     log_dir: str | None = None
+    seed: int | None = None  # LoadGen's schedule, sample-index and QSL seeds (the capacity search sets it)
+    met: bool | None = None  # the share over each bound within the percentile's allowance (search.meets)
 
     @property
     def verdict(self) -> str:
         return "VALID" if self.valid else "INVALID"
 
     def to_record(self) -> dict[str, Any]:
-        out = {"scenario": self.scenario, "target_qps": self.target_qps, "achieved_qps": self.completed_qps,
+        out = {"scenario": self.scenario, "target_qps": self.target_qps, "seed": self.seed, "meets_slo": self.met,
+               "achieved_qps": self.completed_qps,
                "scheduled_qps": self.scheduled_qps, "verdict": self.verdict, "reasons": self.reasons,
                "latency_ms": self.latency_ms, "query_count": self.query_count,
                "overlatency_queries": self.overlatency_queries, "early_stopping": self.early_stopping,

@@ -58,8 +58,11 @@ def _setting_record(result) -> dict[str, Any]:
     if result.search:
         search = result.search
         out.update(upper_qps=search.upper_qps, points=[p.to_record() for p in search.points],
-                   capacity_qps=search.capacity_qps, stopped=search.stopped, slo_binding=search.slo_binding,
-                   capacity_bound_by=search.bound_by())
+                   capacity_qps=search.capacity_qps, capacity_ci95=_interval(search.capacity_interval),
+                   capacity_method=search.method(), fits={name: c.describe() for name, c in search.fits.items()},
+                   loadgen_valid_qps=search.loadgen_valid_qps, stopped=search.stopped,
+                   slo_binding=search.slo_binding, capacity_bound_by=search.bound_by())
+        out = {k: v for k, v in out.items() if v is not None and v != {}}
         if search.message:
             out["message"] = search.message
     return out
@@ -80,15 +83,23 @@ def _flat(cell, results: list, bounds: dict[str, float], percentile: float) -> d
             out["offline_tokens_per_s"] = best.offline[-1].tokens_per_s
     if cell.scenario == "server":
         if best is not None and best.search and best.search.capacity_qps:
-            capacity = best.search.capacity
-            out.update(capacity_qps=round(best.search.capacity_qps, 4), capacity_setting=best.setting,
-                       capacity_goodput_qps=capacity.client.get("goodput_qps"),
-                       slo_binding=best.search.slo_binding, capacity_bound_by=best.search.bound_by())
+            search = best.search
+            out.update(capacity_qps=round(search.capacity_qps, 4), capacity_setting=best.setting,
+                       capacity_qps_ci95=_interval(search.capacity_interval),
+                       capacity_qps_se=None if search.capacity_se is None else round(search.capacity_se, 4),
+                       capacity_method=search.method(), capacity_loadgen_valid_qps=search.loadgen_valid_qps,
+                       capacity_goodput_qps=search.capacity.client.get("goodput_qps"),
+                       slo_binding=search.slo_binding, capacity_bound_by=search.bound_by())
         else:
             lines = [f"setting {r.setting}: {r.search.message}" for r in results if r.search and r.search.message]
             out["capacity_message"] = "; ".join(lines) or "no capacity measured"
-        out["slo"] = judged_slo_text(bounds, percentile)
+        # The capacity is where the named percentile reaches its bound: the suite's words say what it is.
+        out["slo"] = slo_text(bounds, percentile)
     return {k: v for k, v in out.items() if v is not None}
+
+
+def _interval(interval: tuple[float, float] | None) -> list[float] | None:
+    return None if interval is None else [round(interval[0], 4), round(interval[1], 4)]
 
 
 def serving_record(cell, results: list, *, serving, setting_name: str, built, source, threads: int | None,
@@ -99,14 +110,20 @@ def serving_record(cell, results: list, *, serving, setting_name: str, built, so
     block = {
         "note": NOT_A_SUBMISSION, "loadgen_version": _loadgen_version(), "scenario": cell.scenario,
         "slo_ms": serving.bounds, "percentile": serving.percentile,
-        # The label says what the verdict judges (an early-stopping upper bound), the suite's words beside it.
-        "slo": judged_slo_text(serving.bounds, serving.percentile), "slo_as_written": slo_text(serving.bounds, serving.percentile),
+        # The capacity judges the percentile as named (the rate where it reaches its bound); each point's
+        # LoadGen verdict judges an early-stopping upper bound of it, and says so.
+        "slo": slo_text(serving.bounds, serving.percentile),
+        "point_verdicts": judged_slo_text(serving.bounds, serving.percentile),
+        "capacity": ("the rate at which the share of queries over each bound reaches the percentile's allowance "
+                     "(1 - p), from a Poisson fit of the over-bound counts of the points near the knee, with a 95 % "
+                     "interval; every point has its own LoadGen seeds (serving/search.py, capacity_fit.py)"),
         "point": {"min_duration_s": s.min_duration_s, "max_duration_s": s.max_duration_s,
                   "min_queries": serving.queries, "offline_min_queries": "max(16, 4 x the setting): no latency bound",
                   "single_stream_min_queries": "max(min_queries, 64): LoadGen's SingleStream early stopping",
                   "min_queries_from": "suite" if s.min_queries is not None else
                   f"LoadGen's early-stopping minimum at p{serving.percentile * 100:g}"},
-        "search": {"precision": s.precision, "max_points": s.max_points, "upper_bound": "offline throughput"},
+        "search": {"precision": s.precision, "max_points": s.max_points, "knee_points": s.knee_points,
+                   "seed": s.seed, "upper_bound": "offline throughput, probed up to 2x where never missed"},
         "setting": setting_name, "settings": [_setting_record(r) for r in results], "goodput": GOODPUT,
         "logs": str(logs),
     }

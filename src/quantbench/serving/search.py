@@ -1,13 +1,28 @@
-"""The capacity search: the highest Poisson arrival rate LoadGen calls VALID at the SLO.
+"""The capacity search: the highest Poisson arrival rate at which the SLO's percentile holds.
 
-The offline throughput (LoadGen's Offline scenario: every query at once) bounds the rate from
-above: no arrival process is served faster. The search is a bisection over ``server_target_qps``
-in ``[0, offline]``: a VALID point raises the lower end, an INVALID one lowers the upper end. It
-stops when the bracket is within the suite's precision of its upper end (5 % by default), after the
-suite's maximum number of points, or when nothing is VALID down to ``precision`` x the offline
-throughput (there the queue is nearly always empty, so a lower rate cannot help). Every point is
-recorded. LoadGen's own ``FindPeakPerformance`` needs a passing lower bound and Server results are
-not strictly monotonic in the rate, hence a bounded bisection whose every point is kept.
+"p99 <= 25 ms" holds up to the rate at which 1 % of queries exceed 25 ms. The search finds that
+rate in three steps, every point a LoadGen Server test with its own seeds (recorded):
+
+1. **Bisection** over ``server_target_qps`` in ``[0, offline]``, the offline throughput bounding
+   it from above. A point *meets* the SLO when the share of its queries over each bound is at most
+   the share the percentile allows (1 % at p99): LoadGen's over-latency count (its clock starts at
+   the scheduled time), the system's own count for TTFT and TPOT. It stops when the bracket is within
+   the suite's precision, after the suite's maximum number of points, or when nothing meets the SLO
+   down to ``precision`` x the offline throughput.
+2. **Probing above**: where every point met the SLO up to the bracket's top, the search tries the
+   offline throughput itself and then 1.5x, up to ``PROBE_LIMIT`` x it, since a queue may serve
+   arrivals spread in time faster than all at once. Met everywhere: "SLO not binding", and the
+   capacity is only a lower bound.
+3. **The knee**: ``knee_points`` more points spread over the bracket with new seeds, then a Poisson
+   fit of every nearby point's over-bound count gives the capacity with a 95 % interval
+   (capacity_fit.py says why counts and not each point's p99). Where the fit cannot be made (too
+   few points near the knee), the capacity is the highest rate that met the SLO, and says so.
+
+LoadGen's own verdict (VALID: the p99 *upper bound* at 99 % confidence, early stopping) is kept per
+point and as ``loadgen_valid_qps``, the highest VALID rate: with a few hundred queries it passes
+only with no query over the bound, so it is a stricter figure than the percentile named
+(early_stopping.py). tests/unit/serving/test_capacity_validation.py checks the whole search against
+M/D/1 and M/M/1 queues over many seeds.
 
 When no rate passes, :func:`no_rate_line` says so in one line: "no rate meets p99 <= 80 ms: at the
 lowest rate, 3.1 QPS, p99 was 112 ms".
@@ -15,44 +30,123 @@ lowest rate, 3.1 QPS, p99 was 112 ms".
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
+
 from quantbench.errors import QuantbenchError
+from quantbench.serving.capacity_fit import Crossing, fit_crossing
 from quantbench.serving.logs import PointResult
 
 LABELS = {"latency": "p{p}", "ttft": "TTFT p{p}", "tpot": "TPOT p{p}"}
+FIGURE_NAMES = {"latency": "latency", "ttft": "TTFT", "tpot": "TPOT"}
+
+
+#: Probing above the offline throughput stops at this multiple of it.
+PROBE_LIMIT = 2.0
+PROBE_STEP = 1.5
+#: Knee points spread over [highest met / KNEE_SPREAD, lowest missed x KNEE_SPREAD]; the fit takes
+#: every point within [highest met / FIT_WINDOW, lowest missed x FIT_WINDOW]. Far above the knee a
+#: queue is unstable and its share over the bound saturates: no longer the fit's exponential.
+KNEE_SPREAD = 1.2
+FIT_WINDOW = 1.5
+
+
+def over_counts(point: PointResult, bounds_ms: dict[str, float]) -> dict[str, tuple[int, int]]:
+    """``{figure: (queries over its bound, queries)}`` of one Server point: LoadGen's over-latency
+    count for ``latency``, the system's own per-figure count for TTFT and TPOT."""
+    out: dict[str, tuple[int, int]] = {}
+    for name in bounds_ms:
+        if name == "latency" and point.overlatency_queries is not None and point.query_count:
+            out[name] = (int(point.overlatency_queries), int(point.query_count))
+        elif name in (point.client.get("over_bound") or {}) and point.client.get("completed"):
+            out[name] = (int(point.client["over_bound"][name]), int(point.client["completed"]))
+    return out
+
+
+def meets(point: PointResult, bounds_ms: dict[str, float], percentile: float) -> bool:
+    """Whether every bound's share of queries over it is within the percentile's allowance."""
+    counts = over_counts(point, bounds_ms)
+    if set(counts) != set(bounds_ms):
+        return False  # a figure nobody counted is not met
+    allowed = 1 - percentile
+    return all(k <= allowed * n + 1e-9 for k, n in counts.values())
 
 
 @dataclass
 class SearchResult:
     upper_qps: float
     points: list[PointResult] = field(default_factory=list)
-    capacity: PointResult | None = None
+    capacity: PointResult | None = None  # the highest-rate point that met the SLO
     stopped: str = ""
     message: str | None = None  # the one-liner when no rate met the SLO
+    failed: bool = False  # some point missed the SLO (it bound the search)
+    fits: dict[str, Crossing] = field(default_factory=dict)  # per SLO figure, from the knee's points
+    allowed_share: float | None = None
+
+    @property
+    def binding_fit(self) -> tuple[str, Crossing] | None:
+        """The figure whose fitted crossing is lowest (the one that binds) and its fit, else None."""
+        fitted = [(name, c) for name, c in self.fits.items() if c.estimate is not None]
+        if not fitted or len(fitted) < len(self.fits):
+            return None
+        return min(fitted, key=lambda item: item[1].estimate)
 
     @property
     def capacity_qps(self) -> float | None:
-        return None if self.capacity is None else self.capacity.target_qps
+        if self.capacity is None:
+            return None
+        fit = self.binding_fit
+        return fit[1].estimate if fit and self.failed else self.capacity.target_qps
+
+    @property
+    def capacity_interval(self) -> tuple[float, float] | None:
+        fit = self.binding_fit
+        return fit[1].interval if fit and self.failed and self.capacity is not None else None
+
+    @property
+    def capacity_se(self) -> float | None:
+        fit = self.binding_fit
+        return fit[1].se if fit and self.failed and self.capacity is not None else None
+
+    @property
+    def loadgen_valid_qps(self) -> float | None:
+        """The highest rate LoadGen called VALID (its early-stopping verdict), else None."""
+        valid = [p.target_qps for p in self.points if p.valid]
+        return max(valid) if valid else None
 
     @property
     def slo_binding(self) -> bool | None:
-        """Did the SLO bound the capacity? False when every point was VALID: the capacity is then the
-        highest rate the search tried below the offline throughput, not a rate the SLO stopped (None:
-        no capacity)."""
+        """Did the SLO bound the capacity? False when every point met it, up to the probes above the
+        offline throughput: the capacity is then a lower bound (None: no capacity)."""
         if self.capacity is None:
             return None
-        return any(not p.valid for p in self.points)
+        return self.failed
 
     def bound_by(self) -> str | None:
         """What set the capacity, in words, for the record and the report."""
         if self.slo_binding is None:
             return None
         if self.slo_binding:
-            return "the SLO: an INVALID point lies above it"
-        return (f"SLO not binding: every point was VALID, up to {self.capacity_qps:.4g} QPS of the "
-                f"{self.upper_qps:.4g} QPS offline throughput; the capacity is the search's ceiling, not the SLO")
+            return "the SLO: a point above it missed the percentile"
+        return (f"SLO not binding: every point met it, up to {self.capacity.target_qps:.4g} QPS against the "
+                f"{self.upper_qps:.4g} QPS offline throughput; the capacity is a lower bound")
+
+    def method(self) -> str | None:
+        """How the capacity figure was found, in one line."""
+        if self.capacity is None:
+            return None
+        if not self.failed:
+            return "the highest rate tried, every point having met the SLO (a lower bound, no interval)"
+        fit = self.binding_fit
+        if fit:
+            name, crossing = fit
+            return (f"{crossing.points} points' {FIGURE_NAMES[name]} over-bound counts fitted (Poisson, log link, dispersion {crossing.dispersion:.2g}): the rate "
+                    f"where {self.allowed_share:.0%} of queries exceed the bound; 95 % interval by the delta method")
+        why = "; ".join(f"{name}: {c.reason}" for name, c in self.fits.items() if c.estimate is None)
+        return f"the highest rate that met the SLO (bisection; no fit: {why or 'no knee points'}), no interval"
 
 
 def _figure(point: PointResult, name: str, percentile: float) -> float | None:
@@ -94,46 +188,70 @@ def no_rate_line(bounds_ms: dict[str, float], percentile: float, lowest: PointRe
     return line
 
 
-def find_capacity(measure: Callable[[float], PointResult], *, upper_qps: float, precision: float, max_points: int,
-                  bounds_ms: dict[str, float], percentile: float, min_rate: float = 0.0,
-                  min_rate_why: str = "") -> SearchResult:
-    """Bisect ``[0, upper_qps]`` with ``measure(rate)``, a LoadGen Server point at that rate.
+def find_capacity(measure: Callable[[float, int], PointResult], *, upper_qps: float, precision: float,
+                  max_points: int, bounds_ms: dict[str, float], percentile: float, min_rate: float = 0.0,
+                  min_rate_why: str = "", knee_points: int = 4, seed: int = 0) -> SearchResult:
+    """Find the capacity with ``measure(rate, seed)``, a LoadGen Server point at that rate and seed.
 
     ``min_rate`` is the lowest rate a point can be VALID at (below it LoadGen cannot issue its
     minimum of queries within the point's maximum duration, ``min_rate_why`` says so): the search
-    never measures below it.
+    never measures below it. Point ``i`` runs with seed ``seed + i``.
     """
     if not upper_qps or upper_qps <= 0:
         raise QuantbenchError(f"the capacity search needs a positive offline throughput, got {upper_qps!r}")
-    result = SearchResult(upper_qps=upper_qps)
-    lo, hi = 0.0, float(upper_qps)
+    result = SearchResult(upper_qps=upper_qps, allowed_share=round(1 - percentile, 6))
+    seeds = itertools.count(seed)
+
+    def run(rate: float) -> bool:
+        point_seed = next(seeds)
+        point = measure(rate, point_seed)
+        point.target_qps, point.seed = rate, point_seed
+        point.met = meets(point, bounds_ms, percentile)
+        result.points.append(point)
+        return point.met
+
+    lo, hi, probing = 0.0, float(upper_qps), False
     while True:
         if len(result.points) >= max_points:
             result.stopped = f"maximum number of points ({max_points})"
             break
-        rate = (lo + hi) / 2
-        if rate < min_rate:
-            if hi > min_rate * 1.01 and not any(p.target_qps <= min_rate * 1.01 for p in result.points):
-                rate = min_rate  # once at the lowest rate that can pass, then no lower
-            else:
-                result.stopped = f"nothing VALID down to {min(hi, upper_qps):.4g} QPS; {min_rate_why}"
-                break
-        point = measure(rate)
-        point.target_qps = rate
-        result.points.append(point)
-        if point.valid:
-            lo, result.capacity = rate, point
-        else:
-            hi = rate
-        if lo > 0 and (hi - lo) / hi <= precision:
-            result.stopped = (f"precision reached: VALID at {lo:.4g} QPS, "
-                              + (f"INVALID at {hi:.4g} QPS" if hi < upper_qps else
-                                 f"the offline throughput {hi:.4g} QPS above it (never INVALID below it)"))
+        bracketed = lo > 0 and (hi - lo) / hi <= precision
+        if bracketed and result.failed:
+            result.stopped = f"precision reached: met the SLO at {lo:.4g} QPS, missed it at {hi:.4g} QPS"
             break
+        if (bracketed or probing) and not result.failed:
+            if lo >= upper_qps * PROBE_LIMIT - 1e-9:
+                result.stopped = (f"the SLO was met at every rate up to {lo:.4g} QPS, {PROBE_LIMIT:g}x the offline "
+                                  "throughput: SLO not binding")
+                break
+            probing, rate = True, hi  # at the ceiling itself, then above it
+        else:
+            rate = (lo + hi) / 2
+            if rate < min_rate:
+                if hi > min_rate * 1.01 and not any(p.target_qps <= min_rate * 1.01 for p in result.points):
+                    rate = min_rate  # once at the lowest rate that can pass, then no lower
+                else:
+                    result.stopped = f"nothing met the SLO down to {min(hi, upper_qps):.4g} QPS; {min_rate_why}"
+                    break
+        if run(rate):
+            lo, result.capacity = rate, result.points[-1]
+            if probing:
+                hi = min(rate * PROBE_STEP, upper_qps * PROBE_LIMIT)
+        else:
+            hi, result.failed, probing = rate, True, False
         if lo == 0 and hi <= upper_qps * precision:
-            result.stopped = (f"nothing VALID down to {hi:.4g} QPS, {precision:.0%} of the offline throughput: "
+            result.stopped = (f"nothing met the SLO down to {hi:.4g} QPS, {precision:.0%} of the offline throughput: "
                               "a lower rate leaves the queue as empty")
             break
+    if result.capacity is not None and result.failed:
+        for rate in np.linspace(max(lo / KNEE_SPREAD, min_rate), hi * KNEE_SPREAD, knee_points):
+            run(float(rate))
+        near = [p for p in result.points if lo / FIT_WINDOW <= p.target_qps <= hi * FIT_WINDOW]
+        for name in bounds_ms:
+            counted = [(p.target_qps, *over_counts(p, bounds_ms)[name]) for p in near
+                       if name in over_counts(p, bounds_ms)]
+            rates, over, queries = zip(*counted) if counted else ((), (), ())
+            result.fits[name] = fit_crossing(rates, over, queries, 1 - percentile)
     if result.capacity is None and result.points:
         lowest = min(result.points, key=lambda p: p.target_qps)
         result.message = no_rate_line(bounds_ms, percentile, lowest)

@@ -64,4 +64,7 @@ def client_figures(finished: list[Query], bounds_ms: dict[str, float]) -> dict[s
     if bounds_ms:
         good = sum(meets(f, bounds_ms) for f in per_query)
         out.update(meeting_slo=good, goodput_qps=round(good / span, 4) if span > 0 else None)
+        # Per figure, as each percentile is judged on its own: the capacity fit counts these.
+        out["over_bound"] = {name: sum(not (name in f and f[name] * 1000.0 <= limit) for f in per_query)
+                             for name, limit in bounds_ms.items()}
     return out

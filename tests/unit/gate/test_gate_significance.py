@@ -105,11 +105,11 @@ def test_a_stated_standard_error_wins_and_relative_rules_get_a_relative_interval
 
 # -- the policy key ---------------------------------------------------------------------------------
 
-def test_significance_is_a_rule_key_for_quality_figures_only():
+def test_significance_is_a_rule_key_for_figures_with_an_interval_only():
     policy = load_policy({"rules": [{"metric": "flip_rate", "threshold": 0.02, "significance": True,
                                      "where": {"task": "text-generation"}}]})
     assert policy.rules[-1].significance and policy.describe()["rules"][-1]["significance"] is True
-    with pytest.raises(QuantbenchError, match=r"rules\[0\]\.significance: applies to quality figures"):
+    with pytest.raises(QuantbenchError, match=r"rules\[0\]\.significance: applies to figures with an interval"):
         load_policy({"rules": [{"metric": "latency_p50_ms", "threshold": "10%", "significance": True}]})
     with pytest.raises(QuantbenchError, match=r"rules\[0\]\.significance: 'yes' is not one of: true, false"):
         load_policy({"rules": [{"metric": "accuracy", "threshold": "1pt", "significance": "yes"}]})

@@ -32,7 +32,9 @@ def _points(capacity: float | None, upper: float, figure: str, limit: float) -> 
 
 def serving_bench(model: str, quant: str, backend: str, scenario: str, *, capacity: float | None = None,
                   task: str = "text-classification", upper: float = 100.0, reference_s: float = 0.01,
-                  offline: float = 80.0, single_ms: float = 9.0, settings=(1, 4)) -> dict[str, Any]:
+                  offline: float = 80.0, single_ms: float = 9.0, settings=(1, 4),
+                  ci_share: float | None = None) -> dict[str, Any]:
+    """``ci_share``: the capacity's 95 % interval is +-that share of it (the knee's fit), else none."""
     generation = task == "text-generation"
     cell_id = f"{model}-tweets-{quant}-{backend}-cpu-{scenario}"
     slo_ms = {"ttft": 500.0, "tpot": 50.0} if generation else {"latency": 100.0}
@@ -62,6 +64,9 @@ def serving_bench(model: str, quant: str, backend: str, scenario: str, *, capaci
         extra["slo"] = slo
         if capacity is not None:
             extra.update(capacity_qps=capacity, capacity_setting=settings[-1], capacity_goodput_qps=capacity * 0.99)
+            if ci_share is not None:
+                extra.update(capacity_qps_ci95=[capacity * (1 - ci_share), capacity * (1 + ci_share)],
+                             capacity_qps_se=capacity * ci_share / 1.96)
         else:
             extra["capacity_message"] = "; ".join(f"setting {r['setting']}: {r['message']}" for r in setting_records)
     elif scenario == "offline":
@@ -76,7 +81,8 @@ def serving_bench(model: str, quant: str, backend: str, scenario: str, *, capaci
 
 
 def serving_run(capacities: dict[tuple[str, str], float | None], *, reference_s: float = 0.01,
-                accuracy: dict[str, float] | None = None, task: str = "text-classification") -> dict[str, Any]:
+                accuracy: dict[str, float] | None = None, task: str = "text-classification",
+                ci_share: float | None = None) -> dict[str, Any]:
     """A classifier run with serving cells (every scenario) and accuracy for each variant."""
     from tests.run_factory import accuracy_bench
 
@@ -84,7 +90,7 @@ def serving_run(capacities: dict[tuple[str, str], float | None], *, reference_s:
     for (quant, backend), capacity in capacities.items():
         for scenario in ("single_stream", "offline", "server"):
             bench = serving_bench("minilm", quant, backend, scenario, capacity=capacity, task=task,
-                                  reference_s=reference_s)
+                                  reference_s=reference_s, ci_share=ci_share)
             bench["stats"] = _stats([12.0, 12.0])
             bench["stats"]["data"] = [12.0]
             run["benchmarks"].append(bench)

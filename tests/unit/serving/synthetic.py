@@ -8,6 +8,7 @@ import time
 import numpy as np
 
 from quantbench.serving.inprocess import BatchedSystem
+from quantbench.serving.logs import PointResult
 
 
 class FixedServiceSystem(BatchedSystem):
@@ -82,3 +83,50 @@ def md1_simulated_capacity(service_s: float, bound_s: float, percentile: float, 
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if tail(mid) <= bound_s else (lo, mid)
     return lo
+
+
+def mm1_capacity(service_s: float, bound_s: float, percentile: float) -> float:
+    """M/M/1: the sojourn time is exponential with rate mu - lambda, so its percentile p is
+    -ln(1 - p) / (mu - lambda), and the capacity is mu + ln(1 - p) / bound."""
+    return 1.0 / service_s + math.log(1 - percentile) / bound_s
+
+
+class SimulatedQueue:
+    """A Server point as LoadGen would run it on a FIFO queue, simulated: Poisson arrivals from the
+    point's seed, ``servers`` servers, service times from ``service`` (``"fixed"``: M/D/c,
+    ``"exponential"``: M/M/c). It returns the PointResult the search reads: LoadGen's over-latency
+    count, its percentiles and its early-stopping verdict, so the search runs unchanged and fast."""
+
+    def __init__(self, service_s: float, bound_ms: float, percentile: float, *, service: str = "fixed",
+                 servers: int = 1, min_queries: int = 459, min_duration_s: float = 2.0):
+        self.service_s, self.bound_s, self.percentile = service_s, bound_ms / 1000, percentile
+        self.service, self.servers = service, servers
+        self.min_queries, self.min_duration_s = min_queries, min_duration_s
+
+    def sojourns(self, rate: float, seed: int) -> np.ndarray:
+        import heapq
+
+        rng = np.random.default_rng(seed)
+        # LoadGen issues the minimum queries or the minimum duration's worth, whichever is more.
+        n = max(self.min_queries, int(math.ceil(rate * self.min_duration_s)))
+        arrivals = np.cumsum(rng.exponential(1.0 / rate, n))
+        service = (np.full(n, self.service_s) if self.service == "fixed" else rng.exponential(self.service_s, n))
+        free = [0.0] * self.servers  # when each server is next free (FIFO: the earliest free one serves)
+        out = np.empty(n)
+        for i in range(n):
+            start = max(arrivals[i], heapq.heappop(free))
+            heapq.heappush(free, start + service[i])
+            out[i] = start + service[i] - arrivals[i]
+        return out
+
+    def measure(self, rate: float, seed: int) -> PointResult:
+        from quantbench.serving.early_stopping import passes
+
+        sojourn = self.sojourns(rate, seed)
+        n, over = len(sojourn), int((sojourn > self.bound_s).sum())
+        ms = np.sort(sojourn) * 1000
+        latency = {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99))}
+        valid = passes(n, over, self.percentile)
+        return PointResult("server", valid, [] if valid else ["early stopping was not satisfied"],
+                           completed_qps=rate, latency_ms=latency, query_count=n, overlatency_queries=over,
+                           percentile=self.percentile)

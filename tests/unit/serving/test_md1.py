@@ -1,9 +1,10 @@
 """The capacity search against queueing theory: an M/D/1 queue under a p99 bound, through real LoadGen.
 
 A fixed 5 ms service time and one server under Poisson arrivals is an M/D/1 queue; its p99 sojourn
-time stays under 25 ms up to a rate Erlang's formula gives (about 112 QPS). The search, with
-LoadGen's Server scenario, its p99 verdict and early stopping, must land within 10 % of it, and
-LoadGen's completed QPS must agree with the system's own count at every point.
+time stays under 25 ms up to a rate Erlang's formula gives (about 112 QPS). Three searches with other
+LoadGen seeds, each with its knee points and fit, must give a median within 15 % of it, and LoadGen's
+completed QPS must agree with the system's own count at every point. The many-seed check (median
+within 5 %, interval coverage) runs the same search on a simulated queue: test_capacity_validation.py.
 
 The search's upper bound is the queue's service rate, 1 / 5 ms: what an ideal Offline run of this
 system gives. LoadGen's Offline run of it is checked not to beat that, but it is not the bound
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from quantbench.serving.loadgen import PointSpec
@@ -60,52 +62,66 @@ def machine_lateness(system: FixedServiceSystem, points) -> str | None:
     return None
 
 
-def test_the_search_finds_the_md1_capacity_within_10_percent(tmp_path):
+#: Three searches with other seeds: each point of each has its own LoadGen seeds.
+REAL_SEEDS = (0, 1000, 2000)
+
+
+def real_search(tmp_path: Path, seed: int):
     system = FixedServiceSystem(SERVICE_S)
     bounds = {"latency": BOUND_MS}
     try:
-        offline = run_point(system, PointSpec("offline", 1.0, 10.0, 600, expected_qps=0.8 / SERVICE_S), tmp_path / "off",
-                            bounds_ms={})
+        offline = run_point(system, PointSpec("offline", 1.0, 10.0, 600, expected_qps=0.8 / SERVICE_S),
+                            tmp_path / f"off-{seed}", bounds_ms={})
         system.late_s.clear()  # lateness is judged on the Server points
         points = []
 
-        def measure(rate):
-            spec = PointSpec("server", 1.0, 20.0, 600, target_qps=rate, latency_ms=BOUND_MS, percentile=P99)
-            point = run_point(system, spec, tmp_path / f"server-{len(points)}", bounds_ms=bounds)
+        def measure(rate, point_seed):
+            spec = PointSpec("server", 1.0, 20.0, 600, target_qps=rate, latency_ms=BOUND_MS, percentile=P99,
+                             seed=point_seed)
+            point = run_point(system, spec, tmp_path / f"server-{seed}-{len(points)}", bounds_ms=bounds)
             points.append(point)
             return point
 
         result = find_capacity(measure, upper_qps=1 / SERVICE_S, precision=0.05, max_points=8,
-                               bounds_ms=bounds, percentile=P99)
+                               bounds_ms=bounds, percentile=P99, knee_points=4, seed=seed)
     finally:
         system.close()
-    # What holds on any machine: LoadGen's counts against the system's own, and the verdicts.
-    assert 0 < offline.completed_qps <= 1.02 / SERVICE_S  # no system beats its own service rate
-    for point in [offline, *points]:
-        assert point.client["completed"] == point.query_count or point.scenario == "offline"
-        assert point.completed_qps == pytest.approx(point.client["completed_qps"], rel=0.03)
-        assert (Path(point.log_dir) / "mlperf_log_summary.txt").is_file()
-        assert (Path(point.log_dir) / "mlperf_log_detail.txt").is_file()
-        # LoadGen's clock starts before the system's: its p99 is never below the system's.
-        if point.scenario == "server":
-            assert point.latency_ms["p99"] >= point.client["latency_ms"]["p99"] - 0.05
-    valid = [p for p in points if p.valid]
-    assert valid and all(p.latency_ms["p99"] <= BOUND_MS for p in valid)
-    assert any(not p.valid for p in points)  # the search bracketed the capacity from above too
-    # Goodput: every query of a VALID point met the bound except at most the 1 % LoadGen allows.
-    assert all(p.client["goodput_qps"] >= 0.98 * p.client["completed_qps"] for p in valid)
+    return system, offline, points, result
 
+
+@pytest.mark.slow
+def test_the_search_through_loadgen_finds_the_md1_capacity(tmp_path):
     expected = md1_capacity(SERVICE_S, BOUND_MS / 1000, P99)
-    trail = [(round(p.target_qps, 1), p.verdict, p.latency_ms["p99"], p.client["latency_ms"]["p99"]) for p in points]
-    print(f"\nM/D/1 capacity {expected:.1f} QPS; the search found {result.capacity_qps:.1f} QPS "
-          f"({result.capacity_qps / expected - 1:+.1%}) in {len(points)} points; "
-          f"{system.late_share(LATE_S):.2%} of the answers more than {LATE_S * 1000:g} ms late; "
-          f"(rate, verdict, LoadGen p99, own p99): {trail}")
-    # The queue is M/D/1 only if the machine issues and answers on time: when it did not, this
-    # says so and stops (the checks above still ran).
-    if result.capacity_qps != pytest.approx(expected, rel=0.10):
+    estimates, late = [], []
+    for seed in REAL_SEEDS:
+        system, offline, points, result = real_search(tmp_path, seed)
+        # What holds on any machine: LoadGen's counts against the system's own, and the verdicts.
+        assert 0 < offline.completed_qps <= 1.02 / SERVICE_S  # no system beats its own service rate
+        for point in [offline, *points]:
+            assert point.client["completed"] == point.query_count or point.scenario == "offline"
+            assert point.completed_qps == pytest.approx(point.client["completed_qps"], rel=0.03)
+            assert (Path(point.log_dir) / "mlperf_log_summary.txt").is_file()
+            assert (Path(point.log_dir) / "mlperf_log_detail.txt").is_file()
+            # LoadGen's clock starts before the system's: its p99 is never below the system's.
+            if point.scenario == "server":
+                assert point.latency_ms["p99"] >= point.client["latency_ms"]["p99"] - 0.05
+        # LoadGen's VALID (early stopping) is stricter than the share over the bound: never VALID and missed.
+        assert not any(p.valid and not p.met for p in points)
+        assert len({p.seed for p in points}) == len(points)  # every point its own seeds
+        assert result.slo_binding and result.capacity_interval is not None, result.method()
+        estimates.append(result.capacity_qps)
         why = machine_lateness(system, points)
         if why:
-            pytest.skip(f"the machine was too busy for a queueing-theory check ({why}); "
-                        f"found {result.capacity_qps:.1f} QPS against {expected:.1f}: {trail}")
-    assert result.capacity_qps == pytest.approx(expected, rel=0.10), trail
+            late.append(why)
+        low, high = result.capacity_interval
+        print(f"\nseed {seed}: M/D/1 capacity {expected:.1f} QPS; found {result.capacity_qps:.1f} "
+              f"[{low:.1f}, {high:.1f}] ({result.capacity_qps / expected - 1:+.1%}) in {len(points)} points; "
+              f"{system.late_share(LATE_S):.2%} of the answers more than {LATE_S * 1000:g} ms late")
+    median = float(np.median(estimates))
+    # The simulated searches (test_capacity_validation.py) put one search's estimate within about 10 % of
+    # the theory (1 sd); the median of three within 15 % is then a 3-sd check. The queue is M/D/1 only if
+    # the machine issues and answers on time: when it did not, this says so and stops (the checks above ran).
+    if median != pytest.approx(expected, rel=0.15) and late:
+        pytest.skip(f"the machine was too busy for a queueing-theory check ({late[0]}); median {median:.1f} QPS "
+                    f"against {expected:.1f}: {[round(e, 1) for e in estimates]}")
+    assert median == pytest.approx(expected, rel=0.15), estimates

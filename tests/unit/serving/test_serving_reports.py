@@ -8,7 +8,7 @@ import re
 import pytest
 
 from quantbench.gate import gate_runs, load_policy
-from quantbench.gate.result import IMPROVEMENT, PASS, REGRESSION
+from quantbench.gate.result import IMPROVEMENT, NOISE, PASS, REGRESSION
 from quantbench.reports import charts, write_reports
 from quantbench.reports.html import build_charts
 from quantbench.reports.model import analyse, pareto_front
@@ -51,6 +51,33 @@ def test_a_slower_machine_is_divided_out_of_capacity():
     # The same fall with no slower machine is three regressions.
     assert {r.verdict for r in capacity_rows(gate(base, serving_run({k: v * 0.50 for k, v in VARIANTS.items()})))
             .values()} == {REGRESSION}
+
+
+def test_a_capacity_change_is_judged_against_the_capacities_intervals():
+    """Past the threshold and outside the 95 % interval of the difference: a regression; past the threshold
+    but inside it: noise, said so. The intervals are each search's fit at the knee."""
+    base = serving_run(VARIANTS, ci_share=0.20)
+    inside = serving_run({**VARIANTS, ("dynamic_int8", "onnxruntime"): 95.0}, ci_share=0.20)  # -21 %
+    row = capacity_rows(gate(base, inside))["dynamic_int8"]
+    assert row.verdict == NOISE and "not significant" in row.note
+    outside = serving_run({**VARIANTS, ("dynamic_int8", "onnxruntime"): 60.0}, ci_share=0.20)  # -50 %
+    row = capacity_rows(gate(base, outside))["dynamic_int8"]
+    assert row.verdict == REGRESSION and row.ci[1] < 0
+    # Without intervals (records from before the fit) the threshold alone decides, and the row says so.
+    plain = capacity_rows(gate(serving_run(VARIANTS), serving_run({**VARIANTS, ("dynamic_int8", "onnxruntime"): 95.0})))
+    assert plain["dynamic_int8"].verdict == REGRESSION and "threshold alone" in plain["dynamic_int8"].note
+
+
+def test_capacities_whose_intervals_overlap_are_a_tie_that_quality_breaks():
+    accuracy = {"fp32": 0.90, "dynamic_int8": 0.90, "static_int8": 0.895}
+    tied = {**VARIANTS, ("dynamic_int8", "onnxruntime"): 140.0}  # 140 [112, 168] against 150 [120, 180]
+    [rec] = analyse(parse_run(serving_run(tied, accuracy=accuracy, ci_share=0.20))).recommendations
+    assert rec.variant.variant.quant == "dynamic_int8"  # the better accuracy, not the higher capacity
+    assert "Tied on capacity with minilm · static_int8 · onnxruntime · cpu 150 QPS [120, 180]" in rec.message
+    assert "the tie goes to quality first" in rec.message
+    # Apart by more than their intervals: capacity decides.
+    [rec] = analyse(parse_run(serving_run(tied, accuracy=accuracy, ci_share=0.02))).recommendations
+    assert rec.variant.variant.quant == "static_int8" and "Tied" not in rec.message
 
 
 def test_recommend_by_capacity_ranks_by_capacity_within_the_accuracy_rule():

@@ -7,6 +7,7 @@ import pytest
 from quantbench import cells
 from quantbench.errors import SuiteError
 from quantbench.suite import load_suite, parse_suite
+from quantbench.suite.llama_server import LlamaServerSettings
 from quantbench.suite.serving import early_stopping_queries
 
 CLASSIFIER = {"models": [{"name": "m"}], "quantization": ["fp32", "dynamic_int8"], "batch_sizes": [1, 8]}
@@ -56,11 +57,43 @@ def test_generation_slos_are_per_task():
                                                        "the capacity, e.g. 0.05), got 0.7"),
     ({"slo": {"latency_p99_ms": 5}, "burst": 1}, "s.yaml: serving.burst: unknown key; allowed keys: scenarios, slo, "
                                                  "min_duration_s, max_duration_s, min_queries, samples, precision, "
-                                                 "max_points, max_queue_delay_ms, compare_tokens"),
+                                                 "max_points, max_queue_delay_ms, compare_tokens, knee_points, seed, "
+                                                 "llama_server"),
 ])
 def test_serving_mistakes_are_one_line_errors(serving, message):
     with pytest.raises(SuiteError) as info:
         parse({**CLASSIFIER, "serving": serving})
+    assert str(info.value) == message
+
+
+def test_llama_server_keys_are_read_and_left_out_means_the_server_s_default():
+    plain = parse({**BOTH, "serving": {"scenarios": ["offline"]}}).serving
+    assert plain.llama_server == LlamaServerSettings() and "llama_server" not in plain.summary()
+    suite = parse({**BOTH, "serving": {"scenarios": ["offline"], "llama_server": {
+        "flash_attn": "on", "cache_prompt": False, "threads_batch": 1, "shared_prefix_tokens": 16}}})
+    assert suite.serving.llama_server == LlamaServerSettings(flash_attn="on", cache_prompt=False, threads_batch=1,
+                                                             shared_prefix_tokens=16)
+    assert suite.summary()["serving"]["llama_server"] == {"flash_attn": "on", "cache_prompt": False,
+                                                          "threads_batch": 1, "shared_prefix_tokens": 16}
+    # YAML 1.1 reads a bare off as false: it means --flash-attn off.
+    off = parse({**BOTH, "serving": {"scenarios": ["offline"], "llama_server": {"flash_attn": False}}})
+    assert off.serving.llama_server.flash_attn == "off"
+
+
+@pytest.mark.parametrize(("keys", "message"), [
+    ({"flash_attn": "fast"}, "s.yaml: serving.llama_server.flash_attn: 'fast' is not allowed; allowed values: auto, "
+                             "on, off"),
+    ({"cache_prompt": "yes"}, "s.yaml: serving.llama_server.cache_prompt: expected bool, got 'yes'"),
+    ({"threads_batch": 0}, "s.yaml: serving.llama_server.threads_batch: must be a positive integer (or left out: the "
+                           "same as threads), got 0"),
+    ({"shared_prefix_tokens": -4}, "s.yaml: serving.llama_server.shared_prefix_tokens: must be 0 or more tokens, "
+                                   "got -4"),
+    ({"cache_reuse": 256}, "s.yaml: serving.llama_server.cache_reuse: unknown key; allowed keys: flash_attn, "
+                           "cache_prompt, threads_batch, shared_prefix_tokens"),
+])
+def test_llama_server_mistakes_are_one_line_errors(keys, message):
+    with pytest.raises(SuiteError) as info:
+        parse({**BOTH, "serving": {"scenarios": ["offline"], "llama_server": keys}})
     assert str(info.value) == message
 
 

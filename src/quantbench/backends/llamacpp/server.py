@@ -3,13 +3,24 @@
 scripts/install_llamacpp.sh builds ``llama-server`` in the same CMake build as the bindings (same
 llama.cpp source and safe flags) and installs it as ``<env>/bin/llama-server``. Per serving setting
 a server is started on 127.0.0.1 with a free port (a port taken meanwhile means another port), the
-variant's GGUF file, ``--parallel N`` slots that share one continuous batch, the suite's threads,
-flash attention off and the F16 KV cache (the bindings' settings), and no prompt cache (every
-query evaluates its whole prompt). Queries are token-id prompts (no BOS added: the harness's ids
-carry it), greedy (``samplers: [top_k], top_k: 1``), a fixed ``n_predict`` with ``ignore_eos``, and
-streamed: the first streamed token is LoadGen's ``FirstTokenComplete``, the last completes the
-query with its token count. The server's own ``timings`` (prompt_ms, predicted_per_token_ms) are
-kept per query for the TTFT/TPOT cross-check.
+variant's GGUF file, ``--parallel N`` slots that share one continuous batch, and otherwise as people
+deploy it: the server's defaults unless the suite sets a value (server_settings.py): flash
+attention ``auto``, threads = the physical cores (or ``measure.threads``), the prompt cache on, the
+F16 KV cache. ``describe()`` records each value and where it came from.
+
+With the prompt cache on, a repeated prompt would be a cache hit: LoadGen repeats the sample
+library's indexes, so every performance query (and warm-up) is sent a fresh prompt from held-out
+text instead, never one this server saw before (serving/prompt_pool.py); AccuracyOnly queries send
+their sample's own prompt, which the served-token comparison needs. A suite may give every prompt
+the same leading tokens (``serving.llama_server.shared_prefix_tokens``) to measure what the cache
+saves then.
+
+Queries are token-id prompts (no BOS added: the harness's ids carry it), greedy (``samplers:
+[top_k], top_k: 1``), a fixed ``n_predict`` with ``ignore_eos``, and streamed: the first streamed
+token is LoadGen's ``FirstTokenComplete``, the last completes the query with its token count. The
+server's own ``timings`` are kept per query: prompt_ms and predicted_per_token_ms for the TTFT/TPOT
+cross-check, and ``cache_n`` (prompt tokens taken from its cache) against ``prompt_n`` (evaluated),
+summed per point as ``prompt_cache``.
 
 A server that dies fails its cell with its last log lines and is reaped; Ctrl-C stops it (it runs
 in its own session, and the parent's death sends it SIGTERM). A missing binary skips the cells
@@ -27,6 +38,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,7 +46,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from quantbench.backends.llamacpp.server_settings import ServerSettings, resolve
 from quantbench.errors import QuantbenchError
+from quantbench.serving.prompt_pool import PromptPool
 from quantbench.serving.sut import Query, ServedSystem
 from quantbench.serving.workload import Prompts
 
@@ -43,8 +57,9 @@ HOST = "127.0.0.1"
 START_TIMEOUT_S = 120.0
 PORT_TRIES = 5
 LOG_TAIL = 15
-#: Client threads streaming responses at once (queries past the slots wait in the server's queue).
-MAX_STREAMS = 64
+#: Requests held in the server's queue beyond its slots, per slot: one each, so a slot that frees
+#: finds its next prompt already there instead of waiting for an HTTP request.
+QUEUE_ALLOWANCE_PER_SLOT = 1
 CTX_BLOCK = 256  # llama.cpp pads KV cells per sequence to 256: a slot's context is rounded the same way
 
 
@@ -64,6 +79,16 @@ def find_binary() -> tuple[Path | None, str]:
         return beside, str(beside)
     found = shutil.which("llama-server")
     return (Path(found) if found else None), f"{beside} and PATH"
+
+
+def stream_threads(parallel: int) -> int:
+    """Client threads streaming responses at once: the slots plus the queue allowance.
+
+    A thread past that would only hold a request in the server's queue and wait on its socket; on a
+    2-core machine the harness's threads compete with the server for the cores, so the client keeps
+    the rest of the arrivals in its own queue (LoadGen's clock already runs for them: the wait
+    counts in their latency the same) and sends each when a stream ends."""
+    return parallel * (1 + QUEUE_ALLOWANCE_PER_SLOT)
 
 
 def free_port() -> int:
@@ -86,8 +111,10 @@ def _die_with_parent() -> None:
 class ServerProcess:
     """One llama-server process: started on a free port, health-checked, stopped and reaped."""
 
-    def __init__(self, binary: Path, gguf: Path, *, parallel: int, threads: int, ctx_per_slot: int, log_path: Path):
-        self.binary, self.gguf, self.parallel, self.threads = binary, gguf, parallel, threads
+    def __init__(self, binary: Path, gguf: Path, *, parallel: int, settings: ServerSettings, ctx_per_slot: int,
+                 log_path: Path):
+        self.binary, self.gguf, self.parallel, self.settings = binary, gguf, parallel, settings
+        self.threads = settings.threads.value
         self.ctx = parallel * ctx_per_slot
         self.log_path = log_path
         self.port: int | None = None
@@ -96,9 +123,8 @@ class ServerProcess:
 
     def command(self, port: int) -> list[str]:
         return [str(self.binary), "-m", str(self.gguf), "--host", HOST, "--port", str(port),
-                "--parallel", str(self.parallel), "--cont-batching", "-c", str(self.ctx),
-                "-t", str(self.threads), "-tb", str(self.threads), "-ngl", "0", "--flash-attn", "off",
-                "--no-cache-prompt", "--no-webui"]
+                "--parallel", str(self.parallel), "--cont-batching", "-c", str(self.ctx), "-ngl", "0",
+                *self.settings.flags(), "--no-webui"]
 
     def start(self, *, pick_port=free_port, timeout_s: float = START_TIMEOUT_S) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -188,32 +214,61 @@ class LlamaServerSystem(ServedSystem):
     kind = "llama-server (continuous batching)"
     token_latencies = True
 
-    def __init__(self, server: ServerProcess, prompts: Prompts, *, version: str):
+    def __init__(self, server: ServerProcess, prompts: Prompts, *, version: str, fresh: PromptPool):
         super().__init__(len(prompts))
         self.server, self.prompts, self.version = server, prompts, version
-        self.pool = ThreadPoolExecutor(max_workers=MAX_STREAMS, thread_name_prefix="quantbench-llama-client")
+        self.cache_prompt = bool(server.settings.cache_prompt.value)
+        self.fresh = fresh  # this server's own pool: no prompt it was sent is sent again
+        self.streams = ThreadPoolExecutor(max_workers=stream_threads(server.parallel),
+                                          thread_name_prefix="quantbench-llama-client")
         self.timings: dict[int, dict[str, Any]] = {}  # LoadGen's query id -> the server's own timings
+        self.sample_prompts = False  # AccuracyOnly: each query sends its sample's own prompt
+        self.sent = {"fresh": 0, "samples": 0, "repeated": 0}  # prompts sent in the current test
+        self._prompt_lock = threading.Lock()
         self._conns: set[http.client.HTTPConnection] = set()
 
     def begin(self, spec) -> None:
         super().begin(spec)
         self.timings = {}
+        self.sent = {"fresh": 0, "samples": 0, "repeated": 0}
+        self.sample_prompts = bool(spec.accuracy)  # the served-token comparison needs the sample's prompt
 
-    def body(self, index: int) -> bytes:
-        return json.dumps({"prompt": [int(t) for t in self.prompts.ids[index]], "n_predict": self.prompts.new_tokens,
+    def direct(self, indexes: list[int], *, timeout_s: float = 600.0) -> float:
+        self.sample_prompts = False  # a warm-up is served like a performance point: fresh prompts
+        return super().direct(indexes, timeout_s=timeout_s)
+
+    def prompt(self, q: Query) -> np.ndarray:
+        """The prompt ``q`` sends: its sample's (AccuracyOnly), else the pool's next fresh one."""
+        with self._prompt_lock:
+            if self.sample_prompts:
+                prompt = self.prompts.ids[q.index]
+                self.sent["samples"] += 1
+                self.sent["repeated"] += self.fresh.note(prompt)
+                return prompt
+            prompt = self.fresh.take()
+            self.sent["fresh"] += 1
+            return prompt
+
+    def body(self, prompt: np.ndarray) -> bytes:
+        return json.dumps({"prompt": [int(t) for t in prompt], "n_predict": self.prompts.new_tokens,
                            "stream": True, "samplers": ["top_k"], "top_k": 1, "ignore_eos": True,
-                           "cache_prompt": False, "return_tokens": True}).encode()
+                           "cache_prompt": self.cache_prompt, "return_tokens": True}).encode()
 
     def submit(self, queries: list[Query]) -> None:
         for q in queries:
-            self.pool.submit(self._stream, q)
+            try:
+                prompt = self.prompt(q)
+            except QuantbenchError as exc:  # the pool ran out: the point fails with why (never a repeat)
+                self.fail(exc)
+                return
+            self.streams.submit(self._stream, q, prompt)
 
-    def _stream(self, q: Query) -> None:
+    def _stream(self, q: Query, prompt: np.ndarray) -> None:
         tokens: list[int] = []
         conn = http.client.HTTPConnection(HOST, self.server.port, timeout=600)
         self._conns.add(conn)
         try:
-            conn.request("POST", "/completion", body=self.body(q.index), headers={"Content-Type": "application/json"})
+            conn.request("POST", "/completion", body=self.body(prompt), headers={"Content-Type": "application/json"})
             response = conn.getresponse()
             if response.status != 200:
                 raise QuantbenchError(f"llama-server answered {response.status}: {response.read(300)!r}")
@@ -252,8 +307,9 @@ class LlamaServerSystem(ServedSystem):
         return process.pid if process is not None and process.poll() is None else None
 
     def own_timings(self) -> dict[str, Any] | None:
-        """llama-server's own view: prompt_ms (its TTFT, queue excluded) and predicted_per_token_ms (its
-        TPOT: generation time / (tokens - 1)), percentiles over the last test's queries."""
+        """llama-server's own view of the last test: prompt_ms (its TTFT, queue excluded) and
+        predicted_per_token_ms (its TPOT: generation time / (tokens - 1)) as percentiles over the
+        queries, what its prompt cache did (``prompt_cache``) and which prompts were sent (``prompts``)."""
         from quantbench.serving.timing import percentiles_ms
 
         values = list(self.timings.values())
@@ -262,7 +318,10 @@ class LlamaServerSystem(ServedSystem):
         return {"source": "llama-server timings", "ttft_ms": percentiles_ms(
                     [v["prompt_ms"] / 1000 for v in values if "prompt_ms" in v]),
                 "tpot_ms": percentiles_ms([v["predicted_per_token_ms"] / 1000 for v in values
-                                           if v.get("predicted_n", 0) > 1])}
+                                           if v.get("predicted_n", 0) > 1]),
+                "prompt_cache": prompt_cache_figures(values, cache_prompt=self.cache_prompt,
+                                                     shared_prefix_tokens=self.fresh.prefix_tokens),
+                "prompts": dict(self.sent)}
 
     def check(self) -> None:
         if self.error is None and not self.server.alive():
@@ -279,17 +338,46 @@ class LlamaServerSystem(ServedSystem):
 
     def close(self) -> None:
         self.abort()
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.streams.shutdown(wait=True, cancel_futures=True)
 
     def describe(self) -> dict[str, Any]:
+        settings = self.server.settings
         return {"system": self.kind, "command": " ".join(self.server.command(self.server.port)),
                 "server_version": self.version, "parallel": self.server.parallel, "threads": self.server.threads,
                 "ctx_size": self.server.ctx, "ports_tried": self.server.tried_ports,
+                "server_settings": settings.describe(),
+                "prompts": self.fresh.describe(),
+                "client_streams": {"threads": stream_threads(self.server.parallel),
+                                   "why": f"the {self.server.parallel} slots plus {QUEUE_ALLOWANCE_PER_SLOT} queued "
+                                          "request per slot; later arrivals wait in the client's queue"},
                 "request": {"prompt": "token ids (BOS from the harness's tokenizer, none added)",
                             "n_predict": self.prompts.new_tokens, "samplers": ["top_k"], "top_k": 1,
-                            "ignore_eos": True, "cache_prompt": False, "stream": True},
+                            "ignore_eos": True, "cache_prompt": self.cache_prompt, "stream": True},
                 "generation": "llama-server continuous batching: --parallel slots share one batch; a request "
                               "joins at any step"}
+
+
+def prompt_cache_figures(timings: list[dict[str, Any]], *, cache_prompt: bool,
+                         shared_prefix_tokens: int) -> dict[str, Any]:
+    """What the prompt cache did over a test's queries: the prompt tokens llama-server took from its
+    cache (``cache_n``) and those it evaluated (``prompt_n``), summed, and the cached share."""
+    cached = sum(int(t.get("cache_n", 0)) for t in timings)
+    evaluated = sum(int(t.get("prompt_n", 0)) for t in timings)
+    total = cached + evaluated
+    return {"queries": len(timings), "prompt_tokens": total, "evaluated_tokens": evaluated, "cached_tokens": cached,
+            "cached_share": round(cached / total, 4) if total else None,
+            "max_cached_per_query": max((int(t.get("cache_n", 0)) for t in timings), default=0),
+            "cache_prompt": cache_prompt, "shared_prefix_tokens": shared_prefix_tokens}
+
+
+def fresh_prompts(prompts: Prompts, settings: ServerSettings) -> PromptPool:
+    """The pool a new server draws its performance prompts from (serving/prompt_pool.py)."""
+    if prompts.held_out is None:
+        raise QuantbenchError("llama-server needs held-out text for fresh prompts (Prompts.held_out is None): "
+                              "build the prompts with quantbench.serving.workload.prompts")
+    return PromptPool(prompts.held_out, prompt_len=int(prompts.ids.shape[1]), bos=prompts.bos,
+                      shared_prefix_tokens=int(settings.shared_prefix_tokens.value),
+                      prefix_key="serving.llama_server.shared_prefix_tokens")
 
 
 def ctx_per_slot(prompts: Prompts) -> int:
@@ -311,18 +399,22 @@ class LlamaServerAdapter:
         return None
 
     @contextlib.contextmanager
-    def open(self, variant, prompts: Prompts, *, setting: int, threads: int | None,
-             log_dir: Path) -> Iterator[LlamaServerSystem]:
+    def open(self, variant, prompts: Prompts, *, setting: int, threads: int | None, log_dir: Path,
+             options=None) -> Iterator[LlamaServerSystem]:
+        """``threads``: the suite's ``measure.threads``; ``options``: its ``serving.llama_server``
+        (suite/llama_server.py); None for either means the server's default."""
         binary, where = find_binary()
         if binary is None:
             raise QuantbenchError(self.unavailable())
+        settings = resolve(options, threads)
+        fresh = fresh_prompts(prompts, settings)  # checked before a server starts
         gguf = Path(variant.info.artifact)
-        server = ServerProcess(binary, gguf, parallel=setting, threads=int(threads or os.cpu_count() or 1),
+        server = ServerProcess(binary, gguf, parallel=setting, settings=settings,
                                ctx_per_slot=ctx_per_slot(prompts), log_path=log_dir / "llama-server.log")
         server.start()
         system = None
         try:
-            system = LlamaServerSystem(server, prompts, version=server_version(binary))
+            system = LlamaServerSystem(server, prompts, version=server_version(binary), fresh=fresh)
             yield system
         finally:
             if system is not None:
