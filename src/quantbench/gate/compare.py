@@ -13,7 +13,8 @@ from quantbench.gate.drift import (MIN_CELLS_FOR_SPREAD, Correction, MachineDrif
                                    machine_drift)
 from quantbench.gate.machine import machine_differences
 from quantbench.gate.processes import process_evidence, run_level_sigma, runs_of
-from quantbench.gate.policy import ABSOLUTE, DRIFT_CORRECTED_KINDS, INTERVAL_KINDS, SAMPLED_KINDS, Policy, Rule
+from quantbench.gate.policy import (ABSOLUTE, DRIFT_CORRECTED_KINDS, INTERVAL_KINDS, SAMPLED_KINDS, Policy, Rule,
+                                    change_of)
 from quantbench.gate.significance import Difference, difference
 from quantbench.gate.stats import Evidence, compare_samples
 from quantbench.results import CELL_PARAMS, METRICS, BenchmarkRecord, Run, metric_spec
@@ -41,14 +42,6 @@ def _index(run: Run, label: str, warnings: list[str]) -> dict[tuple, BenchmarkRe
                             "once; the last one is compared")
         index[record.key] = record
     return index
-
-
-def _change(baseline: float, current: float, mode: str) -> float:
-    if mode == ABSOLUTE:
-        return current - baseline
-    if baseline == 0:
-        return 0.0 if current == 0 else math.copysign(math.inf, current)
-    return (current - baseline) / abs(baseline)
 
 
 def _moves_with_samples(metric: str) -> bool:
@@ -182,7 +175,7 @@ def judge_metric(*, metric: str, rule: Rule, base: BenchmarkRecord, cur: Benchma
         judged = b * evidence.ratio if _moves_with_samples(metric) else b / evidence.ratio
     better = rule.better(metric)
     threshold = rule.threshold
-    change = _change(b, judged, rule.mode)
+    change = change_of(b, judged, rule.mode)
     worse_by = change if better == "lower" else -change
     big_enough = abs(judged - b) >= rule.min_delta
     worse = worse_by > threshold + _EPS and big_enough
@@ -190,7 +183,7 @@ def judge_metric(*, metric: str, rule: Rule, base: BenchmarkRecord, cur: Benchma
     common = dict(cell=cell, key=base.key, metric=metric, baseline=b, current=c, change=change,
                   mode=rule.mode, threshold=threshold, better=better)
     if drift:
-        common.update(raw_change=_change(b, c, rule.mode), drift=drift.factor)
+        common.update(raw_change=change_of(b, c, rule.mode), drift=drift.factor)
     changed = _memory_method_change(metric, base, cur)
     if changed:  # not judged: the two figures were measured another way
         outcome = R.FAIL if policy.on_unresolved == "fail" else R.WARN

@@ -38,7 +38,7 @@ from typing import Sequence
 import numpy as np
 
 from quantbench.gate import verdicts as R
-from quantbench.gate.policy import ABSOLUTE, SAMPLED_KINDS, Rule
+from quantbench.gate.policy import ABSOLUTE, SAMPLED_KINDS, Rule, change_of
 from quantbench.gate.render import _fmt_abs, _fmt_rel, fmt_value
 from quantbench.history.changepoints import ALPHA, PERMUTATIONS, detect_change_points, per_commit
 from quantbench.results import metric_spec
@@ -100,15 +100,6 @@ def worse_z(value: float, spread: Spread, better: str) -> float:
     if spread.scale > 0:
         return worse / spread.scale
     return 0.0 if abs(worse) <= _EPS * max(1.0, abs(spread.center)) else math.copysign(math.inf, worse)
-
-
-def change_of(base: float, value: float, mode: str) -> float:
-    """The change from ``base`` to ``value``: absolute, or relative to ``|base|`` (as the two-run gate)."""
-    if mode == ABSOLUTE:
-        return value - base
-    if base == 0:
-        return 0.0 if value == 0 else math.copysign(math.inf, value)
-    return (value - base) / abs(base)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ A policy is a mapping (a YAML file, or the ``gates:`` key of a suite file)::
 
 from __future__ import annotations
 
+import math
+
 import dataclasses
 import fnmatch
 import re
@@ -67,6 +69,15 @@ ERR_UNKNOWN_KEYS = "{where}: {key}: unknown key(s) {unknown}; allowed: {allowed}
 ERR_UNKNOWN_METRIC = "{where}: {key}: {value!r} matches no metric; known metrics: {allowed}"
 ERR_THRESHOLD = ("{where}: {key}: {value!r} is not a threshold; use a number >= 0, "
                  "'N%' (relative) or 'Npt' (absolute percentage points)")
+
+
+def change_of(base: float, value: float, mode: str) -> float:
+    """The change from ``base`` to ``value``: absolute, or relative to ``|base|`` (a rule's mode)."""
+    if mode == ABSOLUTE:
+        return value - base
+    if base == 0:
+        return 0.0 if value == 0 else math.copysign(math.inf, value)
+    return (value - base) / abs(base)
 
 
 @dataclass(frozen=True)
