@@ -189,7 +189,13 @@ LM_EVAL_PREFIX = "lm_eval."
 LM_EVAL_LOWER_IS_BETTER = frozenset({"perplexity", "word_perplexity", "byte_perplexity", "bits_per_byte", "ter",
                                      "brier_score"})
 _LM_EVAL_RE = re.compile(r"lm_eval\.(?P<task>[^.]+)\.(?P<metric>[^.]+?)(?:\.(?P<filter>[^.]+?))?(?P<delta>_delta)?")
-_UNCERTAINTY_SUFFIXES = ("_se", "_ci95")
+#: Keys beside an lm-eval figure that are not figures themselves: McNemar's exact test against fp32
+#: (``<figure>_delta_mcnemar_p``, and ``<figure>_delta_discordant``: ``{"gained": n, "lost": n}``;
+#: quantbench/lmeval/figures.py) and an accuracy's majority floor (``<figure>_floor``, the majority
+#: rate, and ``<figure>_at_floor``, a bool; quantbench/lmeval/floor.py).
+LM_EVAL_MCNEMAR_P, LM_EVAL_DISCORDANT = "_mcnemar_p", "_discordant"
+LM_EVAL_FLOOR, LM_EVAL_AT_FLOOR = "_floor", "_at_floor"
+_NOT_FIGURE_SUFFIXES = ("_se", "_ci95", LM_EVAL_MCNEMAR_P, LM_EVAL_DISCORDANT, LM_EVAL_FLOOR, LM_EVAL_AT_FLOOR)
 
 
 def lm_eval_name(task: str, metric: str, filter_name: str = "none") -> str:
@@ -211,7 +217,7 @@ def lm_eval_budget(key: str) -> tuple[str, bool] | None:
 
 def _lm_eval_spec(name: str) -> Metric | None:
     match = _LM_EVAL_RE.fullmatch(name)
-    if match is None or name.endswith(_UNCERTAINTY_SUFFIXES):
+    if match is None or name.endswith(_NOT_FIGURE_SUFFIXES):
         return None
     task, metric, filter_name = match.group("task", "metric", "filter")
     better = "lower" if metric in LM_EVAL_LOWER_IS_BETTER else "higher"

@@ -4,7 +4,9 @@
   quantbench.models converts once; ``hf`` loads it offline) and the ``quantbench`` model on
   PyTorch fp32 give the same acc to the last digit, and the same answer on every document;
 * llama.cpp fp32 and OpenVINO fp32 (the same weights, other runtimes, the same token ids) agree
-  with them within one document.
+  with them within one document;
+* on all 1,000 test tweets the fp32 model scores clearly above the majority floor (the task's
+  reason to exist: version 1's prompt scored below it), with an MCC above zero.
 """
 
 from __future__ import annotations
@@ -34,17 +36,24 @@ def shipped():
 
 
 @functools.lru_cache(maxsize=None)
-def evaluate(model: str, model_args: str) -> tuple[float, dict[int, float]]:
-    """(acc, {doc_id: 1.0 if right}) of ``model`` on the shipped task's first LIMIT documents."""
+def run_task(model: str, model_args: str, limit: int | None) -> dict:
+    """lm-eval's results, with samples, of ``model`` on the shipped task's first ``limit`` documents."""
     import quantbench.lmeval.model  # noqa: F401 - registers "quantbench"
     from lm_eval import simple_evaluate
 
-    from quantbench.lmeval import figures
     from quantbench.lmeval.runner import task_manager
 
     folder, _ = shipped()
-    results = simple_evaluate(model=model, model_args=model_args, tasks=[TASK], limit=LIMIT, batch_size=16,
-                              device="cpu", task_manager=task_manager((folder,), (TASK,)), log_samples=True)
+    return simple_evaluate(model=model, model_args=model_args, tasks=[TASK], limit=limit, batch_size=16,
+                           device="cpu", task_manager=task_manager((folder,), (TASK,)), log_samples=True,
+                           bootstrap_iters=1000)
+
+
+def evaluate(model: str, model_args: str) -> tuple[float, dict[int, float]]:
+    """(acc, {doc_id: 1.0 if right}) of ``model`` on the shipped task's first LIMIT documents."""
+    from quantbench.lmeval import figures
+
+    results = run_task(model, model_args, LIMIT)
     per_doc = figures.per_document(results["samples"])[f"lm_eval.{TASK}.acc"]
     return results["results"][TASK]["acc,none"], per_doc
 
@@ -70,3 +79,16 @@ def test_other_runtimes_fp32_agree_within_one_document(suite, backend, module):
     differ = [doc for doc in their_docs if my_docs[doc] != their_docs[doc]]
     assert len(differ) <= 1, differ
     assert abs(mine - theirs) <= 1 / LIMIT + 1e-12
+
+
+def test_the_fp32_model_scores_above_the_majority_floor_on_all_the_test_tweets():
+    from quantbench.lmeval.floor import floor_figures
+
+    results = run_task("hf", f"pretrained={shipped()[1]},dtype=float32", None)
+    scored = results["results"][TASK]
+    assert scored["sample_len"] == 1000
+    acc, se = scored["acc,none"], scored["acc_stderr,none"]
+    floor = floor_figures(results["samples"], {f"lm_eval.{TASK}.acc": acc, f"lm_eval.{TASK}.acc_se": se})
+    assert floor[f"lm_eval.{TASK}.acc_floor"] == pytest.approx(0.687)  # 687 of the 1,000 tweets are negative
+    assert floor[f"lm_eval.{TASK}.acc_at_floor"] is False, (acc, se)  # its 95 % interval clears the floor
+    assert scored["mcc,none"] > 0.2  # a constant answer scores 0 here, whatever the label mix

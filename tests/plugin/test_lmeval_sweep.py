@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from quantbench.runner.context import RunContext
+from quantbench.suite import load_suite
 from tests.plugin.test_generation_sweep import llm_suite, run
 
 pytest.importorskip("lm_eval")
@@ -56,6 +58,8 @@ def test_every_variant_gets_lm_evals_figures_in_its_record_and_report(pytester, 
                        "-k", "test_lm_eval or test_perplexity")  # timed cells are other tests' business
     result.assert_outcomes(passed=2 * 2)
     records = {b["params"]["quant"]: b["extra_info"] for b in data["benchmarks"] if b["name"].startswith("test_lm_eval")}
+    labels = RunContext(load_suite(pytester.path / "suite.yaml")).splits.test.labels[:8].tolist()
+    tweets_majority = max(labels.count(0), labels.count(1)) / len(labels)
     assert sorted(records) == ["dynamic_int8", "fp32"]
     for quant, extra in records.items():
         results = extra["lm_eval_results"]
@@ -71,6 +75,20 @@ def test_every_variant_gets_lm_evals_figures_in_its_record_and_report(pytester, 
     quantized = records["dynamic_int8"]
     assert quantized["lm_eval.tweets_sentiment.acc_delta"] == pytest.approx(
         quantized["lm_eval.tweets_sentiment.acc"] - records["fp32"]["lm_eval.tweets_sentiment.acc"], abs=1e-6)
+    # McNemar's exact test beside the delta: its discordant documents are the delta's numerator.
+    pairs = quantized["lm_eval.tweets_sentiment.acc_delta_discordant"]
+    assert (pairs["gained"] - pairs["lost"]) / 8 == pytest.approx(quantized["lm_eval.tweets_sentiment.acc_delta"], abs=1e-6)
+    assert 0.0 < quantized["lm_eval.tweets_sentiment.acc_delta_mcnemar_p"] <= 1.0
+    assert records["fp32"]["lm_eval.tweets_sentiment.acc_delta_mcnemar_p"] == 1.0
+    # The majority floor beside every accuracy: the tweets' from mcc's (gold, prediction) pairs, the local
+    # task's (three of each label) from its integer targets.
+    for extra in records.values():
+        assert "lm_eval.tweets_sentiment.mcc" in extra
+        assert extra["lm_eval.tweets_sentiment.acc_floor"] == pytest.approx(tweets_majority, abs=1e-6)
+        assert extra["lm_eval.tweets_sentiment.acc_at_floor"] == (
+            extra["lm_eval.tweets_sentiment.acc"] - 1.959963984540054 * extra["lm_eval.tweets_sentiment.acc_se"]
+            <= tweets_majority)
+        assert extra["lm_eval.tiny_choice.acc_floor"] == 0.5 and extra["lm_eval.tiny_choice.acc_norm_floor"] == 0.5
     assert quantized["quality_scoring"].startswith("each text alone (batch 1)")
     assert records["fp32"]["quality_scoring"].startswith("length-sorted batches")
     # The report keeps lm-eval's JSON per variant and shows acc ± stderr in the main table and the cards.

@@ -10,6 +10,13 @@
   exact_match...), with its standard error (sample standard deviation / sqrt(n), as lm-eval's
   ``mean_stderr``) and a normal 95 % interval. A metric aggregated over the corpus (f1, mcc,
   perplexities) has no per-document value to pair, so it has no delta.
+* For a right/wrong metric (every per-document value 0 or 1: acc...), McNemar's exact test of
+  the same pairs (quantbench/quality/mcnemar.py): ``..._delta_mcnemar_p`` and
+  ``..._delta_discordant`` (``{"gained": right here and wrong in fp32, "lost": the reverse}``).
+  Only discordant documents carry evidence, and the binomial test on them stays exact where the
+  normal interval of a mean of a few ±1 differences is not.
+* Each accuracy figure's majority floor, ``..._floor`` and ``..._at_floor``
+  (quantbench/lmeval/floor.py).
 """
 
 from __future__ import annotations
@@ -20,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from quantbench.quality import uncertainty
-from quantbench.results import lm_eval_name, metric_spec
+from quantbench.quality.mcnemar import mcnemar_exact
+from quantbench.results import LM_EVAL_DISCORDANT, LM_EVAL_MCNEMAR_P, lm_eval_name, metric_spec
 
 STDERR = "_stderr"
 
@@ -68,7 +76,8 @@ def per_document(samples: dict[str, list[dict[str, Any]]]) -> dict[str, dict[int
 
 def paired_deltas(mine: dict[str, dict[int, float]], reference: dict[str, dict[int, float]]) -> dict[str, Any]:
     """``<figure>_delta`` (mean per-document difference against the reference), ``_se`` and ``_ci95``,
-    for the figures both sides scored on the same documents."""
+    for the figures both sides scored on the same documents; for right/wrong figures, McNemar's
+    exact test of the same pairs (``_delta_mcnemar_p``, ``_delta_discordant``)."""
     out: dict[str, Any] = {}
     for name, values in mine.items():
         ref = reference.get(name)
@@ -81,7 +90,16 @@ def paired_deltas(mine: dict[str, dict[int, float]], reference: dict[str, dict[i
         out[f"{name}_delta"] = round(mean, 6)
         out[f"{name}_delta_se"] = round(se, 6)
         out[f"{name}_delta_ci95"] = uncertainty.normal_ci(mean, se, 6)
+        out.update(_mcnemar(name, [values[d] for d in docs], [ref[d] for d in docs]))
     return out
+
+
+def _mcnemar(name: str, mine: list[float], ref: list[float]) -> dict[str, Any]:
+    if not set(mine) | set(ref) <= {0.0, 1.0}:
+        return {}  # not right/wrong (a partial-credit score): the mean difference alone
+    test = mcnemar_exact(mine, ref)
+    return {f"{name}_delta{LM_EVAL_MCNEMAR_P}": test.p_value,  # unrounded: a tiny p stays distinct from 0
+            f"{name}_delta{LM_EVAL_DISCORDANT}": {"gained": test.gained, "lost": test.lost}}
 
 
 def stripped(results: dict[str, Any]) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """The sweep's lm-eval pass: the suite's ``quality.lm_eval`` tasks on every generation variant.
 
 Each variant is the pool's own build (the one its other cells measured), wrapped as the
-``quantbench`` lm-eval model. Its record holds lm-eval's figures with lm-eval's stderr, their
-paired change against the fp32 reference (the same one every other quality figure uses:
-PyTorch fp32 for llama.cpp and OpenVINO), how requests were batched, and lm-eval's whole results
+``quantbench`` lm-eval model. Its record holds lm-eval's figures with lm-eval's stderr, each
+accuracy's majority floor (lmeval/floor.py), their paired change against the fp32 reference
+(the same one every other quality figure uses: PyTorch fp32 for llama.cpp and OpenVINO) with
+McNemar's exact test, how requests were batched, and lm-eval's whole results
 JSON (``lm_eval_results``), which the report keeps as a file per variant.
 """
 
@@ -13,6 +14,7 @@ from typing import Any
 
 from quantbench.cells import Cell
 from quantbench.lmeval import figures
+from quantbench.lmeval.floor import floor_figures
 from quantbench.lmeval.runner import run_tasks
 from quantbench.results import LM_EVAL_RESULTS
 
@@ -60,9 +62,11 @@ class LmEvalQuality:
         ref_cell = reference_cell(cell)
         reference, _ = self._results(ref_cell)  # first, so building it does not evict the variant mid-way
         results, seconds = self._results(cell)
-        mine = figures.per_document(results.get("samples", {}))
+        samples = results.get("samples", {})
+        mine = figures.per_document(samples)
         model_info = results.get("config", {})
-        return {"cell_id": cell.id, "dataset": cell.dataset, **figures.result_figures(results),
+        scored = figures.result_figures(results)
+        return {"cell_id": cell.id, "dataset": cell.dataset, **scored, **floor_figures(samples, scored),
                 **figures.paired_deltas(mine, figures.per_document(reference.get("samples", {}))),
                 "quality_scoring": model_info.get("quality_scoring"),
                 "lm_eval_reference": ref_cell.variant_id, "lm_eval_tasks": list(self.settings.tasks),

@@ -3,15 +3,22 @@
 The task manager indexes the include paths (the shipped task folder, the suite's folders) and,
 only when a task is not found there, lm-eval's own task tree too: indexing that tree takes about
 6 s on 2 cores, and the sweep runs every variant, so one manager is kept per set of folders.
+
+A corpus-level metric (``mcc``, ``f1``) gets its stderr from lm-eval's bootstrap. lm-eval's
+default is 100,000 resamples over a process pool forked from this process, which holds the
+model; the sweep asks for quantbench's usual 1,000 (quality/uncertainty.py), in this process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import time
 from typing import Any
 
 from quantbench.errors import QuantbenchError
+from quantbench.quality.uncertainty import BOOTSTRAP_SAMPLES
 
 
 @functools.lru_cache(maxsize=4)
@@ -37,7 +44,22 @@ def run_tasks(lm, *, tasks: tuple[str, ...], include_paths: tuple[str, ...], lim
 
     manager = task_manager(tuple(include_paths), tuple(tasks))
     start = time.perf_counter()
-    results = simple_evaluate(model=lm, tasks=list(tasks), task_manager=manager, limit=limit,
-                              num_fewshot=num_fewshot, batch_size=lm.batch_size, device=lm.cell.device,
-                              log_samples=True)
+    with _no_bootstrap_pool():
+        results = simple_evaluate(model=lm, tasks=list(tasks), task_manager=manager, limit=limit,
+                                  num_fewshot=num_fewshot, batch_size=lm.batch_size, device=lm.cell.device,
+                                  log_samples=True, bootstrap_iters=BOOTSTRAP_SAMPLES)
     return results, time.perf_counter() - start
+
+
+@contextlib.contextmanager
+def _no_bootstrap_pool():
+    """lm-eval's bootstrap runs in this process while set (its ``DISABLE_MULTIPROC``), not in forks of it."""
+    before = os.environ.get("DISABLE_MULTIPROC")
+    os.environ["DISABLE_MULTIPROC"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("DISABLE_MULTIPROC", None)
+        else:
+            os.environ["DISABLE_MULTIPROC"] = before

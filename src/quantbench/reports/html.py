@@ -99,7 +99,7 @@ def _cell(row, column: Column) -> dict[str, Any]:
         text = fmt_figure(column.key, value, row.intervals.get(column.key), row.std_errors.get(column.key))
     else:
         text = charts.fmt(value)
-    return {"text": text, "sort": repr(float(value))}
+    return {"text": text + row.marks.get(column.key, ""), "sort": repr(float(value))}
 
 
 def _machine_summary(info: dict[str, Any]) -> list[tuple[str, str]]:

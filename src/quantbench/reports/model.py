@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from quantbench.reports import rules
+from quantbench.reports.lm_eval_view import floor_mark
 from quantbench.reports.rules import ACCURACY_KEEP, FAIRNESS_GUARDS  # noqa: F401 (re-exported)
 from quantbench.reports.uncertainty import fmt_figure
 from quantbench.results import (
+    LM_EVAL_PREFIX,
     QUALITY_SCORING,
     ZERO_SHOT_AT_FLOOR,
     BenchmarkRecord,
@@ -85,6 +87,7 @@ class Row:
     speedup_ci: tuple[float, float] | None = None  # 99 %, from both rows' rounds
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)  # 95 %, of quality figures
     std_errors: dict[str, float] = field(default_factory=dict)  # the ones the records state (``M_se``)
+    marks: dict[str, str] = field(default_factory=dict)  # text after a figure: an lm-eval accuracy's floor flag
 
     @property
     def shape(self) -> tuple:
@@ -291,6 +294,8 @@ def analyse(run: Run) -> Analysis:
                         row.intervals[name] = summary.quality_ci[name]
                     if name in summary.quality_se:
                         row.std_errors[name] = summary.quality_se[name]
+                    if name.startswith(LM_EVAL_PREFIX):
+                        row.marks[name] = floor_mark(summary.quality_extra, name)
 
     _speedups(summaries)
     _accuracy_deltas(summaries)

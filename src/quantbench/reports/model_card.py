@@ -21,6 +21,7 @@ from quantbench import isa
 from quantbench.reports.batch_sensitivity import batch_rows
 from quantbench.reports.charts import fmt
 from quantbench.reports.model import Analysis, VariantSummary
+from quantbench.reports.lm_eval_view import floor_of, floored_names
 from quantbench.reports.quality_view import figure_text, lm_eval_names
 from quantbench.results import METRICS, ZERO_SHOT_AT_FLOOR, metric_spec
 from quantbench.reports.serving_view import NOT_A_SUBMISSION, serving_row
@@ -211,6 +212,9 @@ def card_context(summary: VariantSummary, analysis: Analysis, *, command: str | 
         "accuracy_rows": accuracy_rows,
         "lm_eval_tasks": md(", ".join(sorted({n.split(".")[1] for n in lm_eval}))) if lm_eval else "",
         "lm_eval_scope": md(_lm_eval_scope(summary.quality_extra)),
+        "lm_eval_at_floor": [md(f"{name} (majority rate {floor_of(summary.quality_extra, name)[0]:.3f})")
+                             for name in floored_names(summary.quality_extra)
+                             if floor_of(summary.quality_extra, name)[1]],
         "fairness_rows": fairness_rows,
         "has_intervals": bool(summary.quality_ci or summary.quality_se),
         "quality_scoring": md(summary.quality_scoring) if summary.quality_scoring else "",

@@ -1,10 +1,12 @@
 """The report's quality section: per model and device, every quality figure of every variant with
-its uncertainty, how the texts were scored, and the zero-shot floor flag."""
+its uncertainty, how the texts were scored, the zero-shot floor flag, and lm-eval's accuracy floors
+and McNemar tests (reports/lm_eval_view.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from quantbench.reports import lm_eval_view
 from quantbench.reports.model import Analysis, VariantSummary, short_labels
 from quantbench.reports.uncertainty import fmt_figure
 from quantbench.results import LM_EVAL_PREFIX, METRICS, ZERO_SHOT_AT_FLOOR, metric_spec
@@ -14,6 +16,8 @@ QUALITY_KINDS = ("accuracy", "fairness")
 #: Info figures that belong beside them: the zero-shot floor.
 QUALITY_INFO = ("majority_rate",)
 FLOOR_TEXT = "at the majority floor: flagged, not ranked"
+LM_EVAL_FLOOR_HELP = ("the share of the task's most frequent answer on the scored documents; at the floor when the "
+                      "figure's 95 % interval reaches it (it then reflects a lean towards one answer, not quality)")
 
 
 def quality_names(summaries: list[VariantSummary]) -> list[str]:
@@ -29,7 +33,10 @@ def lm_eval_names(present) -> list[str]:
 
 
 def figure_text(summary: VariantSummary, name: str) -> str:
-    return fmt_figure(name, summary.quality.get(name), summary.quality_ci.get(name), summary.quality_se.get(name))
+    text = fmt_figure(name, summary.quality.get(name), summary.quality_ci.get(name), summary.quality_se.get(name))
+    if name.startswith(LM_EVAL_PREFIX) and name in summary.quality:
+        text += lm_eval_view.mark(summary.quality_extra, name)  # the floor flag, or McNemar's test
+    return text
 
 
 def _floor_text(summary: VariantSummary) -> str:
@@ -52,8 +59,13 @@ def quality_tables(analysis: Analysis) -> list[dict[str, Any]]:
     for (model, device, machine), members in sorted(groups.items()):
         members.sort(key=lambda s: (not s.variant.is_fp32, s.variant))
         labels = short_labels([s.variant for s in members])
-        rows = [{"name": name, "help": metric_spec(name).description, "cells": [figure_text(s, name) for s in members]}
-                for name in quality_names(members)]
+        rows = []
+        for name in quality_names(members):
+            rows.append({"name": name, "help": metric_spec(name).description,
+                         "cells": [figure_text(s, name) for s in members]})
+            if any(lm_eval_view.floor_of(s.quality_extra, name) for s in members):
+                rows.append({"name": f"{name} floor", "help": LM_EVAL_FLOOR_HELP,
+                             "cells": [lm_eval_view.floor_text(s.quality_extra, name) for s in members]})
         if any(s.quality_scoring for s in members):
             rows.insert(0, {"name": "scored", "help": "how the texts were scored (quality_scoring)",
                             "cells": [s.quality_scoring or "—" for s in members]})

@@ -25,6 +25,10 @@ comparison it always was.
   ``zero_shot_at_floor`` scores zero-shot no better than always answering the majority label.
   Its zero-shot figures (the accuracy in the budget, flip_rate, dp/eo, all from label-word scores)
   then say nothing about the variant: they neither reject nor rank it, and the note says so.
+* **lm-eval floor.** A budget on an lm-eval accuracy's change (``lm_eval.<task>.acc_delta_min``) is
+  set aside, with a note, when fp32's own figure is at its majority floor (``..._at_floor``): the
+  change then measures how the lean towards one answer moved. A variant at the floor against an
+  fp32 above it is judged as usual: its drop is real.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from quantbench.reports.lm_eval_view import floor_of
 from quantbench.results import lm_eval_budget
 
 if TYPE_CHECKING:  # model.py imports this module
@@ -51,6 +56,10 @@ ZERO_SHOT_BUDGET = frozenset({"accuracy_delta_pts"})
 ON_THE_POINT = "not a significant difference, but the rule is on the measured figure"
 _FLOOR_NOTE = ("flagged: zero-shot at the majority floor{whose}, so its zero-shot accuracy and fairness figures "
                "(flip_rate, dp/eo) say nothing about the variant and are not used to reject or rank it")
+
+
+_LM_EVAL_FLOOR_NOTE = ("set aside: fp32's {figure} is at its majority floor, so {metric} measures a shift in the lean "
+                       "towards one answer, not a loss of quality")
 
 
 @dataclass(frozen=True)
@@ -142,11 +151,16 @@ def check_budget(summary: VariantSummary, budget: dict[str, float], ref: Variant
     if summary.variant.is_fp32:
         return Check(True)
     floor = at_zero_shot_floor(summary, ref)
-    notes = []
+    notes, aside = [], []
     for key, limit in budget.items():
         metric, at_most = BUDGET_RULES.get(key) or lm_eval_budget(key)
         if metric in ZERO_SHOT_BUDGET and floor is not None:
             continue  # set aside; the caller flags the variant (floor_note)
+        figure = metric.removesuffix("_delta")
+        if metric != figure and ref is not None and floor_of(ref.quality_extra, figure) and \
+                floor_of(ref.quality_extra, figure)[1]:
+            aside.append(_LM_EVAL_FLOOR_NOTE.format(figure=figure, metric=metric))
+            continue
         value = summary.quality.get(metric)
         if value is None:
             return Check(False, f"no {metric} measured")
@@ -165,4 +179,4 @@ def check_budget(summary: VariantSummary, budget: dict[str, float], ref: Variant
             return Check(False, f"{head}, and significantly: the interval {fmt_interval(ci, '+.4g')}{unit} "
                                 "lies wholly beyond it")
         return Check(False, f"{head}; its interval {fmt_interval(ci, '+.4g')}{unit} reaches the limit: {ON_THE_POINT}")
-    return Check(True, notes=tuple(notes), uncertain=bool(notes))
+    return Check(True, notes=tuple(notes + aside), uncertain=bool(notes))

@@ -96,3 +96,29 @@ def test_budget_keys_name_a_delta_and_its_side():
                                                                             True)
     for other in ("kl_divergence", "lm_eval.t.acc_min", "lm_eval.t.acc_delta", "top1_agreement_min"):
         assert lm_eval_budget(other) is None, other
+
+
+def test_right_wrong_figures_get_mcnemars_exact_test_beside_their_delta():
+    # 9 documents right here and wrong in fp32, 2 the reverse, 5 the same either way.
+    mine = {"lm_eval.t.acc": {i: float(i < 9 or 11 <= i < 14) for i in range(16)}}
+    ref = {"lm_eval.t.acc": {i: float(9 <= i < 14) for i in range(16)}}
+    out = figures.paired_deltas(mine, ref)
+    assert out["lm_eval.t.acc_delta_discordant"] == {"gained": 9, "lost": 2}
+    assert out["lm_eval.t.acc_delta_mcnemar_p"] == pytest.approx(134 / 2048, rel=1e-12)
+    assert out["lm_eval.t.acc_delta"] == pytest.approx(7 / 16, abs=1e-6)
+    # Against itself: nothing discordant, p = 1.
+    same = figures.paired_deltas(mine, mine)
+    assert same["lm_eval.t.acc_delta_mcnemar_p"] == 1.0 and same["lm_eval.t.acc_delta_discordant"] == {"gained": 0,
+                                                                                                        "lost": 0}
+    # A partial-credit score (not 0/1) keeps its mean difference and gets no McNemar.
+    partial = figures.paired_deltas({"lm_eval.t.f1_word": {0: 0.5, 1: 1.0}}, {"lm_eval.t.f1_word": {0: 1.0, 1: 1.0}})
+    assert "lm_eval.t.f1_word_delta" in partial and "lm_eval.t.f1_word_delta_mcnemar_p" not in partial
+
+
+def test_mcnemar_and_floor_keys_are_not_figures():
+    extra = {"lm_eval.t.acc": 0.7, "lm_eval.t.acc_delta": 0.1, "lm_eval.t.acc_delta_mcnemar_p": 0.03,
+             "lm_eval.t.acc_delta_discordant": {"gained": 3, "lost": 1}, "lm_eval.t.acc_floor": 0.687,
+             "lm_eval.t.acc_at_floor": False}
+    assert set(metric_values(extra)) == {"lm_eval.t.acc", "lm_eval.t.acc_delta"}
+    for name in ("lm_eval.t.acc_delta_mcnemar_p", "lm_eval.t.acc_floor", "lm_eval.t.acc_at_floor"):
+        assert metric_spec(name) is None, name

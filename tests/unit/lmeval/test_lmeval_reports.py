@@ -21,26 +21,30 @@ INT8 = "tinyllm · dynamic_int8 · onnxruntime · cpu"
 ACC = "lm_eval.tweets_sentiment.acc"
 
 
-def lm_eval_bench(quant: str, backend: str, *, acc: float, se: float, delta: float, delta_ci: list[float]) -> dict:
+def lm_eval_bench(quant: str, backend: str, *, acc: float, se: float, delta: float, delta_ci: list[float],
+                  more: dict | None = None) -> dict:
     cell_id = f"tinyllm-tweets-{quant}-{backend}-cpu"
     results = {"results": {"tweets_sentiment": {"acc,none": acc, "acc_stderr,none": se}},
                "n-samples": {"tweets_sentiment": {"original": 1000, "effective": 100}},
                "n-shot": {"tweets_sentiment": 0}}
     extra = {"cell_id": cell_id, "dataset": "tweets", ACC: acc, f"{ACC}_se": se, f"{ACC}_delta": delta,
-             f"{ACC}_delta_ci95": delta_ci, "quality_scoring": "length-sorted batches", "lm_eval_results": results}
+             f"{ACC}_delta_ci95": delta_ci, "quality_scoring": "length-sorted batches", "lm_eval_results": results,
+             **(more or {})}
     return {"group": "lm-eval", "name": f"test_lm_eval[{cell_id}]", "fullname": f"bench/test_lm_eval.py::test_lm_eval[{cell_id}]",
             "params": {"model": "tinyllm", "quant": quant, "backend": backend, "device": "cpu", "task": "text-generation"},
             "param": cell_id, "extra_info": extra, "options": {}, "stats": {"data": [5.0], "mean": 5.0}}
 
 
-def llm_run(*, int8_acc=0.60, int8_se=0.049, delta=-0.04, delta_ci=(-0.07, -0.01), budget=None) -> dict:
+def llm_run(*, int8_acc=0.60, int8_se=0.049, delta=-0.04, delta_ci=(-0.07, -0.01), budget=None, fp32_more=None,
+            int8_more=None) -> dict:
     run = make_generation_run(variants=LLM_PAIR, batch_sizes=(1,))
     for bench in run["benchmarks"]:  # int8 within the KL / ΔPPL budget: lm-eval's figures decide
         if bench["name"].startswith("test_perplexity") and bench["params"]["quant"] == "dynamic_int8":
             bench["extra_info"].update(kl_divergence=0.01, perplexity_delta_pct=1.0)
-    run["benchmarks"] += [lm_eval_bench("fp32", "pytorch", acc=0.64, se=0.048, delta=0.0, delta_ci=[0.0, 0.0]),
+    run["benchmarks"] += [lm_eval_bench("fp32", "pytorch", acc=0.64, se=0.048, delta=0.0, delta_ci=[0.0, 0.0],
+                                        more=fp32_more),
                           lm_eval_bench("dynamic_int8", "onnxruntime", acc=int8_acc, se=int8_se, delta=delta,
-                                        delta_ci=list(delta_ci))]
+                                        delta_ci=list(delta_ci), more=int8_more)]
     if budget is not None:
         run["quantbench"]["suite"]["quality_budget"] = budget
     return run
@@ -125,3 +129,45 @@ def test_runs_without_lm_eval_render_as_before():
     before = copy.deepcopy(run)
     assert "tweets_sentiment" not in render_html(analyse(parse_run(run)))
     assert run == before
+
+
+#: fp32 clearly above its floor, int8 collapsed onto the majority answer (a gain in acc here).
+FLOORS = {"fp32_more": {f"{ACC}_floor": 0.5, f"{ACC}_at_floor": False},
+          "int8_more": {f"{ACC}_floor": 0.687, f"{ACC}_at_floor": True, f"{ACC}_delta_mcnemar_p": 0.0213,
+                        f"{ACC}_delta_discordant": {"gained": 9, "lost": 2}}}
+
+
+def test_the_report_flags_an_accuracy_at_its_majority_floor_and_shows_mcnemar_beside_the_delta():
+    page = render_html(analyse(parse_run(llm_run(int8_acc=0.69, int8_se=0.046, delta=0.05, delta_ci=(0.0, 0.1),
+                                                 **FLOORS))))
+    # The main table's cell and the quality section both carry the flag; fp32's says it is above.
+    assert page.count("0.690 ± 0.046 (at the majority floor 0.687)") == 2
+    assert "0.640 ± 0.048 (at" not in page
+    assert "at the majority floor (0.687): flagged, not ranked" in page and "above the floor (0.500)" in page
+    assert "McNemar p=0.021 (+9 / −2)" in page
+    # Without the floor keys (older runs), nothing is added.
+    plain = render_html(analyse(parse_run(llm_run(int8_acc=0.69, int8_se=0.046))))
+    assert "at the majority floor 0" not in plain and " floor<" not in plain and "McNemar" not in plain
+
+
+def test_the_card_flags_the_floor_and_gives_mcnemar():
+    analysis = analyse(parse_run(llm_run(int8_acc=0.69, int8_se=0.046, delta=0.05, delta_ci=(0.0, 0.1), **FLOORS)))
+    int8 = next(s for s in analysis.variants if s.variant.quant == "dynamic_int8")
+    card = render_card(int8, analysis)
+    assert "**Flagged: lm-eval accuracy at the majority floor** (lm_eval.tweets_sentiment.acc (majority rate 0.687))" \
+        in card.replace("\\", "")
+    assert "McNemar p=0.021 (+9 / −2)" in card
+    fp32 = next(s for s in analysis.variants if s.variant.quant == "fp32")
+    assert "**Flagged: lm-eval" not in render_card(fp32, analysis)
+
+
+def test_an_lm_eval_budget_is_set_aside_when_fp32_itself_is_at_the_floor():
+    budget = {"kl_divergence": 0.05, "perplexity_delta_pct": 3.0, f"{ACC}_delta_min": -0.02}
+    at_floor = {f"{ACC}_floor": 0.687, f"{ACC}_at_floor": True}
+    rec = recommendation(llm_run(delta=-0.04, delta_ci=(-0.07, -0.025), budget=budget, fp32_more=at_floor))
+    assert rec.variant.variant.quant == "dynamic_int8"
+    assert dict(rec.notes)[INT8] == (f"set aside: fp32's {ACC} is at its majority floor, so {ACC}_delta measures a "
+                                     "shift in the lean towards one answer, not a loss of quality")
+    # With fp32 above its floor the same drop rejects the variant, even when the variant is at its own.
+    rec = recommendation(llm_run(delta=-0.04, delta_ci=(-0.07, -0.025), budget=budget, **FLOORS))
+    assert rec.variant.variant.quant == "fp32" and INT8 in dict(rec.rejected)

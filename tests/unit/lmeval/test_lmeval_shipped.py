@@ -41,7 +41,10 @@ def test_lm_eval_loads_it_offline_with_the_split_as_documents(splits):
     docs = list(task.test_docs())
     assert len(docs) == len(splits.test) and docs[0]["text"] == splits.test.texts[0]
     assert task.doc_to_choice(docs[0]) == list(LABELS) and task.doc_to_target(docs[0]) == splits.test.labels[0]
-    assert task.doc_to_text(docs[0]).endswith("\nQuestion: Is this tweet positive or negative?\nAnswer:")
+    assert task.doc_to_text(docs[0]) == (f"Tweet: {splits.test.texts[0]}\nIs the author of this tweet angry "
+                                         "(negative) or happy (positive)? Answer: The tweet is")
+    # acc, and mcc: a corpus-level figure that a constant answer cannot raise above 0.
+    assert [m["metric"] for m in task.config.metric_list] == ["acc", "mcc"]
 
 
 def test_another_dataset_is_refused_in_one_line(splits):
