@@ -228,6 +228,12 @@ def run_baseline_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _suite_from_here(suite: str) -> str:
+    """A suite given as a file path, made absolute; a shipped suite's name, as it is."""
+    path = Path(suite)
+    return str(path.resolve()) if path.is_file() else suite
+
+
 def run_ab(args: argparse.Namespace) -> int:
     from quantbench.gate import interleave
     from quantbench.gate.pooled import pool_runs
@@ -246,7 +252,8 @@ def run_ab(args: argparse.Namespace) -> int:
         except QuantbenchError:
             interleave.remove_checkout(repo, where)
             raise
-        baseline = interleave.Side(interleave.BASELINE, args.baseline_python or python, args.suite, env=env,
+        suite = _suite_from_here(args.suite)  # the same suite file, though the side runs in the worktree
+        baseline = interleave.Side(interleave.BASELINE, args.baseline_python or python, suite, env=env, cwd=where,
                                    describe=f"{args.baseline_ref} (worktree {where}), suite {args.suite}")
     elif args.baseline_suite or args.baseline_python:
         baseline = interleave.Side(interleave.BASELINE, args.baseline_python or python, args.baseline_suite or args.suite,

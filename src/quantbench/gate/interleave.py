@@ -40,6 +40,9 @@ class Side:
     suite: str
     env: dict[str, str] = field(default_factory=dict)
     describe: str = ""
+    #: Where its pytest runs. A commit's side runs in its worktree: pytest-benchmark reads the
+    #: run's ``commit_info`` from the working directory, and pytest its rootdir and conftest.py.
+    cwd: Path | None = None
 
     def command(self, out_json: Path, pytest_args: tuple[str, ...]) -> list[str]:
         # Only the timed cells: quality, fairness and size do not change between blocks.
@@ -125,7 +128,7 @@ def run_interleaved(baseline: Side, candidate: Side, *, blocks: int, out_dir: Pa
                     pytest_args: tuple[str, ...] = (), echo: Callable[[str], None] = print) -> list[RunLog]:
     """Run both sides in :func:`schedule` order; returns each run's record. A run that writes no
     results stops the job with the run's log named (pytest's exit 1, a failed cell, does not)."""
-    runs_dir = out_dir / "runs"
+    runs_dir = out_dir.resolve() / "runs"  # absolute: a side may run in another directory
     runs_dir.mkdir(parents=True, exist_ok=True)
     sides = {BASELINE: baseline, CANDIDATE: candidate}
     order = schedule(blocks)
@@ -137,7 +140,7 @@ def run_interleaved(baseline: Side, candidate: Side, *, blocks: int, out_dir: Pa
         started = time.perf_counter()
         with open(out_log, "w", encoding="utf-8") as log:
             done = subprocess.run(side.command(out_json, pytest_args), stdout=log, stderr=subprocess.STDOUT,
-                                  env={**os.environ, **side.env})
+                                  env={**os.environ, **side.env}, cwd=side.cwd)
         seconds = time.perf_counter() - started
         echo(f"quantbench ab: [{i}/{len(order)}] block {block} {label}: {seconds:.0f} s (pytest exit {done.returncode})")
         sys.stdout.flush()

@@ -69,6 +69,8 @@ out = args[args.index("--benchmark-json") + 1]
 suite = args[args.index("--suite") + 1]
 with open(os.environ["FAKE_LOG"], "a") as log:
     log.write(suite + "\\n")
+with open(os.environ["FAKE_LOG"] + ".cwd", "a") as log:
+    log.write(os.getcwd() + "\\n")
 if suite == "broken":
     print("ERROR: suite broken: no such suite")
     sys.exit(4)
@@ -110,6 +112,21 @@ def test_runs_go_in_abba_order_and_each_side_is_pooled(tmp_path, fake_python):
     # Identical processes in every block: the paired t test has no spread, and +30 % is a regression.
     assert row.verdict == "regression" and result.exit_code == 1
     assert any("interleaved" in w for w in result.warnings)
+
+
+def test_a_commit_s_side_runs_in_its_worktree_so_its_run_records_that_commit(tmp_path, fake_python, monkeypatch):
+    # pytest-benchmark takes commit_info from the working directory: a baseline commit run from this
+    # checkout's directory would be stored under the candidate's commit (and use its conftest.py).
+    worktree = tmp_path / "worktree"
+    worktree.mkdir()
+    monkeypatch.chdir(tmp_path)
+    base = interleave.Side("baseline", str(fake_python), "base", cwd=worktree)
+    cand = interleave.Side("candidate", str(fake_python), "slow")
+    logs = interleave.run_interleaved(base, cand, blocks=2, out_dir=Path("ab"), echo=lambda _: None)
+    cwds = (tmp_path / "order.log.cwd").read_text().split()
+    assert cwds == [str(worktree), str(tmp_path), str(tmp_path), str(worktree)]
+    # The relative --out still receives every run, whichever directory wrote it.
+    assert all(log.json.is_absolute() and log.json.exists() for log in logs)
 
 
 def test_a_run_that_writes_nothing_stops_the_job_naming_its_log(tmp_path, fake_python):
