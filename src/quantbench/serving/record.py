@@ -115,7 +115,7 @@ def serving_record(cell, results: list, *, serving, setting_name: str, built, so
         "slo": slo_text(serving.bounds, serving.percentile),
         "point_verdicts": judged_slo_text(serving.bounds, serving.percentile),
         "capacity": ("the rate at which the share of queries over each bound reaches the percentile's allowance "
-                     "(1 - p), from a Poisson fit of the over-bound counts of the points near the knee, with a 95 % "
+                     "(1 - p), from a logistic fit of the over-bound counts of the points near the knee, with a 95 % "
                      "interval; every point has its own LoadGen seeds (serving/search.py, capacity_fit.py)"),
         "point": {"min_duration_s": s.min_duration_s, "max_duration_s": s.max_duration_s,
                   "min_queries": serving.queries, "offline_min_queries": "max(16, 4 x the setting): no latency bound",
