@@ -33,6 +33,8 @@ from scipy import stats
 #: The fit needs at least this many points (two parameters and a dispersion).
 MIN_POINTS = 3
 LEVEL = 0.95
+#: Why a figure has no fit when none of its queries was over the bound near the knee.
+NONE_OVER = "no query over the bound at any point near the knee"
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,9 @@ class Crossing:
     dispersion: float | None = None
     slope: float | None = None  # d log(share) / d rate, per QPS
     reason: str = ""
+    #: No point near the knee had more than the allowed share of its queries over this bound (none at
+    #: all, or too few): the crossing lies above them all.
+    held_everywhere: bool = False
 
     @property
     def interval(self) -> tuple[float, float] | None:
@@ -95,10 +100,11 @@ def fit_crossing(rates, over, queries, allowed: float, *, level: float = LEVEL) 
     if m < MIN_POINTS:
         return Crossing(None, points=m, reason=f"{m} point(s) near the knee; the fit needs {MIN_POINTS}")
     if k.sum() == 0:
-        return Crossing(None, points=m, reason="no query over the bound at any point near the knee")
+        return Crossing(None, points=m, reason=NONE_OVER, held_everywhere=True)
     if np.all(k / n >= allowed) or np.all(k / n <= allowed):
         side = "over" if np.all(k / n >= allowed) else "within"
-        return Crossing(None, points=m, reason=f"every point near the knee was {side} the allowed share: no crossing to fit")
+        return Crossing(None, points=m, reason=f"every point near the knee was {side} the allowed share: no crossing to fit",
+                        held_everywhere=side == "within")
     # Centre and scale the rates: the fit is then well conditioned at any QPS.
     centre, scale = float(x.mean()), float(x.std()) or 1.0
     beta, unscaled = _logistic_fit((x - centre) / scale, k, n)

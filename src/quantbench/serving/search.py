@@ -86,13 +86,31 @@ class SearchResult:
     fits: dict[str, Crossing] = field(default_factory=dict)  # per SLO figure, from the knee's points
     allowed_share: float | None = None
 
+    fit_window_qps: float | None = None  # the highest rate among the points the fits took
+
     @property
     def binding_fit(self) -> tuple[str, Crossing] | None:
-        """The figure whose fitted crossing is lowest (the one that binds) and its fit, else None."""
+        """The figure whose fitted crossing is lowest (the one that binds) and its fit, else None.
+
+        A figure whose share over its bound stayed within the allowance at every point near the knee
+        (no query over it, or too few) has no fit, and does not bind there: its crossing lies above the
+        highest of those points. So it stands aside when the fitted crossing is below that rate (TPOT
+        held at every rate while TTFT failed); any other figure without a fit leaves the capacity to the
+        bisection."""
         fitted = [(name, c) for name, c in self.fits.items() if c.estimate is not None]
-        if not fitted or len(fitted) < len(self.fits):
+        unfitted = [c for c in self.fits.values() if c.estimate is None]
+        if not fitted or not all(c.held_everywhere for c in unfitted):
             return None
-        return min(fitted, key=lambda item: item[1].estimate)
+        name, crossing = min(fitted, key=lambda item: item[1].estimate)
+        if unfitted and (self.fit_window_qps is None or crossing.estimate > self.fit_window_qps):
+            return None
+        return name, crossing
+
+    def not_binding(self) -> list[str]:
+        """Figures that stood aside for the fit: within their allowance at every point near the knee."""
+        if self.binding_fit is None:
+            return []
+        return [name for name, c in self.fits.items() if c.estimate is None and c.held_everywhere]
 
     @property
     def capacity_qps(self) -> float | None:
@@ -143,8 +161,11 @@ class SearchResult:
         fit = self.binding_fit
         if fit:
             name, crossing = fit
-            return (f"{crossing.points} points' {FIGURE_NAMES[name]} over-bound counts fitted (Poisson, log link, dispersion {crossing.dispersion:.2g}): the rate "
-                    f"where {self.allowed_share:.0%} of queries exceed the bound; 95 % interval by the delta method")
+            aside = "".join(f"; {FIGURE_NAMES[other]} not binding (within its allowance at every point up to "
+                            f"{self.fit_window_qps:.4g} QPS)" for other in self.not_binding())
+            return (f"{crossing.points} points' {FIGURE_NAMES[name]} over-bound counts fitted (logistic, dispersion "
+                    f"{crossing.dispersion:.2g}): the rate where {self.allowed_share:.0%} of queries exceed the bound; "
+                    f"95 % interval by the delta method{aside}")
         why = "; ".join(f"{name}: {c.reason}" for name, c in self.fits.items() if c.estimate is None)
         return f"the highest rate that met the SLO (bisection; no fit: {why or 'no knee points'}), no interval"
 
@@ -186,6 +207,19 @@ def no_rate_line(bounds_ms: dict[str, float], percentile: float, lowest: PointRe
     if not over and lowest.reasons:  # within the bound there, but LoadGen did not call it VALID
         line += f" (LoadGen: {'; '.join(lowest.reasons)})"
     return line
+
+
+def fit_knee(points, lo: float, hi: float, bounds_ms: dict[str, float], percentile: float
+             ) -> tuple[dict[str, Crossing], float | None]:
+    """Each SLO figure's fitted crossing from the points within [lo / FIT_WINDOW, hi x FIT_WINDOW] of the
+    bracket (``lo`` met, ``hi`` missed), and the highest rate among those points."""
+    near = [p for p in points if lo / FIT_WINDOW <= p.target_qps <= hi * FIT_WINDOW]
+    fits = {}
+    for name in bounds_ms:
+        counted = [(p.target_qps, *over_counts(p, bounds_ms)[name]) for p in near if name in over_counts(p, bounds_ms)]
+        rates, over, queries = zip(*counted) if counted else ((), (), ())
+        fits[name] = fit_crossing(rates, over, queries, 1 - percentile)
+    return fits, max((p.target_qps for p in near), default=None)
 
 
 def find_capacity(measure: Callable[[float, int], PointResult], *, upper_qps: float, precision: float,
@@ -246,12 +280,7 @@ def find_capacity(measure: Callable[[float, int], PointResult], *, upper_qps: fl
     if result.capacity is not None and result.failed:
         for rate in np.linspace(max(lo / KNEE_SPREAD, min_rate), hi * KNEE_SPREAD, knee_points):
             run(float(rate))
-        near = [p for p in result.points if lo / FIT_WINDOW <= p.target_qps <= hi * FIT_WINDOW]
-        for name in bounds_ms:
-            counted = [(p.target_qps, *over_counts(p, bounds_ms)[name]) for p in near
-                       if name in over_counts(p, bounds_ms)]
-            rates, over, queries = zip(*counted) if counted else ((), (), ())
-            result.fits[name] = fit_crossing(rates, over, queries, 1 - percentile)
+        result.fits, result.fit_window_qps = fit_knee(result.points, lo, hi, bounds_ms, percentile)
     if result.capacity is None and result.points:
         lowest = min(result.points, key=lambda p: p.target_qps)
         result.message = no_rate_line(bounds_ms, percentile, lowest)

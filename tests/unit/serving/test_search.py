@@ -8,7 +8,8 @@ import pytest
 from quantbench.errors import QuantbenchError
 from quantbench.serving.early_stopping import passes
 from quantbench.serving.logs import PointResult
-from quantbench.serving.search import find_capacity, meets, no_rate_line, over_counts, slo_text
+from quantbench.serving.capacity_fit import Crossing
+from quantbench.serving.search import SearchResult, find_capacity, meets, no_rate_line, over_counts, slo_text
 
 
 QUERIES = 1000
@@ -133,6 +134,50 @@ def test_generation_slos_name_both_figures():
     assert no_rate_line({"ttft": 500.0, "tpot": 50.0}, 0.9, point) == (
         "no rate meets TTFT p90 ≤ 500 ms and TPOT p90 ≤ 50 ms: at the lowest rate, 0.5 QPS, TTFT p90 was 900 ms and "
         "TPOT p90 was 40 ms")
+
+
+def generation_point(rate: float, *, ttft_capacity: float, tpot_over: int = 0, queries: int = 200) -> PointResult:
+    """An LLM server point: TTFT over its bound as fake_point's latency (10 % at ``ttft_capacity``, tenfold
+    per 20 % above), TPOT over its bound on ``tpot_over`` queries whatever the rate."""
+    share = min(1.0, 0.1 * 10 ** ((rate - ttft_capacity) / (0.2 * ttft_capacity)))
+    return PointResult("server", True, [], rate, {}, target_qps=rate,
+                       client={"completed": queries, "over_bound": {"ttft": int(round(share * queries)),
+                                                                    "tpot": tpot_over}})
+
+
+def generation_search(**kw):
+    return find_capacity(lambda rate, seed: generation_point(rate, **kw), upper_qps=20.0, precision=0.05,
+                         max_points=8, knee_points=4, bounds_ms={"ttft": 500.0, "tpot": 100.0}, percentile=0.9)
+
+
+@pytest.mark.parametrize("tpot_over", [0, 2])  # none over its bound, or 1 % of queries (within the 10 %)
+def test_a_bound_held_at_every_rate_does_not_erase_the_other_s_fit(tpot_over):
+    # TTFT binds at 9 QPS; TPOT held everywhere: the capacity is TTFT's fitted crossing with its interval,
+    # and the record says TPOT did not bind, up to which rate.
+    result = generation_search(ttft_capacity=9.0, tpot_over=tpot_over)
+    assert result.fits["tpot"].estimate is None and result.fits["tpot"].held_everywhere
+    assert result.capacity_qps == pytest.approx(9.0, rel=0.03) and result.capacity_interval is not None
+    assert result.not_binding() == ["tpot"]
+    assert result.fit_window_qps > result.capacity_qps
+    assert "TPOT not binding (within its allowance at every point up to" in result.method()
+
+
+def test_a_figure_without_a_fit_that_may_bind_leaves_the_capacity_to_the_bisection():
+    ttft = Crossing(9.0, low=8.0, high=10.0, se=0.5, points=8, dispersion=1.0, slope=1.0)
+    capacity = PointResult("server", True, [], 8.5, {}, target_qps=8.5)
+
+    def result(tpot: Crossing, window: float) -> SearchResult:
+        return SearchResult(upper_qps=20.0, capacity=capacity, failed=True, allowed_share=0.1,
+                            fits={"ttft": ttft, "tpot": tpot}, fit_window_qps=window)
+
+    held = Crossing(None, points=8, reason="within", held_everywhere=True)
+    assert result(held, 12.0).capacity_interval == (8.0, 10.0)
+    # Held only up to 8.8 QPS, below TTFT's crossing: TPOT may cross first above that, so no fit binds.
+    assert result(held, 8.8).binding_fit is None and result(held, 8.8).capacity_qps == 8.5
+    # A TPOT share that does not grow with the rate (or is over everywhere): it may bind anywhere.
+    flat = Crossing(None, points=8, reason="the share over the bound does not grow with the rate near the knee")
+    assert result(flat, 12.0).capacity_interval is None and result(flat, 12.0).capacity_qps == 8.5
+    assert "no fit: tpot: the share over the bound does not grow" in result(flat, 12.0).method()
 
 
 def test_a_search_without_an_offline_bound_is_an_error():
