@@ -3,6 +3,9 @@
     python scripts/serving_repeatability.py serving-1.json serving-2.json serving-3.json
 
 For each server cell and batcher setting it prints every run's capacity with its 95 % interval,
+refitted from the run's own recorded points by this checkout's analysis (serving/search.py: the
+bracket, the knee's fit, which figure binds), so runs recorded before a fix to the analysis compare
+with runs after it; the measurements themselves are the runs'.
 whether all the intervals overlap (they should: one commit, one machine), and the spread between runs:
 the largest change between two runs and the sd of the log capacities. The gate's `capacity_qps`
 threshold is set from that spread (docs/serving.md, "How repeatable").
@@ -17,24 +20,52 @@ import math
 import statistics
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+
+
+def refit(setting: dict, serving: dict) -> dict | None:
+    """{capacity, ci, method} of one setting's recorded search, analysed by this checkout's code."""
+    from quantbench.serving.search import SearchResult, fit_knee, meets
+
+    bounds, percentile = serving["slo_ms"], serving["percentile"]
+    points = [SimpleNamespace(target_qps=p["target_qps"], overlatency_queries=p.get("overlatency_queries"),
+                              query_count=p.get("query_count"), client=p.get("client") or {})
+              for p in setting.get("points", [])]
+    for point in points:
+        point.met = meets(point, bounds, percentile)
+    knee = serving["search"]["knee_points"]
+    missed_any = any(not p.met for p in points)
+    bisection = points[:-knee] if missed_any and knee else points
+    met = [p for p in bisection if p.met]
+    if not met:
+        return None
+    capacity = max(met, key=lambda p: p.target_qps)
+    result = SearchResult(upper_qps=setting.get("upper_qps") or 0.0, points=points, capacity=capacity,
+                          failed=missed_any, allowed_share=round(1 - percentile, 6))
+    if missed_any:
+        above = [p.target_qps for p in bisection if not p.met and p.target_qps > capacity.target_qps]
+        hi = min(above) if above else min(p.target_qps for p in points if not p.met)
+        result.fits, result.fit_window_qps = fit_knee(points, capacity.target_qps, hi, bounds, percentile)
+    return {"capacity": result.capacity_qps, "ci": (list(result.capacity_interval) if result.capacity_interval
+                                                    else None), "method": result.method()}
 
 
 def server_cells(path: Path) -> dict[tuple[str, str], dict]:
-    """{(cell, setting): {capacity, ci}} of one run; setting "best" is the cell's headline figure."""
+    """{(cell, setting): {capacity, ci}} of one run; setting "best" is the cell's highest capacity."""
     data = json.loads(path.read_text(encoding="utf-8"))
     out = {}
     for bench in data["benchmarks"]:
         extra = bench.get("extra_info", {})
         if extra.get("scenario") != "server":
             continue
-        cell = bench["name"]
-        if extra.get("capacity_qps"):
-            out[(cell, "best")] = {"capacity": extra["capacity_qps"], "ci": extra.get("capacity_qps_ci95"),
-                                   "setting": extra.get("capacity_setting")}
-        for setting in extra.get("serving", {}).get("settings", []):
-            if setting.get("capacity_qps"):
-                out[(cell, str(setting["setting"]))] = {"capacity": setting["capacity_qps"],
-                                                        "ci": setting.get("capacity_ci95")}
+        cell, serving = bench["name"], extra["serving"]
+        found = {str(s["setting"]): refit(s, serving) for s in serving.get("settings", []) if s.get("points")}
+        found = {name: f for name, f in found.items() if f and f["capacity"]}
+        for name, figure in found.items():
+            out[(cell, name)] = figure
+        if found:
+            name, figure = max(found.items(), key=lambda item: item[1]["capacity"])
+            out[(cell, "best")] = {**figure, "setting": name}
     return out
 
 
