@@ -49,15 +49,16 @@ def _short(text: str) -> str:
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    if hi <= lo:
-        hi = lo + 1
+    """About ``count`` round ticks from at or below ``lo`` to at or above ``hi``."""
+    if not hi - lo > 1e-9 * max(abs(lo), abs(hi)):
+        # Equal, or apart by float rounding only (one stored value read back twice): a step that small
+        # would never advance a tick past ``hi``.
+        hi = lo + (abs(lo) * 0.1 or 1.0)
     raw = (hi - lo) / count
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    ticks = [round(math.floor(lo / step) * step, 10)]
-    while ticks[-1] < hi or len(ticks) < 2:  # the last tick covers the largest value
-        ticks.append(round(ticks[-1] + step, 10))
-    return ticks
+    first, last = math.floor(lo / step), math.ceil(hi / step)  # the last tick covers the largest value
+    return [float(f"{k * step:.12g}") for k in range(first, max(last, first + 1) + 1)]
 
 
 def _svg(chart_id: str, title: str, height: int, body: Iterable[str]) -> Markup:
