@@ -153,7 +153,15 @@ def test_lm_eval_runs_the_shipped_task_on_every_variant(llm_run):
         block = extra["lm_eval_results"]["results"]["tweets_sentiment"]
         assert extra["lm_eval.tweets_sentiment.acc"] == block["acc,none"]
         assert extra["lm_eval.tweets_sentiment.acc_se"] == block["acc_stderr,none"] > 0
-        assert extra["lm_eval_results"]["n-samples"]["tweets_sentiment"]["effective"] == 100  # llm-full's limit
+        assert extra["lm_eval_results"]["n-samples"]["tweets_sentiment"]["effective"] == 1000  # llm-full: all of them
+        assert extra["lm_eval.tweets_sentiment.acc_floor"] == pytest.approx(0.687)  # 687 of 1,000 negative
     assert records["fp32"]["lm_eval.tweets_sentiment.acc_delta"] == 0.0
+    # The task measures something: fp32 clears the majority floor, and torch.ao dynamic int8 (KL about 1.5
+    # against fp32) loses tweets that fp32 gets right, by McNemar's exact test (docs/lm-eval.md).
+    assert records["fp32"]["lm_eval.tweets_sentiment.acc_at_floor"] is False
+    damaged = records["dynamic_int8"]
+    assert damaged["lm_eval.tweets_sentiment.acc_delta_mcnemar_p"] < 0.01
+    discordant = damaged["lm_eval.tweets_sentiment.acc_delta_discordant"]
+    assert discordant["lost"] > discordant["gained"]
     assert records["dynamic_int8"]["quality_scoring"].startswith("each text alone (batch 1)")
     assert records["int8wo"]["quality_scoring"].startswith("length-sorted batches")
