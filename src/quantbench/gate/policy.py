@@ -170,7 +170,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     # Serving: the capacity at the SLO is bigger-is-better, drift-corrected, and carries a 95 % interval
     # from its search's fit at the knee (serving/capacity_fit.py): a change must be past the threshold and
     # outside the interval of the difference. The thresholds come from three runs of `make serve` of one
-    # commit on the Xeon VM (docs/serving.md, "How repeatable"), at about 3 sd of a clean pair's change:
+    # commit on the Xeon VM (docs/serving.md, "How repeatable"), at 2.5 to 3.3 sd of a clean pair's change:
     # the classifier's capacities moved 3.5 % between runs (sd of the log, pooled), so 15 %; the LLM's
     # (44 queries a point, llama-server and LoadGen on 2 cores) moved 17 %, more than their intervals
     # say, so 45 %: on such a machine it catches a capacity nearly halved, not less.

@@ -215,8 +215,9 @@ def fit_knee(points, lo: float, hi: float, bounds_ms: dict[str, float], percenti
     bracket (``lo`` met, ``hi`` missed), and the highest rate among those points."""
     near = [p for p in points if lo / FIT_WINDOW <= p.target_qps <= hi * FIT_WINDOW]
     fits = {}
+    counts = [(p.target_qps, over_counts(p, bounds_ms)) for p in near]
     for name in bounds_ms:
-        counted = [(p.target_qps, *over_counts(p, bounds_ms)[name]) for p in near if name in over_counts(p, bounds_ms)]
+        counted = [(rate, *by_figure[name]) for rate, by_figure in counts if name in by_figure]
         rates, over, queries = zip(*counted) if counted else ((), (), ())
         fits[name] = fit_crossing(rates, over, queries, 1 - percentile)
     return fits, max((p.target_qps for p in near), default=None)
