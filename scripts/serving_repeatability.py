@@ -29,11 +29,12 @@ def refit(setting: dict, serving: dict) -> dict | None:
 
     bounds, percentile = serving["slo_ms"], serving["percentile"]
     points = [SimpleNamespace(target_qps=p["target_qps"], overlatency_queries=p.get("overlatency_queries"),
-                              query_count=p.get("query_count"), client=p.get("client") or {})
+                              query_count=p.get("query_count"), client=p.get("client") or {},
+                              replicate=p.get("replicate", 0))
               for p in setting.get("points", [])]
     for point in points:
         point.met = meets(point, bounds, percentile)
-    knee = serving["search"]["knee_points"]
+    knee = serving["search"]["knee_points"] * serving["search"].get("replicates", 1)
     missed_any = any(not p.met for p in points)
     bisection = points[:-knee] if missed_any and knee else points
     met = [p for p in bisection if p.met]

@@ -20,7 +20,7 @@ def serving_suite(model_dir, llama_dir, data_csv, **serving):
     suite["serving"] = {"scenarios": ["single_stream", "offline", "server"],
                         "slo": {"latency_p90_ms": 250, "ttft_p90_ms": 400, "tpot_p90_ms": 100},
                         "min_duration_s": 0.3, "max_duration_s": 8, "samples": 16, "max_points": 3,
-                        "precision": 0.2, "compare_tokens": 2, "knee_points": 2, **serving}
+                        "precision": 0.2, "compare_tokens": 2, "knee_points": 2, "replicates": 2, **serving}
     return suite
 
 
@@ -52,11 +52,15 @@ def test_a_serving_sweep_records_capacity_points_logs_report_and_cards(pytester,
         assert server["slo"] == block["slo"] == ("p90 ≤ 250 ms" if task == "text-classification"
                                                  else "TTFT p90 ≤ 400 ms and TPOT p90 ≤ 100 ms")
         assert "upper bound" in block["point_verdicts"] and "LoadGen early stopping" in block["point_verdicts"]
-        assert block["search"]["knee_points"] == 2
+        assert block["search"]["knee_points"] == 2 and block["search"]["replicates"] == 2
         for setting in block["settings"]:
             assert setting["system"]["batcher"]["max_batch"] == setting["setting"]
             assert setting["offline_bound_from"] == "this run's offline cell"  # the offline cell ran first
-            assert len(setting["points"]) <= 3 + 2 and (setting["points"] or setting["message"])
+            assert len(setting["points"]) <= 3 + 2 * 2 and (setting["points"] or setting["message"])
+            if any(not p["meets_slo"] for p in setting["points"]) and setting.get("capacity_qps"):
+                # The knee's points ran twice, the second time on a freshly started batcher.
+                assert [p["replicate"] for p in setting["points"][-4:]] == [0, 0, 1, 1]
+                assert setting["replicates"] == 2
             if setting.get("capacity_qps"):  # what set it: the SLO, or the search's ceiling (every point met it)
                 binding = any(not p["meets_slo"] for p in setting["points"])
                 assert setting["slo_binding"] is binding and setting["capacity_bound_by"] and setting["capacity_method"]

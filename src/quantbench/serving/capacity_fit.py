@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import optimize, stats
 
 #: The fit needs at least this many points (two parameters and a dispersion).
 MIN_POINTS = 3
@@ -52,6 +52,12 @@ class Crossing:
     #: No point near the knee had more than the allowed share of its queries over this bound (none at
     #: all, or too few): the crossing lies above them all.
     held_everywhere: bool = False
+    #: With points from several independently started systems: each one's crossing, the standard errors
+    #: between and within them, and which of the two intervals (the wider) was given.
+    replicates: tuple[float, ...] = ()
+    se_between: float | None = None
+    se_within: float | None = None
+    interval_from: str = ""
 
     @property
     def interval(self) -> tuple[float, float] | None:
@@ -61,6 +67,9 @@ class Crossing:
         out = {"estimate": _round(self.estimate), "ci95": None if self.low is None else
                [_round(self.low), _round(self.high)], "se": _round(self.se), "points": self.points,
                "dispersion": _round(self.dispersion), "slope_per_qps": _round(self.slope), "reason": self.reason or None}
+        if self.replicates:
+            out.update(replicate_crossings=[_round(c) for c in self.replicates], se_between=_round(self.se_between),
+                       se_within=_round(self.se_within), interval_from=self.interval_from)
         return {k: v for k, v in out.items() if v is not None}
 
 
@@ -91,11 +100,25 @@ def _logistic_fit(x: np.ndarray, k: np.ndarray, n: np.ndarray) -> tuple[np.ndarr
     return beta, np.linalg.inv(X.T @ ((n * p * (1 - p))[:, None] * X))
 
 
-def fit_crossing(rates, over, queries, allowed: float, *, level: float = LEVEL) -> Crossing:
-    """The crossing rate of ``over / queries`` through ``allowed`` (0.01 at p99), with its interval."""
-    x = np.asarray(rates, dtype=float)
-    k = np.asarray(over, dtype=float)
-    n = np.asarray(queries, dtype=float)
+@dataclass(frozen=True)
+class _Fit:
+    """A logistic fit of the over-bound share on the rate, on the centred and scaled axis."""
+
+    a: float
+    b: float
+    cov: np.ndarray  # of (a, b), the dispersion included
+    dispersion: float
+    centre: float
+    scale: float
+    target: float  # logit(allowed)
+
+    def crossing(self, intercept: float | None = None) -> float:
+        a = self.a if intercept is None else intercept
+        return self.centre + (self.target - a) / self.b * self.scale
+
+
+def _fit(x: np.ndarray, k: np.ndarray, n: np.ndarray, allowed: float) -> _Fit | Crossing:
+    """The pooled fit, or a Crossing saying why there is none."""
     m = len(x)
     if m < MIN_POINTS:
         return Crossing(None, points=m, reason=f"{m} point(s) near the knee; the fit needs {MIN_POINTS}")
@@ -113,12 +136,79 @@ def fit_crossing(rates, over, queries, allowed: float, *, level: float = LEVEL) 
         return Crossing(None, points=m, reason="the share over the bound does not grow with the rate near the knee")
     p = np.clip(_expit(a + b * (x - centre) / scale), 1e-12, 1 - 1e-12)
     dispersion = max(1.0, float(((k - n * p) ** 2 / (n * p * (1 - p))).sum() / (m - 2)))
-    cov = dispersion * unscaled
-    target = math.log(allowed / (1 - allowed))
-    z = (target - a) / b  # the crossing on the scaled axis
-    gradient = np.array([-1.0 / b, -(target - a) / b ** 2])
-    se = math.sqrt(float(gradient @ cov @ gradient)) * scale
-    estimate = centre + z * scale
+    return _Fit(float(a), float(b), dispersion * unscaled, dispersion, centre, scale,
+                math.log(allowed / (1 - allowed)))
+
+
+def _within_se(fit: _Fit, intercept: float | None = None) -> float:
+    """The crossing's standard error by the delta method on (a, b)."""
+    a = fit.a if intercept is None else intercept
+    gradient = np.array([-1.0 / fit.b, -(fit.target - a) / fit.b ** 2])
+    return math.sqrt(float(gradient @ fit.cov @ gradient)) * fit.scale
+
+
+def fit_crossing(rates, over, queries, allowed: float, *, level: float = LEVEL) -> Crossing:
+    """The crossing rate of ``over / queries`` through ``allowed`` (0.01 at p99), with its interval."""
+    x, k, n = (np.asarray(v, dtype=float) for v in (rates, over, queries))
+    fit = _fit(x, k, n, allowed)
+    if isinstance(fit, Crossing):
+        return fit
+    m = len(x)
+    se = _within_se(fit)
+    estimate = fit.crossing()
     half = float(stats.t.ppf(0.5 + level / 2, m - 2)) * se
     return Crossing(float(estimate), low=float(estimate - half), high=float(estimate + half), se=se, points=m,
-                    dispersion=dispersion, slope=float(b / scale))
+                    dispersion=fit.dispersion, slope=float(fit.b / fit.scale))
+
+
+def _replicate_intercept(fit: _Fit, z: np.ndarray, k: np.ndarray, n: np.ndarray) -> float:
+    """The intercept of one replicate's points under the pooled slope: the one at which the fit expects
+    as many queries over the bound as the replicate had. A replicate with none over (or all) has no
+    finite intercept; half a query moved in (Haldane's correction) keeps it finite and on its side."""
+    observed = float(np.clip(k.sum(), 0.5, n.sum() - 0.5))
+
+    def gap(a: float) -> float:
+        return float((n * _expit(a + fit.b * z)).sum()) - observed
+
+    return float(optimize.brentq(gap, -60.0, 60.0))
+
+
+def fit_replicated_crossing(rates, over, queries, replicates, allowed: float, *, level: float = LEVEL) -> Crossing:
+    """The crossing of points measured on several independently started systems (``replicates``: one
+    id per point), with an interval that holds the spread between them.
+
+    Each system (a server process, started afresh, later in the run) may sit higher or lower: on a
+    shared VM the run-to-run spread of an LLM server's capacity was 17 % (sd), while one run's pooled
+    fit, whose scatter is the arrivals' alone, gave intervals of about ±14 % that missed each other.
+    So the points share the pooled fit's slope, each replicate gets its own intercept (the crossing
+    that its own counts give), and the capacity is the mean of the replicates' crossings. Its interval
+    is Student's t on their spread (replicates - 1 degrees of freedom, the slope's own error added):
+    the process-level statistics the gate uses, one figure per process. It is never narrower than the
+    pooled fit's: three replicates that agree by chance do not make the capacity surer than its counts.
+    """
+    x, k, n = (np.asarray(v, dtype=float) for v in (rates, over, queries))
+    ids = np.asarray(replicates)
+    groups = sorted(set(ids.tolist()))
+    if len(groups) < 2:
+        return fit_crossing(x, k, n, allowed, level=level)
+    fit = _fit(x, k, n, allowed)
+    if isinstance(fit, Crossing):
+        return fit
+    m, r = len(x), len(groups)
+    z = (x - fit.centre) / fit.scale
+    intercepts = np.array([_replicate_intercept(fit, z[ids == g], k[ids == g], n[ids == g]) for g in groups])
+    crossings = np.array([fit.crossing(a) for a in intercepts])
+    estimate = float(crossings.mean())
+    mean_a = float(intercepts.mean())
+    # The spread of the replicates' crossings carries the intercepts' noise, within and between systems;
+    # the pooled slope is common to them all, so its error is added once.
+    slope_part = fit.scale * (fit.target - mean_a) / fit.b ** 2
+    se_between = math.sqrt(float(crossings.var(ddof=1)) / r + slope_part ** 2 * float(fit.cov[1, 1]))
+    se_within = _within_se(fit, mean_a)
+    half_between = float(stats.t.ppf(0.5 + level / 2, r - 1)) * se_between
+    half_within = float(stats.t.ppf(0.5 + level / 2, m - 2)) * se_within
+    half, se = (half_between, se_between) if half_between >= half_within else (half_within, se_within)
+    return Crossing(estimate, low=estimate - half, high=estimate + half, se=se, points=m, dispersion=fit.dispersion,
+                    slope=float(fit.b / fit.scale), replicates=tuple(float(c) for c in crossings),
+                    se_between=se_between, se_within=se_within,
+                    interval_from="replicates" if half_between >= half_within else "pooled fit")

@@ -24,7 +24,7 @@ import itertools
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from quantbench import registry, tasks
 from quantbench.cells import Cell
@@ -159,21 +159,36 @@ class ServingRun:
         again = self.spec("offline", expected_qps=first.completed_qps * OFFLINE_MARGIN, min_queries=queries)
         return [first, self.point(system, again, log_dir / "offline-2")]
 
-    def server(self, system, setting: int, upper: PointResult, log_dir: Path) -> SearchResult:
+    def server(self, system, setting: int, upper: PointResult, log_dir: Path,
+               start_again: Callable[[int], contextlib.AbstractContextManager] | None = None) -> SearchResult:
+        """The capacity search at ``setting``. With ``serving.replicates`` > 1, ``start_again(replicate)``
+        starts the system afresh (a new server process, a new batcher) for each further replicate of the
+        knee's points; each is warmed up as the first was, and closed when its points are done."""
         self.warm_up(system, setting)
         counter = itertools.count(1)
+        serving_now = {"system": system}
+        replicas = contextlib.ExitStack()
 
         def measure(rate: float, seed: int) -> PointResult:
-            return self.point(system, self.spec("server", target_qps=rate, seed=seed),
+            return self.point(serving_now["system"], self.spec("server", target_qps=rate, seed=seed),
                               log_dir / f"{next(counter):02d}-server")
+
+        def restart(replicate: int) -> None:
+            replicas.close()  # the previous replicate's system; the first belongs to the caller
+            fresh = replicas.enter_context(start_again(replicate))
+            self.warm_up(fresh, setting)
+            serving_now["system"] = fresh
 
         floor = self.queries / self.serving.max_duration_s
         why = (f"below {floor:.4g} QPS LoadGen cannot issue its {self.queries} queries within a point's "
                f"{self.serving.max_duration_s:g} s (serving.max_duration_s)")
-        return find_capacity(measure, upper_qps=upper.completed_qps, precision=self.serving.precision,
-                             max_points=self.serving.max_points, bounds_ms=self.bounds, percentile=self.percentile,
-                             min_rate=floor, min_rate_why=why, knee_points=self.serving.knee_points,
-                             seed=self.serving.seed + 1000 * setting)
+        replicates = self.serving.replicates if start_again is not None else 1
+        with replicas:
+            return find_capacity(measure, upper_qps=upper.completed_qps, precision=self.serving.precision,
+                                 max_points=self.serving.max_points, bounds_ms=self.bounds,
+                                 percentile=self.percentile, min_rate=floor, min_rate_why=why,
+                                 knee_points=self.serving.knee_points, seed=self.serving.seed + 1000 * setting,
+                                 replicates=replicates, restart=restart if replicates > 1 else None)
 
     def compare_tokens(self, system, variant, samples, log_dir: Path, *, stop_ids: set[int]) -> dict[str, Any]:
         """Served greedy tokens against the variant's own, one prompt at a time (AccuracyOnly, Offline:
@@ -218,9 +233,14 @@ def measure_serving(benchmark, run, pool, cell: Cell, *, log_root: Path, relativ
     def serve_every_setting() -> None:
         for setting in settings:
             log_dir = serving.log_root / f"{name}-{setting}"
-            with open_system(cell, variant, samples, setting=setting, threads=suite.measure.threads,
-                             delay_s=suite.serving.max_queue_delay_ms / 1000, log_dir=log_dir,
-                             server_options=suite.serving.llama_server) as system:
+
+            def start(replicate: int = 0, setting: int = setting, log_dir: Path = log_dir):
+                return open_system(cell, variant, samples, setting=setting, threads=suite.measure.threads,
+                                   delay_s=suite.serving.max_queue_delay_ms / 1000,
+                                   log_dir=log_dir / f"replicate-{replicate}" if replicate else log_dir,
+                                   server_options=suite.serving.llama_server)
+
+            with start() as system:
                 result = SettingResult(setting, system.describe())
                 if cell.scenario == "single_stream":
                     result.single = serving.single_stream(system, log_dir)
@@ -233,7 +253,7 @@ def measure_serving(benchmark, run, pool, cell: Cell, *, log_root: Path, relativ
                     if bound is None:
                         result.offline = serving.offline(system, setting, log_dir)
                         bound = result.offline[-1]
-                    result.search = serving.server(system, setting, bound, log_dir)
+                    result.search = serving.server(system, setting, bound, log_dir, start_again=start)
                 results.append(result)
         if cell.is_generation and cell.scenario == "server" and suite.serving.compare_tokens:
             best = record_mod.best_setting(results) or results[-1]

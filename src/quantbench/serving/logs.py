@@ -99,6 +99,7 @@ class PointResult:
     log_dir: str | None = None
     seed: int | None = None  # LoadGen's schedule, sample-index and QSL seeds (the capacity search sets it)
     met: bool | None = None  # the share over each bound within the percentile's allowance (search.meets)
+    replicate: int | None = None  # which independently started system served it (search.find_capacity)
 
     @property
     def verdict(self) -> str:
@@ -106,6 +107,7 @@ class PointResult:
 
     def to_record(self) -> dict[str, Any]:
         out = {"scenario": self.scenario, "target_qps": self.target_qps, "seed": self.seed, "meets_slo": self.met,
+               "replicate": self.replicate,
                "achieved_qps": self.completed_qps,
                "scheduled_qps": self.scheduled_qps, "verdict": self.verdict, "reasons": self.reasons,
                "latency_ms": self.latency_ms, "query_count": self.query_count,

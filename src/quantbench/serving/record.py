@@ -60,6 +60,7 @@ def _setting_record(result) -> dict[str, Any]:
         out.update(upper_qps=search.upper_qps, points=[p.to_record() for p in search.points],
                    capacity_qps=search.capacity_qps, capacity_ci95=_interval(search.capacity_interval),
                    capacity_method=search.method(), fits={name: c.describe() for name, c in search.fits.items()},
+                   replicates=search.replicates if search.replicates > 1 else None,
                    loadgen_valid_qps=search.loadgen_valid_qps, stopped=search.stopped,
                    slo_binding=search.slo_binding, capacity_bound_by=search.bound_by())
         out = {k: v for k, v in out.items() if v is not None and v != {}}
@@ -123,7 +124,7 @@ def serving_record(cell, results: list, *, serving, setting_name: str, built, so
                   "min_queries_from": "suite" if s.min_queries is not None else
                   f"LoadGen's early-stopping minimum at p{serving.percentile * 100:g}"},
         "search": {"precision": s.precision, "max_points": s.max_points, "knee_points": s.knee_points,
-                   "seed": s.seed, "upper_bound": "offline throughput, probed up to 2x where never missed"},
+                   "replicates": s.replicates, "seed": s.seed, "upper_bound": "offline throughput, probed up to 2x where never missed"},
         "setting": setting_name, "settings": [_setting_record(r) for r in results], "goodput": GOODPUT,
         "logs": str(logs),
     }

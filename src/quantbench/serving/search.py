@@ -13,10 +13,12 @@ rate in three steps, every point a LoadGen Server test with its own seeds (recor
    offline throughput itself and then 1.5x, up to ``PROBE_LIMIT`` x it, since a queue may serve
    arrivals spread in time faster than all at once. Met everywhere: "SLO not binding", and the
    capacity is only a lower bound.
-3. **The knee**: ``knee_points`` more points spread over the bracket with new seeds, then a Poisson
+3. **The knee**: ``knee_points`` more points spread over the bracket with new seeds, then a logistic
    fit of every nearby point's over-bound count gives the capacity with a 95 % interval
-   (capacity_fit.py says why counts and not each point's p99). Where the fit cannot be made (too
-   few points near the knee), the capacity is the highest rate that met the SLO, and says so.
+   (capacity_fit.py says why counts and not each point's p99). With ``replicates`` > 1 the knee's
+   points are measured again on freshly started systems, and the interval holds the spread between
+   them. Where the fit cannot be made (too few points near the knee), the capacity is the highest
+   rate that met the SLO, and says so.
 
 LoadGen's own verdict (VALID: the p99 *upper bound* at 99 % confidence, early stopping) is kept per
 point and as ``loadgen_valid_qps``, the highest VALID rate: with a few hundred queries it passes
@@ -37,7 +39,7 @@ from typing import Callable
 import numpy as np
 
 from quantbench.errors import QuantbenchError
-from quantbench.serving.capacity_fit import Crossing, fit_crossing
+from quantbench.serving.capacity_fit import Crossing, fit_crossing, fit_replicated_crossing
 from quantbench.serving.logs import PointResult
 
 LABELS = {"latency": "p{p}", "ttft": "TTFT p{p}", "tpot": "TPOT p{p}"}
@@ -87,6 +89,7 @@ class SearchResult:
     allowed_share: float | None = None
 
     fit_window_qps: float | None = None  # the highest rate among the points the fits took
+    replicates: int = 1  # independently started systems the knee was measured on
 
     @property
     def binding_fit(self) -> tuple[str, Crossing] | None:
@@ -163,9 +166,17 @@ class SearchResult:
             name, crossing = fit
             aside = "".join(f"; {FIGURE_NAMES[other]} not binding (within its allowance at every point up to "
                             f"{self.fit_window_qps:.4g} QPS)" for other in self.not_binding())
+            if crossing.replicates:
+                how = (f"the mean of {len(crossing.replicates)} independently started systems' crossings (a common "
+                       f"slope, an intercept each); 95 % interval " + (
+                           f"by Student's t on their spread ({len(crossing.replicates) - 1} df)"
+                           if crossing.interval_from == "replicates" else
+                           "by the delta method (the pooled fit's, wider than the systems' spread)"))
+            else:
+                how = "95 % interval by the delta method"
             return (f"{crossing.points} points' {FIGURE_NAMES[name]} over-bound counts fitted (logistic, dispersion "
                     f"{crossing.dispersion:.2g}): the rate where {self.allowed_share:.0%} of queries exceed the bound; "
-                    f"95 % interval by the delta method{aside}")
+                    f"{how}{aside}")
         why = "; ".join(f"{name}: {c.reason}" for name, c in self.fits.items() if c.estimate is None)
         return f"the highest rate that met the SLO (bisection; no fit: {why or 'no knee points'}), no interval"
 
@@ -212,35 +223,45 @@ def no_rate_line(bounds_ms: dict[str, float], percentile: float, lowest: PointRe
 def fit_knee(points, lo: float, hi: float, bounds_ms: dict[str, float], percentile: float
              ) -> tuple[dict[str, Crossing], float | None]:
     """Each SLO figure's fitted crossing from the points within [lo / FIT_WINDOW, hi x FIT_WINDOW] of the
-    bracket (``lo`` met, ``hi`` missed), and the highest rate among those points."""
+    bracket (``lo`` met, ``hi`` missed), and the highest rate among those points. Points from more than
+    one replicate (independently started systems) are fitted with the spread between them."""
     near = [p for p in points if lo / FIT_WINDOW <= p.target_qps <= hi * FIT_WINDOW]
     fits = {}
-    counts = [(p.target_qps, over_counts(p, bounds_ms)) for p in near]
+    counts = [(p.target_qps, getattr(p, "replicate", 0) or 0, over_counts(p, bounds_ms)) for p in near]
     for name in bounds_ms:
-        counted = [(rate, *by_figure[name]) for rate, by_figure in counts if name in by_figure]
-        rates, over, queries = zip(*counted) if counted else ((), (), ())
-        fits[name] = fit_crossing(rates, over, queries, 1 - percentile)
+        counted = [(rate, *by_figure[name], replicate) for rate, replicate, by_figure in counts if name in by_figure]
+        rates, over, queries, replicates = zip(*counted) if counted else ((), (), (), ())
+        fits[name] = fit_replicated_crossing(rates, over, queries, replicates, 1 - percentile)
     return fits, max((p.target_qps for p in near), default=None)
 
 
 def find_capacity(measure: Callable[[float, int], PointResult], *, upper_qps: float, precision: float,
                   max_points: int, bounds_ms: dict[str, float], percentile: float, min_rate: float = 0.0,
-                  min_rate_why: str = "", knee_points: int = 4, seed: int = 0) -> SearchResult:
+                  min_rate_why: str = "", knee_points: int = 4, seed: int = 0, replicates: int = 1,
+                  restart: Callable[[int], None] | None = None) -> SearchResult:
     """Find the capacity with ``measure(rate, seed)``, a LoadGen Server point at that rate and seed.
 
     ``min_rate`` is the lowest rate a point can be VALID at (below it LoadGen cannot issue its
     minimum of queries within the point's maximum duration, ``min_rate_why`` says so): the search
     never measures below it. Point ``i`` runs with seed ``seed + i``.
+
+    With ``replicates`` > 1 the knee's points are measured ``replicates`` times, each time on a system
+    that ``restart(replicate)`` has started afresh (replicate 0 is the bisection's system), so the
+    capacity's interval holds the spread between systems and not only the arrivals' (capacity_fit.py).
     """
+    if replicates < 1:
+        raise QuantbenchError(f"the capacity search needs at least 1 replicate, got {replicates!r}")
+    if replicates > 1 and restart is None:
+        raise QuantbenchError(f"{replicates} replicates need a restart: a replicate is a freshly started system")
     if not upper_qps or upper_qps <= 0:
         raise QuantbenchError(f"the capacity search needs a positive offline throughput, got {upper_qps!r}")
     result = SearchResult(upper_qps=upper_qps, allowed_share=round(1 - percentile, 6))
     seeds = itertools.count(seed)
 
-    def run(rate: float) -> bool:
+    def run(rate: float, replicate: int = 0) -> bool:
         point_seed = next(seeds)
         point = measure(rate, point_seed)
-        point.target_qps, point.seed = rate, point_seed
+        point.target_qps, point.seed, point.replicate = rate, point_seed, replicate
         point.met = meets(point, bounds_ms, percentile)
         result.points.append(point)
         return point.met
@@ -279,8 +300,12 @@ def find_capacity(measure: Callable[[float, int], PointResult], *, upper_qps: fl
                               "a lower rate leaves the queue as empty")
             break
     if result.capacity is not None and result.failed:
-        for rate in np.linspace(max(lo / KNEE_SPREAD, min_rate), hi * KNEE_SPREAD, knee_points):
-            run(float(rate))
+        result.replicates = replicates
+        for replicate in range(replicates):
+            if replicate:
+                restart(replicate)
+            for rate in np.linspace(max(lo / KNEE_SPREAD, min_rate), hi * KNEE_SPREAD, knee_points):
+                run(float(rate), replicate)
         result.fits, result.fit_window_qps = fit_knee(result.points, lo, hi, bounds_ms, percentile)
     if result.capacity is None and result.points:
         lowest = min(result.points, key=lambda p: p.target_qps)

@@ -43,6 +43,7 @@ class ServingSettings:
     max_queue_delay_ms: float = 5.0  # the dynamic batcher's wait for a fuller batch (Triton semantics)
     compare_tokens: int = 0  # generation: prompts whose served tokens are compared with the bindings'
     knee_points: int = 4  # server: points spread over the capacity's bracket after the bisection (the fit's)
+    replicates: int = 1  # server: the knee's points on this many independently started systems (search.py)
     seed: int = 0  # server: point i of a setting's search runs LoadGen with seed + 1000 x setting + i
     llama_server: LlamaServerSettings = field(default_factory=LlamaServerSettings)  # suite/llama_server.py
 
@@ -66,14 +67,14 @@ class ServingSettings:
                 "max_duration_s": self.max_duration_s, "min_queries": self.min_queries, "samples": self.samples,
                 "precision": self.precision, "max_points": self.max_points,
                 "max_queue_delay_ms": self.max_queue_delay_ms, "compare_tokens": self.compare_tokens,
-                "knee_points": self.knee_points, "seed": self.seed,
+                "knee_points": self.knee_points, "replicates": self.replicates, "seed": self.seed,
                 **({"llama_server": self.llama_server.summary()} if self.llama_server.summary() else {})}
 
 
 def read_serving(reader: Reader, tasks_in_suite: set[str]) -> ServingSettings:
     reader.check_keys(("scenarios", "slo", "min_duration_s", "max_duration_s", "min_queries", "samples", "precision",
-                       "max_points", "max_queue_delay_ms", "compare_tokens", "knee_points", "seed",
-                       "llama_server"))
+                       "max_points", "max_queue_delay_ms", "compare_tokens", "knee_points", "replicates",
+                       "seed", "llama_server"))
     if not reader.data:
         return ServingSettings()
     scenarios = reader.choices("scenarios", SERVING_SCENARIOS, SERVING_SCENARIOS)
@@ -100,7 +101,8 @@ def read_serving(reader: Reader, tasks_in_suite: set[str]) -> ServingSettings:
         min_queries=min_queries, samples=reader.positive_int("samples", 256), precision=precision,
         max_points=reader.positive_int("max_points", 8), max_queue_delay_ms=float(
             reader.get("max_queue_delay_ms", (int, float), 5.0)), compare_tokens=reader.get("compare_tokens", int, 0),
-        knee_points=reader.get("knee_points", int, 4), seed=reader.get("seed", int, 0),
+        knee_points=reader.get("knee_points", int, 4), replicates=reader.positive_int("replicates", 1),
+        seed=reader.get("seed", int, 0),
         llama_server=read_llama_server(reader.section("llama_server")))
     if settings.max_queue_delay_ms < 0:
         raise reader.fail("max_queue_delay_ms", f"must be 0 or more, got {settings.max_queue_delay_ms:g}")

@@ -37,7 +37,7 @@ class FixedServiceSystem(BatchedSystem):
                 time.sleep(wait)
             self.served += 1
             self.complete([(q, np.asarray([q.index % 2], dtype=np.int32))])
-            if self.spec.scenario == "server":
+            if getattr(self, "spec", None) is not None and self.spec.scenario == "server":  # not a warm-up
                 self.late_s.append(time.perf_counter() - done)
 
     def late_share(self, by_s: float) -> float:

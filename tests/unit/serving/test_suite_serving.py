@@ -57,8 +57,9 @@ def test_generation_slos_are_per_task():
                                                        "the capacity, e.g. 0.05), got 0.7"),
     ({"slo": {"latency_p99_ms": 5}, "burst": 1}, "s.yaml: serving.burst: unknown key; allowed keys: scenarios, slo, "
                                                  "min_duration_s, max_duration_s, min_queries, samples, precision, "
-                                                 "max_points, max_queue_delay_ms, compare_tokens, knee_points, seed, "
-                                                 "llama_server"),
+                                                 "max_points, max_queue_delay_ms, compare_tokens, knee_points, "
+                                                 "replicates, seed, llama_server"),
+    ({"slo": {"latency_p99_ms": 5}, "replicates": 0}, "s.yaml: serving.replicates: must be a positive integer, got 0"),
 ])
 def test_serving_mistakes_are_one_line_errors(serving, message):
     with pytest.raises(SuiteError) as info:
