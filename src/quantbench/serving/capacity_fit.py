@@ -15,8 +15,8 @@ chi-square over the residual degrees of freedom, never below 1) puts into the in
 has its own LoadGen seeds, so the points are independent replicates and their scatter is the
 arrivals' noise, not one schedule replayed.
 
-The interval is the delta method on the crossing rate, with t quantiles on the fit's residual
-degrees of freedom (quasi-likelihood's). tests/unit/serving/test_capacity_validation.py checks its
+The interval is the delta method on the log of the crossing rate, with t quantiles on the fit's
+residual degrees of freedom (quasi-likelihood's): a capacity is positive, and its interval in ratio. tests/unit/serving/test_capacity_validation.py checks its
 median and its coverage against queueing theory over many seeds. (Fieller's interval was tried: with
 9 to 11 points of a few hundred queries the slope is often not significant at 95 %, and it was then
 unbounded in 30 to 70 % of the searches.)
@@ -154,11 +154,21 @@ def fit_crossing(rates, over, queries, allowed: float, *, level: float = LEVEL) 
     if isinstance(fit, Crossing):
         return fit
     m = len(x)
-    se = _within_se(fit)
     estimate = fit.crossing()
-    half = float(stats.t.ppf(0.5 + level / 2, m - 2)) * se
-    return Crossing(float(estimate), low=float(estimate - half), high=float(estimate + half), se=se, points=m,
-                    dispersion=fit.dispersion, slope=float(fit.b / fit.scale))
+    if not estimate > 0:
+        return Crossing(None, points=m, reason=f"the fitted crossing, {estimate:.4g} QPS, is not a positive rate")
+    se = _within_se(fit)
+    low, high = _log_interval(estimate, se / estimate, float(stats.t.ppf(0.5 + level / 2, m - 2)))
+    return Crossing(float(estimate), low=low, high=high, se=se, points=m, dispersion=fit.dispersion,
+                    slope=float(fit.b / fit.scale))
+
+
+def _log_interval(estimate: float, se_log: float, t: float) -> tuple[float, float]:
+    """The interval on the log scale: a capacity is a positive rate and what moves it (a slower machine,
+    a shallower knee) scales it, so its interval is ``estimate x exp(±t se)``: never below zero, and
+    as wide in ratio above as below (the delta method on the rate itself reached below zero where a
+    knee's slope was shallow)."""
+    return float(estimate * math.exp(-t * se_log)), float(estimate * math.exp(t * se_log))
 
 
 def _replicate_intercept(fit: _Fit, z: np.ndarray, k: np.ndarray, n: np.ndarray) -> float:
@@ -181,8 +191,9 @@ def fit_replicated_crossing(rates, over, queries, replicates, allowed: float, *,
     shared VM the run-to-run spread of an LLM server's capacity was 17 % (sd), while one run's pooled
     fit, whose scatter is the arrivals' alone, gave intervals of about ±14 % that missed each other.
     So the points share the pooled fit's slope, each replicate gets its own intercept (the crossing
-    that its own counts give), and the capacity is the mean of the replicates' crossings. Its interval
-    is Student's t on their spread (replicates - 1 degrees of freedom, the slope's own error added):
+    that its own counts give), and the capacity is the geometric mean of the replicates' crossings. Its
+    interval is Student's t on the spread of their logs (replicates - 1 degrees of freedom, the slope's
+    own error added):
     the process-level statistics the gate uses, one figure per process. It is never narrower than the
     pooled fit's: three replicates that agree by chance do not make the capacity surer than its counts.
     """
@@ -198,17 +209,23 @@ def fit_replicated_crossing(rates, over, queries, replicates, allowed: float, *,
     z = (x - fit.centre) / fit.scale
     intercepts = np.array([_replicate_intercept(fit, z[ids == g], k[ids == g], n[ids == g]) for g in groups])
     crossings = np.array([fit.crossing(a) for a in intercepts])
-    estimate = float(crossings.mean())
-    mean_a = float(intercepts.mean())
-    # The spread of the replicates' crossings carries the intercepts' noise, within and between systems;
+    if not np.all(crossings > 0):
+        return Crossing(None, points=m, reason="a system's crossing is not a positive rate: "
+                        + ", ".join(f"{c:.4g}" for c in crossings) + " QPS")
+    # On the log scale, as the gate judges a capacity: a machine that serves slower scales it.
+    logs = np.log(crossings)
+    estimate = float(math.exp(logs.mean()))
+    at = fit.target - fit.b * (estimate - fit.centre) / fit.scale  # the intercept whose crossing it is
+    # The spread of the systems' crossings carries the intercepts' noise, within and between systems;
     # the pooled slope is common to them all, so its error is added once.
-    slope_part = fit.scale * (fit.target - mean_a) / fit.b ** 2
-    se_between = math.sqrt(float(crossings.var(ddof=1)) / r + slope_part ** 2 * float(fit.cov[1, 1]))
-    se_within = _within_se(fit, mean_a)
-    half_between = float(stats.t.ppf(0.5 + level / 2, r - 1)) * se_between
-    half_within = float(stats.t.ppf(0.5 + level / 2, m - 2)) * se_within
-    half, se = (half_between, se_between) if half_between >= half_within else (half_within, se_within)
-    return Crossing(estimate, low=estimate - half, high=estimate + half, se=se, points=m, dispersion=fit.dispersion,
+    slope_part = (estimate - fit.centre) / fit.b / estimate  # d log(crossing) / d b
+    se_between = math.sqrt(float(logs.var(ddof=1)) / r + slope_part ** 2 * float(fit.cov[1, 1]))
+    se_within = _within_se(fit, at) / estimate
+    t_between, t_within = (float(stats.t.ppf(0.5 + level / 2, df)) for df in (r - 1, m - 2))
+    between = t_between * se_between >= t_within * se_within
+    se_log, t = (se_between, t_between) if between else (se_within, t_within)
+    low, high = _log_interval(estimate, se_log, t)
+    return Crossing(estimate, low=low, high=high, se=se_log * estimate, points=m, dispersion=fit.dispersion,
                     slope=float(fit.b / fit.scale), replicates=tuple(float(c) for c in crossings),
-                    se_between=se_between, se_within=se_within,
-                    interval_from="replicates" if half_between >= half_within else "pooled fit")
+                    se_between=se_between * estimate, se_within=se_within * estimate,
+                    interval_from="replicates" if between else "pooled fit")

@@ -167,13 +167,13 @@ class SearchResult:
             aside = "".join(f"; {FIGURE_NAMES[other]} not binding (within its allowance at every point up to "
                             f"{self.fit_window_qps:.4g} QPS)" for other in self.not_binding())
             if crossing.replicates:
-                how = (f"the mean of {len(crossing.replicates)} independently started systems' crossings (a common "
-                       f"slope, an intercept each); 95 % interval " + (
-                           f"by Student's t on their spread ({len(crossing.replicates) - 1} df)"
+                how = (f"the geometric mean of {len(crossing.replicates)} independently started systems' crossings "
+                       f"(a common slope, an intercept each); 95 % interval " + (
+                           f"by Student's t on their spread ({len(crossing.replicates) - 1} df, log scale)"
                            if crossing.interval_from == "replicates" else
-                           "by the delta method (the pooled fit's, wider than the systems' spread)"))
+                           "by the delta method (the pooled fit's, wider than the systems' spread; log scale)"))
             else:
-                how = "95 % interval by the delta method"
+                how = "95 % interval by the delta method (log scale)"
             return (f"{crossing.points} points' {FIGURE_NAMES[name]} over-bound counts fitted (logistic, dispersion "
                     f"{crossing.dispersion:.2g}): the rate where {self.allowed_share:.0%} of queries exceed the bound; "
                     f"{how}{aside}")

@@ -43,10 +43,12 @@ def test_systems_that_differ_give_each_its_crossing_and_an_interval_from_their_s
     rates, over, queries, ids = replicated(truths)
     fit = fit_replicated_crossing(rates, over, queries, ids, ALLOWED)
     assert fit.replicates == pytest.approx(truths, abs=0.05)
-    assert fit.estimate == pytest.approx(np.mean(truths), abs=0.05)
+    geometric = math.exp(np.mean(np.log(truths)))
+    assert fit.estimate == pytest.approx(geometric, abs=0.05)
     assert fit.interval_from == "replicates"
-    # Student's t with 2 df on the three crossings' spread: sd 0.4, se 0.23, half-width about 1.0.
-    assert fit.high - fit.low == pytest.approx(2 * 4.303 * 0.4 / math.sqrt(3), rel=0.1)
+    # Student's t with 2 df on the spread of the three crossings' logs, as a ratio either side.
+    half = 4.303 * np.std(np.log(truths), ddof=1) / math.sqrt(3)
+    assert (fit.low, fit.high) == pytest.approx((geometric * math.exp(-half), geometric * math.exp(half)), rel=0.03)
     # The pooled fit of the same points knows nothing of the systems and is far narrower.
     pooled = fit_crossing(rates, over, queries, ALLOWED)
     assert (pooled.high - pooled.low) < (fit.high - fit.low) / 2
@@ -69,6 +71,18 @@ def test_a_system_with_no_query_over_the_bound_gets_a_finite_crossing_above_the_
     assert all(math.isfinite(c) for c in fit.replicates)
     assert fit.replicates[1] > RATES.max() > fit.replicates[0]
     assert fit.low < fit.replicates[0] and fit.high > fit.replicates[1]
+
+
+def test_an_interval_with_a_shallow_knee_stays_above_zero_and_is_wider_above():
+    """Bursty counts (the LLM's, 44 queries a point) give a shallow, uncertain slope: the delta method on
+    the rate itself reached below zero there (q8_0: [-0.47, 15.0] QPS); on the log scale it cannot."""
+    rates = np.array([6.0, 8.8, 11.2, 13.5] * 3)
+    over = np.array([2, 14, 35, 22, 10, 28, 23, 30, 0, 9, 26, 12])
+    ids = np.repeat([0, 1, 2], 4)
+    fit = fit_replicated_crossing(rates, over, np.full(12, 44), ids, ALLOWED)
+    assert 0 < fit.low < fit.estimate < fit.high
+    assert fit.high - fit.estimate > fit.estimate - fit.low
+    assert fit.high / fit.estimate == pytest.approx(fit.estimate / fit.low, rel=1e-9)
 
 
 def test_one_system_is_the_plain_fit():
@@ -100,7 +114,7 @@ def test_the_search_restarts_the_system_for_each_further_replicate_of_the_knee()
     assert len({p.seed for p in result.points}) == len(result.points)
     fit = result.fits["latency"]
     assert len(fit.replicates) == 3 and result.capacity_interval is not None
-    assert "3 independently started systems" in result.method()
+    assert "3 independently started systems" in result.method() and "log scale" in result.method()
 
 
 @pytest.mark.parametrize("replicates, restart, message", [
