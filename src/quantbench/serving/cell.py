@@ -44,6 +44,13 @@ _OFFLINE_BOUNDS: dict[tuple, PointResult] = {}
 OFFLINE_MARGIN = 1.5
 #: LoadGen's SingleStream early stopping needs this many queries for its p90 (its own minimum).
 SINGLE_STREAM_QUERIES = 64
+#: The first Server point after a system starts may be unlike the rest (first-time allocations, batch
+#: shapes not yet served): in a run on the Xeon VM it had 7 of 459 queries over the bound at 64 QPS where
+#: nine later points up to 77 QPS had none, and it set the bisection's bracket. So each setting's search
+#: starts with a discarded point at its first rate (half the offline throughput), recorded apart, with
+#: seeds of its own (the search's seeds + this).
+WARM_UP_SEED = 999
+WARM_UP_QUERIES = 64  # or the minimum duration's worth, whichever is more (LoadGen's sizing)
 #: Offline has no latency bound, so no early-stopping minimum: at least this many full batches (and
 #: LoadGen's own sizing from the expected rate x the minimum duration) measure the throughput.
 OFFLINE_BATCHES = 4
@@ -161,10 +168,17 @@ class ServingRun:
 
     def server(self, system, setting: int, upper: PointResult, log_dir: Path,
                start_again: Callable[[int], contextlib.AbstractContextManager] | None = None) -> SearchResult:
-        """The capacity search at ``setting``. With ``serving.replicates`` > 1, ``start_again(replicate)``
-        starts the system afresh (a new server process, a new batcher) for each further replicate of the
-        knee's points; each is warmed up as the first was, and closed when its points are done."""
+        """The capacity search at ``setting``, after a discarded warm-up point (``WARM_UP_SEED``).
+
+        With ``serving.replicates`` > 1, ``start_again(replicate)`` starts the system afresh (a new
+        server process, a new batcher) for each further replicate of the knee's points; each is warmed
+        up with direct batches as the first was (no warm-up point: the knee's rates are known by then,
+        and none of the fresh servers' first points stood out), and closed when its points are done."""
         self.warm_up(system, setting)
+        warm_up_point = self.point(system, self.spec("server", target_qps=upper.completed_qps / 2,
+                                                     min_queries=min(self.queries, WARM_UP_QUERIES),
+                                                     seed=self.serving.seed + 1000 * setting + WARM_UP_SEED),
+                                   log_dir / "00-server-warm-up")
         counter = itertools.count(1)
         serving_now = {"system": system}
         replicas = contextlib.ExitStack()
@@ -184,11 +198,13 @@ class ServingRun:
                f"{self.serving.max_duration_s:g} s (serving.max_duration_s)")
         replicates = self.serving.replicates if start_again is not None else 1
         with replicas:
-            return find_capacity(measure, upper_qps=upper.completed_qps, precision=self.serving.precision,
-                                 max_points=self.serving.max_points, bounds_ms=self.bounds,
-                                 percentile=self.percentile, min_rate=floor, min_rate_why=why,
-                                 knee_points=self.serving.knee_points, seed=self.serving.seed + 1000 * setting,
-                                 replicates=replicates, restart=restart if replicates > 1 else None)
+            result = find_capacity(measure, upper_qps=upper.completed_qps, precision=self.serving.precision,
+                                   max_points=self.serving.max_points, bounds_ms=self.bounds,
+                                   percentile=self.percentile, min_rate=floor, min_rate_why=why,
+                                   knee_points=self.serving.knee_points, seed=self.serving.seed + 1000 * setting,
+                                   replicates=replicates, restart=restart if replicates > 1 else None)
+        result.warm_up_point = warm_up_point
+        return result
 
     def compare_tokens(self, system, variant, samples, log_dir: Path, *, stop_ids: set[int]) -> dict[str, Any]:
         """Served greedy tokens against the variant's own, one prompt at a time (AccuracyOnly, Offline:

@@ -61,6 +61,7 @@ def _setting_record(result) -> dict[str, Any]:
                    capacity_qps=search.capacity_qps, capacity_ci95=_interval(search.capacity_interval),
                    capacity_method=search.method(), fits={name: c.describe() for name, c in search.fits.items()},
                    replicates=search.replicates if search.replicates > 1 else None,
+                   warm_up_point=search.warm_up_point.to_record() if search.warm_up_point else None,
                    loadgen_valid_qps=search.loadgen_valid_qps, stopped=search.stopped,
                    slo_binding=search.slo_binding, capacity_bound_by=search.bound_by())
         out = {k: v for k, v in out.items() if v is not None and v != {}}

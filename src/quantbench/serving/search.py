@@ -90,6 +90,7 @@ class SearchResult:
 
     fit_window_qps: float | None = None  # the highest rate among the points the fits took
     replicates: int = 1  # independently started systems the knee was measured on
+    warm_up_point: PointResult | None = None  # discarded before the search (serving/cell.py), kept for the record
 
     @property
     def binding_fit(self) -> tuple[str, Crossing] | None:

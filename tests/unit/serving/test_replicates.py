@@ -76,10 +76,11 @@ def test_a_system_with_no_query_over_the_bound_gets_a_finite_crossing_above_the_
 def test_an_interval_with_a_shallow_knee_stays_above_zero_and_is_wider_above():
     """Bursty counts (the LLM's, 44 queries a point) give a shallow, uncertain slope: the delta method on
     the rate itself reached below zero there (q8_0: [-0.47, 15.0] QPS); on the log scale it cannot."""
-    rates = np.array([6.0, 8.8, 11.2, 13.5] * 3)
-    over = np.array([2, 14, 35, 22, 10, 28, 23, 30, 0, 9, 26, 12])
-    ids = np.repeat([0, 1, 2], 4)
-    fit = fit_replicated_crossing(rates, over, np.full(12, 44), ids, ALLOWED)
+    # llama.cpp q8_0 at --parallel 4 in a run of `make serve` on the Xeon VM: TTFT over 500 ms of 44.
+    rates = np.array([6.01, 9.02, 10.52, 11.27, 8.77, 11.15, 13.53, 8.77, 11.15, 13.53, 8.77, 11.15, 13.53])
+    over = np.array([2, 4, 1, 8, 14, 35, 22, 10, 28, 23, 0, 9, 26])
+    ids = np.array([0] * 7 + [1] * 3 + [2] * 3)
+    fit = fit_replicated_crossing(rates, over, np.full(13, 44), ids, ALLOWED)
     assert 0 < fit.low < fit.estimate < fit.high
     assert fit.high - fit.estimate > fit.estimate - fit.low
     assert fit.high / fit.estimate == pytest.approx(fit.estimate / fit.low, rel=1e-9)
@@ -160,10 +161,27 @@ def test_a_serving_cell_starts_a_fresh_system_per_replicate_and_closes_it(tmp_pa
     if not result.failed:
         pytest.skip(f"no point missed the SLO on this machine ({result.stopped}): no knee, no replicates")
     assert [r for r, _ in started] == [1, 2]
+    # The search began after a discarded warm-up point at half the offline rate, with seeds of its own.
+    warm = result.warm_up_point
+    assert warm.target_qps == pytest.approx(100.0) and warm not in result.points
+    assert warm.seed not in {p.seed for p in result.points}
     bisection = [p for p in result.points if p.replicate == 0]
     for replicate, system in started:
         # Two knee points plus the warm-up's two direct batches of one query each.
         mine = [p for p in result.points if p.replicate == replicate]
         assert len(mine) == 2 and system.served == sum(p.query_count for p in mine) + 2
         assert getattr(system, "closed", False)
-    assert first.served >= sum(p.query_count for p in bisection)
+    assert first.served >= sum(p.query_count for p in bisection) + warm.query_count
+
+
+def test_a_crossing_outside_the_measured_rates_is_no_fit():
+    """One point over the bound below points that held everywhere above it (MiniLM fp32 at max batch 4
+    in a run of `make serve`: the search's first point, 7 of 459 over at 64.1 QPS, none over in nine
+    later points up to 76.9 QPS). The curve through them crosses far above every measured rate, and
+    that extrapolation is not reported as a capacity."""
+    rates = np.array([64.1, 48.1, 56.1, 60.1, 50.1, 63.5, 76.9, 50.1, 63.5, 76.9, 50.1, 63.5, 76.9])
+    over = np.array([7] + [0] * 12)
+    ids = np.array([0] * 7 + [1] * 3 + [2] * 3)
+    for fit in (fit_crossing(rates, over, np.full(13, 459), 0.01),
+                fit_replicated_crossing(rates, over, np.full(13, 459), ids, 0.01)):
+        assert fit.estimate is None and "an extrapolation" in fit.reason and "76.9 QPS" in fit.reason
