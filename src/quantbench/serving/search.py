@@ -178,8 +178,14 @@ class SearchResult:
             return (f"{crossing.points} points' {FIGURE_NAMES[name]} over-bound counts fitted (logistic, dispersion "
                     f"{crossing.dispersion:.2g}): the rate where {self.allowed_share:.0%} of queries exceed the bound; "
                     f"{how}{aside}")
-        why = "; ".join(f"{name}: {c.reason}" for name, c in self.fits.items() if c.estimate is None)
-        return f"the highest rate that met the SLO (bisection; no fit: {why or 'no knee points'}), no interval"
+        why = [f"{name}: {c.reason}" for name, c in self.fits.items() if c.estimate is None]
+        fitted = [(name, c) for name, c in self.fits.items() if c.estimate is not None]
+        if fitted and self.fit_window_qps is not None:
+            name, crossing = min(fitted, key=lambda item: item[1].estimate)
+            if crossing.estimate > self.fit_window_qps:  # the other figures are not known to hold up there
+                why.insert(0, f"{name}: crosses at {crossing.estimate:.4g} QPS, above {self.fit_window_qps:.4g} QPS, "
+                              "the highest rate where the other figures were measured")
+        return f"the highest rate that met the SLO (bisection; no fit: {'; '.join(why) or 'no knee points'}), no interval"
 
 
 def _figure(point: PointResult, name: str, percentile: float) -> float | None:
