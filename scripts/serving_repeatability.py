@@ -63,10 +63,10 @@ def server_cells(path: Path) -> dict[tuple[str, str], dict]:
         found = {str(s["setting"]): refit(s, serving) for s in serving.get("settings", []) if s.get("points")}
         found = {name: f for name, f in found.items() if f and f["capacity"]}
         for name, figure in found.items():
-            out[(cell, name)] = figure
+            out[(cell, name)] = {**figure, "task": extra.get("task")}
         if found:
             name, figure = max(found.items(), key=lambda item: item[1]["capacity"])
-            out[(cell, "best")] = {**figure, "setting": name}
+            out[(cell, "best")] = {**figure, "setting": name, "task": extra.get("task")}
     return out
 
 
@@ -84,7 +84,7 @@ def summary(runs: list[dict]) -> list[dict]:
         values = [r[key]["capacity"] for r in runs]
         logs = [math.log(v) for v in values]
         pairs = [abs(b / a - 1) for a, b in itertools.permutations(values, 2)]
-        rows.append({"cell": key[0], "setting": key[1], "capacities": values,
+        rows.append({"cell": key[0], "setting": key[1], "task": runs[0][key].get("task"), "capacities": values,
                      "intervals": [r[key]["ci"] for r in runs], "settings": [r[key].get("setting") for r in runs],
                      "overlap": overlap([r[key]["ci"] for r in runs]), "max_change": max(pairs),
                      "sd_log": statistics.stdev(logs) if len(logs) > 1 else float("nan")})
@@ -110,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"headline capacities: {len(best)} cells, pooled between-run sd {pooled:.1%}; the largest change "
               f"between two runs {max(r['max_change'] for r in best):.1%}; every interval overlapping: "
               f"{all(r['overlap'] for r in best)}")
+        for task in sorted({r["task"] for r in best if r["task"]}):
+            mine = [r for r in best if r["task"] == task]
+            pooled = math.sqrt(statistics.fmean(r["sd_log"] ** 2 for r in mine))
+            print(f"  {task}: {len(mine)} cells, pooled between-run sd {pooled:.1%}; every interval overlapping: "
+                  f"{all(r['overlap'] for r in mine)}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1), encoding="utf-8")
     return 0
