@@ -130,8 +130,11 @@ class SearchResult:
 
     @property
     def capacity_se(self) -> float | None:
-        fit = self.binding_fit
-        return fit[1].se if fit and self.failed and self.capacity is not None else None
+        """The interval's width over 2 x 1.96: the standard error a normal reading of the interval needs
+        (the gate's). Not the fit's own se: with 3 systems the interval is Student's t on 2 degrees of
+        freedom, 2.2 times wider than 1.96 se, and on the log scale."""
+        interval = self.capacity_interval
+        return None if interval is None else (interval[1] - interval[0]) / (2 * 1.96)
 
     @property
     def loadgen_valid_qps(self) -> float | None:

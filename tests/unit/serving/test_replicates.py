@@ -116,6 +116,9 @@ def test_the_search_restarts_the_system_for_each_further_replicate_of_the_knee()
     fit = result.fits["latency"]
     assert len(fit.replicates) == 3 and result.capacity_interval is not None
     assert "3 independently started systems" in result.method() and "log scale" in result.method()
+    # The se the gate reads is the interval's: Student's t on 2 df, not the fit's 1.96 se.
+    low, high = result.capacity_interval
+    assert result.capacity_se == pytest.approx((high - low) / (2 * 1.96))
 
 
 @pytest.mark.parametrize("replicates, restart, message", [
