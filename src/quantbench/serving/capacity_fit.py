@@ -16,8 +16,9 @@ has its own LoadGen seeds, so the points are independent replicates and their sc
 arrivals' noise, not one schedule replayed.
 
 The interval is the delta method on the log of the crossing rate, with t quantiles on the fit's
-residual degrees of freedom (quasi-likelihood's): a capacity is positive, and its interval in ratio. tests/unit/serving/test_capacity_validation.py checks its
-median and its coverage against queueing theory over many seeds. (Fieller's interval was tried: with
+residual degrees of freedom (quasi-likelihood's): a capacity is positive, and its interval is a ratio
+either side. tests/unit/serving/test_capacity_validation.py checks its median and its coverage
+against queueing theory over many seeds. (Fieller's interval was tried: with
 9 to 11 points of a few hundred queries the slope is often not significant at 95 %, and it was then
 unbounded in 30 to 70 % of the searches.)
 """
@@ -197,7 +198,8 @@ def _replicate_intercept(fit: _Fit, z: np.ndarray, k: np.ndarray, n: np.ndarray)
     def gap(a: float) -> float:
         return float((n * _expit(a + fit.b * z)).sum()) - observed
 
-    return float(optimize.brentq(gap, -60.0, 60.0))
+    reach = 60.0 + abs(fit.b) * float(np.abs(z).max())  # expit saturates beyond: the root lies inside
+    return float(optimize.brentq(gap, -reach, reach))
 
 
 def fit_replicated_crossing(rates, over, queries, replicates, allowed: float, *, level: float = LEVEL) -> Crossing:
@@ -210,9 +212,9 @@ def fit_replicated_crossing(rates, over, queries, replicates, allowed: float, *,
     So the points share the pooled fit's slope, each replicate gets its own intercept (the crossing
     that its own counts give), and the capacity is the geometric mean of the replicates' crossings. Its
     interval is Student's t on the spread of their logs (replicates - 1 degrees of freedom, the slope's
-    own error added):
-    the process-level statistics the gate uses, one figure per process. It is never narrower than the
-    pooled fit's: three replicates that agree by chance do not make the capacity surer than its counts.
+    own error added): the process-level statistics the gate uses, one figure per process. It is never
+    narrower than the pooled fit's: three replicates that agree by chance do not make the capacity
+    surer than its counts.
     """
     x, k, n = (np.asarray(v, dtype=float) for v in (rates, over, queries))
     ids = np.asarray(replicates)
