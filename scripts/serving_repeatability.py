@@ -42,7 +42,8 @@ def refit(setting: dict, serving: dict) -> dict | None:
         return None
     capacity = max(met, key=lambda p: p.target_qps)
     result = SearchResult(upper_qps=setting.get("upper_qps") or 0.0, points=points, capacity=capacity,
-                          failed=missed_any, allowed_share=round(1 - percentile, 6))
+                          failed=missed_any, allowed_share=round(1 - percentile, 6),
+                          precision=serving["search"].get("precision", 0.0))
     if missed_any:
         above = [p.target_qps for p in bisection if not p.met and p.target_qps > capacity.target_qps]
         hi = min(above) if above else min(p.target_qps for p in points if not p.met)

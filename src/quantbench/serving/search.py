@@ -90,6 +90,7 @@ class SearchResult:
 
     fit_window_qps: float | None = None  # the highest rate among the points the fits took
     replicates: int = 1  # independently started systems the knee was measured on
+    precision: float = 0.0  # the search's: how far above the held rates a crossing may still stand (binding_fit)
     warm_up_point: PointResult | None = None  # discarded before the search (serving/cell.py), kept for the record
 
     @property
@@ -99,14 +100,17 @@ class SearchResult:
         A figure whose share over its bound stayed within the allowance at every point near the knee
         (no query over it, or too few) has no fit, and does not bind there: its crossing lies above the
         highest of those points. So it stands aside when the fitted crossing is below that rate (TPOT
-        held at every rate while TTFT failed); any other figure without a fit leaves the capacity to the
-        bisection."""
+        held at every rate while TTFT failed), or above it by no more than the search's precision: the
+        capacity then lies between the two, as close as the suite asked the bisection to bracket it
+        (TTFT crossed at 5.324 QPS where TPOT held up to 5.309). Any other figure without a fit leaves
+        the capacity to the bisection."""
         fitted = [(name, c) for name, c in self.fits.items() if c.estimate is not None]
         unfitted = [c for c in self.fits.values() if c.estimate is None]
         if not fitted or not all(c.held_everywhere for c in unfitted):
             return None
         name, crossing = min(fitted, key=lambda item: item[1].estimate)
-        if unfitted and (self.fit_window_qps is None or crossing.estimate > self.fit_window_qps):
+        if unfitted and (self.fit_window_qps is None
+                         or crossing.estimate > self.fit_window_qps * (1 + self.precision)):
             return None
         return name, crossing
 
@@ -185,9 +189,10 @@ class SearchResult:
         fitted = [(name, c) for name, c in self.fits.items() if c.estimate is not None]
         if fitted and self.fit_window_qps is not None:
             name, crossing = min(fitted, key=lambda item: item[1].estimate)
-            if crossing.estimate > self.fit_window_qps:  # the other figures are not known to hold up there
-                why.insert(0, f"{name}: crosses at {crossing.estimate:.4g} QPS, above {self.fit_window_qps:.4g} QPS, "
-                              "the highest rate where the other figures were measured")
+            if crossing.estimate > self.fit_window_qps * (1 + self.precision):  # nor known to hold up there
+                why.insert(0, f"{name}: crosses at {crossing.estimate:.4g} QPS, more than the search's precision "
+                              f"({self.precision:.0%}) above {self.fit_window_qps:.4g} QPS, the highest rate where "
+                              "the other figures were measured")
         return f"the highest rate that met the SLO (bisection; no fit: {'; '.join(why) or 'no knee points'}), no interval"
 
 
@@ -265,7 +270,7 @@ def find_capacity(measure: Callable[[float, int], PointResult], *, upper_qps: fl
         raise QuantbenchError(f"{replicates} replicates need a restart: a replicate is a freshly started system")
     if not upper_qps or upper_qps <= 0:
         raise QuantbenchError(f"the capacity search needs a positive offline throughput, got {upper_qps!r}")
-    result = SearchResult(upper_qps=upper_qps, allowed_share=round(1 - percentile, 6))
+    result = SearchResult(upper_qps=upper_qps, allowed_share=round(1 - percentile, 6), precision=precision)
     seeds = itertools.count(seed)
 
     def run(rate: float, replicate: int = 0) -> bool:

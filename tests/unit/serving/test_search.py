@@ -175,8 +175,16 @@ def test_a_figure_without_a_fit_that_may_bind_leaves_the_capacity_to_the_bisecti
     # Held only up to 8.8 QPS, below TTFT's crossing: TPOT may cross first above that, so no fit binds.
     assert result(held, 8.8).binding_fit is None and result(held, 8.8).capacity_qps == 8.5
     assert result(held, 8.8).method() == (
-        "the highest rate that met the SLO (bisection; no fit: ttft: crosses at 9 QPS, above 8.8 QPS, the highest "
-        "rate where the other figures were measured; tpot: within), no interval")
+        "the highest rate that met the SLO (bisection; no fit: ttft: crosses at 9 QPS, more than the search's "
+        "precision (0%) above 8.8 QPS, the highest rate where the other figures were measured; tpot: within), "
+        "no interval")
+    # Above the held rates by less than the search's precision: the capacity lies between the two, as close
+    # as the suite asked the bisection to bracket it, and TTFT's fit stands.
+    close = result(held, 8.8)
+    close.precision = 0.05
+    assert close.capacity_interval == (8.0, 10.0)
+    close.precision = 0.02
+    assert close.binding_fit is None
     # A TPOT share that does not grow with the rate (or is over everywhere): it may bind anywhere.
     flat = Crossing(None, points=8, reason="the share over the bound does not grow with the rate near the knee")
     assert result(flat, 12.0).capacity_interval is None and result(flat, 12.0).capacity_qps == 8.5
