@@ -168,14 +168,15 @@ DEFAULT_RULES: tuple[Rule, ...] = (
          mode=RELATIVE, significance=True),
     Rule(metrics=(), patterns=(f"{LM_EVAL_PREFIX}*_delta",), skip=True),
     # Serving: the capacity at the SLO is bigger-is-better, drift-corrected, and carries a 95 % interval
-    # from its search's fit at the knee (serving/capacity_fit.py): a change must be past the threshold and
-    # outside the interval of the difference. The thresholds come from three runs of `make serve` of one
-    # commit on the Xeon VM (docs/serving.md, "How repeatable"), at 2.5 to 3.3 sd of a clean pair's change:
-    # the classifier's capacities moved 3.5 % between runs (sd of the log, pooled), so 15 %; the LLM's
-    # (44 queries a point, llama-server and LoadGen on 2 cores) moved 17 %, more than their intervals
-    # say, so 45 %: on such a machine it catches a capacity nearly halved, not less.
-    _rule("capacity_qps", 0.15, RELATIVE, significance=True),
-    Rule(metrics=("capacity_qps",), threshold=0.45, mode=RELATIVE, where=GENERATION, significance=True),
+    # from its search's fit at the knee, on 3 freshly started systems (serving/capacity_fit.py): a change
+    # must be past the threshold and outside the interval of the difference. The thresholds come from runs
+    # of `make serve` of one commit on the Xeon VM (docs/serving.md, "How repeatable"), at 3 sd of a clean
+    # pair's change (sqrt(2) x the between-run sd of the log, pooled over the headline cells): the
+    # classifier's moved 6.7 % (6 runs; MiniLM fp32 at max batch 4 moved 34 % in one series), so 30 %;
+    # the LLM's, each the geometric mean of 3 llama-server processes, 3.7 % (6 runs; 17 % with one
+    # process a run), so 20 %. Six runs make a rough sd: the thresholds are rounded up.
+    _rule("capacity_qps", 0.30, RELATIVE, significance=True),
+    Rule(metrics=("capacity_qps",), threshold=0.20, mode=RELATIVE, where=GENERATION, significance=True),
 )
 
 
