@@ -180,18 +180,17 @@ class ServingRun:
                                                      seed=self.serving.seed + 1000 * setting + WARM_UP_SEED),
                                    log_dir / "00-server-warm-up")
         counter = itertools.count(1)
-        serving_now = {"system": system}
         replicas = contextlib.ExitStack()
 
         def measure(rate: float, seed: int) -> PointResult:
-            return self.point(serving_now["system"], self.spec("server", target_qps=rate, seed=seed),
+            return self.point(system, self.spec("server", target_qps=rate, seed=seed),
                               log_dir / f"{next(counter):02d}-server")
 
         def restart(replicate: int) -> None:
+            nonlocal system
             replicas.close()  # the previous replicate's system; the first belongs to the caller
-            fresh = replicas.enter_context(start_again(replicate))
-            self.warm_up(fresh, setting)
-            serving_now["system"] = fresh
+            system = replicas.enter_context(start_again(replicate))
+            self.warm_up(system, setting)
 
         floor = self.queries / self.serving.max_duration_s
         why = (f"below {floor:.4g} QPS LoadGen cannot issue its {self.queries} queries within a point's "
