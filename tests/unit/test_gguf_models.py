@@ -8,7 +8,7 @@ import pytest
 
 from quantbench.cells import Cell, expand
 from quantbench.errors import SuiteError
-from quantbench.quality.scorer import is_reference, reference_cell
+from quantbench.quality.reference import is_reference, reference_cell
 from quantbench.suite import load_suite, parse_suite
 
 LLM = {"name": "lm", "source": "embedded", "embedded": "smollm2", "task": "text-generation"}

@@ -4,7 +4,7 @@ One benchmark per variant (model x method x backend x device). Its timing is one
 the test split; its figures are in ``extra_info``.
 """
 
-from quantbench.quality.scorer import is_reference
+from quantbench.quality.reference import is_reference
 
 
 def test_accuracy(variant_cell, benchmark, quantbench_quality):

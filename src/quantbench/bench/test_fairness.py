@@ -7,7 +7,7 @@ The probe follows the Equity Evaluation Corpus method (see docs/fairness.md). Tu
 
 import pytest
 
-from quantbench.quality.scorer import is_reference
+from quantbench.quality.reference import is_reference
 
 
 def test_fairness(variant_cell, benchmark, quantbench_run, quantbench_quality):

@@ -10,7 +10,7 @@ import importlib.util
 
 import pytest
 
-from quantbench.quality.scorer import is_reference
+from quantbench.quality.reference import is_reference
 
 
 def test_lm_eval(lm_eval_cell, benchmark, quantbench_lm_eval):

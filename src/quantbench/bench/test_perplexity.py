@@ -6,7 +6,7 @@ quantbench/tasks/generation/scoring.py for the windowing). One benchmark per var
 timing is one scoring pass.
 """
 
-from quantbench.quality.scorer import is_reference
+from quantbench.quality.reference import is_reference
 
 
 def test_perplexity(lm_variant_cell, benchmark, quantbench_quality):

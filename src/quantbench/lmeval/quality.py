@@ -57,7 +57,7 @@ class LmEvalQuality:
 
     def evaluate(self, cell: Cell) -> dict[str, Any]:
         """``cell``'s record: lm-eval's figures, their change against fp32, and lm-eval's results JSON."""
-        from quantbench.quality.scorer import reference_cell
+        from quantbench.quality.reference import reference_cell
 
         ref_cell = reference_cell(cell)
         reference, _ = self._results(ref_cell)  # first, so building it does not evict the variant mid-way

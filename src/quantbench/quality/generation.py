@@ -17,7 +17,8 @@ from quantbench.cells import Cell
 from quantbench.errors import QuantbenchError
 from quantbench.quality import batching, intervals
 from quantbench.quality import lm_scoring as scoring
-from quantbench.quality.scorer import VariantQuality, is_reference
+from quantbench.quality.reference import is_reference
+from quantbench.quality.scorer import VariantQuality
 from quantbench.quality.zero_shot import calibrated_scores, prompting_for
 
 

@@ -10,7 +10,6 @@ A task subclasses :class:`VariantQuality` with how its model turns texts into cl
 from __future__ import annotations
 
 import abc
-import dataclasses
 import functools
 import warnings
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import numpy as np
 from quantbench.cells import Cell
 from quantbench.errors import QuantbenchError
 from quantbench.quality import batching, fairness, intervals, metrics, uncertainty
-from quantbench.registry import quality_reference
+from quantbench.quality.reference import reference_cell
 
 
 @dataclass(frozen=True)
@@ -37,16 +36,6 @@ class Predictions:
     @property
     def labels(self) -> np.ndarray:
         return self.logits.argmax(axis=1)
-
-
-def reference_cell(cell: Cell) -> Cell:
-    """The fp32 cell ``cell``'s quality is measured against."""
-    return dataclasses.replace(cell, quant="fp32", backend=quality_reference(cell.backend))
-
-
-def is_reference(cell: Cell) -> bool:
-    """Whether ``cell``'s variant is its own quality reference (its deltas are zero by definition)."""
-    return reference_cell(cell).variant_key == cell.variant_key
 
 
 class VariantQuality(abc.ABC):
