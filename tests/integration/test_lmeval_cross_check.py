@@ -4,9 +4,10 @@
   quantbench.models converts once; ``hf`` loads it offline) and the ``quantbench`` model on
   PyTorch fp32 give the same acc to the last digit, and the same answer on every document;
 * llama.cpp fp32 and OpenVINO fp32 (the same weights, other runtimes, the same token ids) agree
-  with them within one document;
-* on all 1,000 test tweets the fp32 model scores clearly above the majority floor (the task's
-  reason to exist: version 1's prompt scored below it), with an MCC above zero.
+  with them within one document.
+
+That the fp32 model clears the task's majority floor (its reason to exist: version 1's prompt scored
+below it) is checked by test_llm_sweep.py, on the ``quantbench`` model these tests tie to ``hf``.
 """
 
 from __future__ import annotations
@@ -80,15 +81,3 @@ def test_other_runtimes_fp32_agree_within_one_document(suite, backend, module):
     assert len(differ) <= 1, differ
     assert abs(mine - theirs) <= 1 / LIMIT + 1e-12
 
-
-def test_the_fp32_model_scores_above_the_majority_floor_on_all_the_test_tweets():
-    from quantbench.lmeval.floor import floor_figures
-
-    results = run_task("hf", f"pretrained={shipped()[1]},dtype=float32", None)
-    scored = results["results"][TASK]
-    assert scored["sample_len"] == 1000
-    acc, se = scored["acc,none"], scored["acc_stderr,none"]
-    floor = floor_figures(results["samples"], {f"lm_eval.{TASK}.acc": acc, f"lm_eval.{TASK}.acc_se": se})
-    assert floor[f"lm_eval.{TASK}.acc_floor"] == pytest.approx(0.687)  # 687 of the 1,000 tweets are negative
-    assert floor[f"lm_eval.{TASK}.acc_at_floor"] is False, (acc, se)  # its 95 % interval clears the floor
-    assert scored["mcc,none"] > 0.2  # a constant answer scores 0 here, whatever the label mix
