@@ -54,6 +54,12 @@ def make_tiny_dataset(path: Path, *, rows: int = 240, seed: int = 0, sensitive: 
     return path
 
 
+def worker_memory(suite: dict[str, Any]) -> dict[str, Any]:
+    """``suite`` with the default memory isolation: a fresh worker per variant."""
+    suite["measure"] = {**suite["measure"], "memory": "worker"}
+    return suite
+
+
 def tiny_suite(model_dir: Path, data_csv: Path, **overrides: Any) -> dict[str, Any]:
     suite = {
         "name": "tiny",
@@ -66,8 +72,11 @@ def tiny_suite(model_dir: Path, data_csv: Path, **overrides: Any) -> dict[str, A
         "batch_sizes": [1, 4],
         "seq_lens": [16],
         "calibration": {"samples": 16},
+        # Peak memory in process: a fresh worker per variant costs a tiny sweep about 4 s of waiting for the
+        # worker's server to import torch and transformers. Tests about the worker ask for it (worker_memory);
+        # the real-model sweeps (tests/integration) run the default, the worker.
         "measure": {"warmup_rounds": 2, "min_rounds": 3, "max_rounds": 5, "min_time_s": 0.0, "max_time_s": 1.0,
-                    "eval_batch_size": 16, "efficiency": False},
+                    "eval_batch_size": 16, "efficiency": False, "memory": "inprocess"},
         "fairness": {"probe": False},
     }
     suite.update(overrides)

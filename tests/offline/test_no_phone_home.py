@@ -23,7 +23,7 @@ import pytest
 from quantbench import offline
 from tests.conftest import embedded_gguf
 from quantbench.backends.runtime import importable
-from tests.tiny import tiny_suite, write_suite
+from tests.tiny import tiny_suite, worker_memory, write_suite
 
 HERE = Path(__file__).parent
 #: Switches quantbench sets itself: the sweep must not find them already set by the test process.
@@ -89,9 +89,11 @@ def test_a_sweep_of_every_classifier_runtime_stays_on_the_machine(pytester, benc
         if not importable(module):  # a dotted name whose parent is missing is not importable
             pytest.skip(f"this sweep covers every runtime: {module} is missing (the {extra} extra)")
     # The default suite's methods on each runtime it sweeps; static int8 on OpenVINO runs NNCF.
-    suite = tiny_suite(tiny_model, tiny_data, quantization=["fp32", "dynamic_int8", "static_int8", "int8dq"],
-                       backends=["pytorch", "onnxruntime", "openvino"], batch_sizes=[1],
-                       fairness={"probe": True})
+    # The default memory isolation: the variants' worker processes are audited too.
+    suite = worker_memory(tiny_suite(tiny_model, tiny_data, quantization=["fp32", "dynamic_int8", "static_int8",
+                                                                         "int8dq"],
+                                     backends=["pytorch", "onnxruntime", "openvino"], batch_sizes=[1],
+                                     fairness={"probe": True}))
     path = write_suite(pytester.path / "suite.yaml", suite)
     out = pytester.path / "results.json"
     result = pytester.runpytest_subprocess("bench", "--suite", str(path), "--benchmark-json", str(out),

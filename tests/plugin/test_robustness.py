@@ -12,7 +12,7 @@ import time
 import pytest
 
 from tests.plugin.test_sweep import run_sweep
-from tests.tiny import tiny_suite, write_suite
+from tests.tiny import tiny_suite, worker_memory, write_suite
 
 
 def twenty_cells(model, data):
@@ -90,7 +90,7 @@ def test_dead_memory_worker_fails_its_cells_and_the_sweep_goes_on(pytester, benc
                                                                   isolated_cache, monkeypatch):
     monkeypatch.setenv("QUANTBENCH_TEST_CRASH_WORKER", "tiny-toy-fp32-pytorch-cpu")
     started = time.monotonic()
-    result, data = run_sweep(pytester, tiny_suite(tiny_model, tiny_data), "-k", "test_latency")
+    result, data = run_sweep(pytester, worker_memory(tiny_suite(tiny_model, tiny_data)), "-k", "test_latency")
     assert time.monotonic() - started < 300  # reported, not hung on
     failed = {f["cell_id"]: f["reason"] for f in data["quantbench"]["failed"]}
     assert set(failed) == {"tiny-toy-fp32-pytorch-cpu-bs1-seq16", "tiny-toy-fp32-pytorch-cpu-bs4-seq16"}

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.tiny import tiny_suite, write_suite
+from tests.tiny import tiny_suite, worker_memory, write_suite
 
 
 def run_sweep(pytester, suite: dict, *args: str):
@@ -24,8 +24,8 @@ def latency_ids(data) -> list[str]:
 
 def test_sweep_writes_pytest_benchmark_json_with_cells(pytester, bench_dir, tiny_model, tiny_data, isolated_cache):
     pytest.importorskip("optimum.onnxruntime", reason="this sweep covers ONNX Runtime cells: needs the onnx extra")
-    suite = tiny_suite(tiny_model, tiny_data, quantization=["fp32", "dynamic_int8", "static_int8"],
-                       backends=["pytorch", "onnxruntime"], devices=["cpu", "cuda"])
+    suite = worker_memory(tiny_suite(tiny_model, tiny_data, quantization=["fp32", "dynamic_int8", "static_int8"],
+                                     backends=["pytorch", "onnxruntime"], devices=["cpu", "cuda"]))
     result, data = run_sweep(pytester, suite)
     ids = sorted(b["param"] for b in data["benchmarks"] if b["name"].startswith("test_latency"))
     # fp32 and dynamic_int8 on both backends, static_int8 on ORT only: 5 variants x 2 batch sizes.
@@ -42,6 +42,7 @@ def test_sweep_writes_pytest_benchmark_json_with_cells(pytester, bench_dir, tiny
                     "disk_size_mb", "param_count", "build_seconds", "quantized_layers", "quant_config"):
             assert key in extra, key
         assert set(extra["latency_ms"]) >= {"p50", "p90", "p95", "p99", "mean", "std"}
+        assert extra["memory_isolation"] == "worker"  # the default: a fresh process per variant
         # The raw rounds are kept, and the percentiles are computed from exactly them.
         rounds = bench["stats"]["data"]
         assert len(rounds) == bench["stats"]["rounds"] == extra["rounds"]
